@@ -1,0 +1,409 @@
+// Package admin serves the dispatcher's admin JSON API under bearer tokens with admin (read and
+// write) and viewer (read) roles: webhooks (create, list, get, update, delete, test before
+// save), the delivery log (with every attempt), repair (retry a delivery, replay a window),
+// stats and the audit trail.
+package admin
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/labstack/echo/v4"
+	"go.uber.org/zap"
+
+	"github.com/taskhook/taskhook/dispatcher/internal/credential"
+	"github.com/taskhook/taskhook/dispatcher/internal/deliver"
+	"github.com/taskhook/taskhook/dispatcher/internal/replay"
+	"github.com/taskhook/taskhook/dispatcher/internal/store"
+	"github.com/taskhook/taskhook/dispatcher/internal/subscription"
+	"github.com/taskhook/taskhook/pkg/httpx"
+)
+
+// MaxBodyBytes bounds an admin request body.
+const MaxBodyBytes = 256 << 10
+
+// Options tunes the API.
+type Options struct {
+	RedAfter           int           // consecutive failures that make a webhook red
+	DefaultMaxAttempts int           // max_attempts shown when a webhook sets none
+	RotationGrace      time.Duration // how long a rotated hmac secret keeps signing
+	ReplayLimit        int           // most deliveries one replay re-queues or creates
+	ReplayMaxScan      int           // most stream messages one replay reads
+	Lease              time.Duration // lease of a manual retry
+}
+
+// Deps are the parts of the dispatcher the API drives.
+type Deps struct {
+	DB       *store.DB
+	Codec    subscription.Codec
+	Compiler *subscription.Compiler
+	Cache    *subscription.Cache
+	Engine   *deliver.Engine
+	Replayer *replay.Replayer
+	Log      *zap.Logger
+}
+
+// API is the admin API.
+type API struct {
+	Deps
+	opts Options
+	now  func() time.Time
+}
+
+// New returns the admin API.
+func New(deps Deps, opts Options) *API {
+	return &API{Deps: deps, opts: opts, now: time.Now}
+}
+
+// Register mounts the routes on g (authenticated); writes, and anything that sends, require
+// an admin token.
+func (a *API) Register(g *echo.Group) {
+	w := httpx.RequireWrite
+	g.POST("/webhooks", a.createWebhook, w)
+	g.GET("/webhooks", a.listWebhooks)
+	g.POST("/webhooks/test", a.testUnsaved, w)
+	g.GET("/webhooks/:id", a.getWebhook)
+	g.PATCH("/webhooks/:id", a.patchWebhook, w)
+	g.DELETE("/webhooks/:id", a.deleteWebhook, w)
+	g.POST("/webhooks/:id/test", a.testSaved, w)
+	g.GET("/webhooks/:id/deliveries", a.listDeliveries)
+	g.POST("/webhooks/:id/replay", a.replay, w)
+	g.GET("/deliveries/:id", a.getDelivery)
+	g.GET("/deliveries/:id/attempts", a.listAttempts)
+	g.POST("/deliveries/:id/retry", a.retryDelivery, w)
+	g.GET("/stats", a.stats)
+	g.GET("/audit", a.listAudit)
+}
+
+// decode reads a JSON body strictly: 415 for another content type, 400 for malformed JSON,
+// 422 for unknown fields or wrong types (with the field's JSON pointer).
+func decode(c echo.Context, v any) error {
+	ct := c.Request().Header.Get(echo.HeaderContentType)
+	if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != echo.MIMEApplicationJSON {
+		return httpx.Errorf(http.StatusUnsupportedMediaType, "Content-Type must be application/json, got %q", ct)
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(c.Response(), c.Request().Body, MaxBodyBytes))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return httpx.Errorf(http.StatusRequestEntityTooLarge, "body exceeds the limit of %d bytes", MaxBodyBytes)
+		}
+		return httpx.Errorf(http.StatusBadRequest, "reading the body failed: %v", err)
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return decodeError(err)
+	}
+	if dec.More() {
+		return httpx.Errorf(http.StatusBadRequest, "malformed JSON: more than one value in the body")
+	}
+	return nil
+}
+
+func decodeError(err error) error {
+	var ute *json.UnmarshalTypeError
+	var se *json.SyntaxError
+	switch {
+	case errors.As(err, &ute):
+		path := "/" + strings.ReplaceAll(ute.Field, ".", "/")
+		return unprocessable([]subscription.Problem{{Path: path, Message: fmt.Sprintf("must be %s, got %s", jsonType(ute.Type.String()), ute.Value)}})
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		field := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
+		return unprocessable([]subscription.Problem{{Path: "/" + field, Message: "unknown field (check the spelling)"}})
+	case errors.As(err, &se), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
+		return httpx.Errorf(http.StatusBadRequest, "malformed JSON: %v", err)
+	}
+	return httpx.Errorf(http.StatusBadRequest, "malformed JSON: %v", err)
+}
+
+func jsonType(goType string) string {
+	switch {
+	case strings.Contains(goType, "string"):
+		return "a string"
+	case strings.Contains(goType, "bool"):
+		return "true or false"
+	case strings.Contains(goType, "int"), strings.Contains(goType, "float"):
+		return "a number"
+	case strings.HasPrefix(goType, "[]"), strings.HasPrefix(goType, "*[]"):
+		return "an array"
+	}
+	return "an object"
+}
+
+func unprocessable(ps []subscription.Problem) error {
+	return &httpx.Error{Status: http.StatusUnprocessableEntity, Message: "the webhook is not valid; see details", Details: ps}
+}
+
+// parseID reads the :id path parameter (400 when it is not a UUID).
+func parseID(c echo.Context, what string) (uuid.UUID, error) {
+	id, err := uuid.Parse(c.Param("id"))
+	if err != nil {
+		return uuid.Nil, httpx.Errorf(http.StatusBadRequest, "%s id must be a UUID, got %q", what, c.Param("id"))
+	}
+	return id, nil
+}
+
+func notFound(what string, id uuid.UUID) error {
+	return httpx.Errorf(http.StatusNotFound, "no %s with id %s", what, id)
+}
+
+// webhookInput is the body of POST (and, with pointers left nil, of PATCH).
+type webhookInput struct {
+	Name               *string            `json:"name"`
+	Description        *string            `json:"description"`
+	URL                *string            `json:"url"`
+	Provider           *string            `json:"provider"`
+	Events             *[]string          `json:"events"`
+	Filter             *string            `json:"filter"`
+	Active             *bool              `json:"active"`
+	Auth               *credential.Config `json:"auth"`
+	Template           *string            `json:"template"`
+	TemplateType       *string            `json:"template_content_type"`
+	RateLimitPerSecond *float64           `json:"rate_limit_per_second"`
+	MaxAttempts        *int               `json:"max_attempts"`
+	Timezone           *string            `json:"timezone"`
+	Redact             *bool              `json:"redact"`
+	Options            json.RawMessage    `json:"options"`
+}
+
+// apply copies the fields present in in onto w.
+func (in *webhookInput) apply(w *subscription.Webhook) {
+	set := func(dst *string, src *string) {
+		if src != nil {
+			*dst = *src
+		}
+	}
+	set(&w.Name, in.Name)
+	set(&w.Description, in.Description)
+	set(&w.URL, in.URL)
+	set(&w.Provider, in.Provider)
+	set(&w.Filter, in.Filter)
+	set(&w.Template, in.Template)
+	set(&w.TemplateType, in.TemplateType)
+	set(&w.Timezone, in.Timezone)
+	if in.Events != nil {
+		w.Events = *in.Events
+		if w.Events == nil {
+			w.Events = []string{}
+		}
+	}
+	if in.Active != nil {
+		w.Active = *in.Active
+	}
+	if in.Auth != nil {
+		w.Auth = *in.Auth
+	}
+	if in.RateLimitPerSecond != nil {
+		w.RateLimitPerSecond = *in.RateLimitPerSecond
+	}
+	if in.MaxAttempts != nil {
+		w.MaxAttempts = *in.MaxAttempts
+		if w.MaxAttempts == 0 {
+			w.MaxAttempts = -1 // explicit 0 is invalid (1 to 50); absent means the default
+		}
+	}
+	if in.Redact != nil {
+		w.Redact = *in.Redact
+	}
+	if in.Options != nil {
+		w.Options = in.Options
+	}
+}
+
+// AuthView is the auth object of a response: never a secret (except a secret Taskhook
+// generated, returned once in the response that created it).
+type AuthView struct {
+	Type            string `json:"type"`
+	Hint            string `json:"hint,omitempty"`
+	ClientID        string `json:"client_id,omitempty"`
+	TokenURL        string `json:"token_url,omitempty"`
+	KeyID           string `json:"key_id,omitempty"`
+	Scope           string `json:"scope,omitempty"`
+	GeneratedSecret string `json:"secret,omitempty"`
+}
+
+// WebhookView is a webhook as the API shows it.
+type WebhookView struct {
+	ID                 uuid.UUID           `json:"id"`
+	Name               string              `json:"name"`
+	Description        string              `json:"description"`
+	URL                string              `json:"url"`
+	Provider           string              `json:"provider"`
+	Events             []string            `json:"events"`
+	Filter             string              `json:"filter"`
+	Active             bool                `json:"active"`
+	Auth               AuthView            `json:"auth"`
+	Template           string              `json:"template"`
+	TemplateType       string              `json:"template_content_type,omitempty"`
+	RateLimitPerSecond *float64            `json:"rate_limit_per_second"`
+	MaxAttempts        int                 `json:"max_attempts"`
+	Timezone           string              `json:"timezone"`
+	Redact             bool                `json:"redact"`
+	Options            json.RawMessage     `json:"options,omitempty"`
+	Health             subscription.Health `json:"health"`
+	DisabledReason     string              `json:"disabled_reason,omitempty"`
+	DisabledAt         *time.Time          `json:"disabled_at,omitempty"`
+	CreatedAt          time.Time           `json:"created_at"`
+	UpdatedAt          time.Time           `json:"updated_at"`
+}
+
+func (a *API) view(row *store.WebhookWithHealth, retrying bool) (*WebhookView, error) {
+	w, err := a.Codec.FromRow(&row.Webhook)
+	if err != nil {
+		return nil, err
+	}
+	v := &WebhookView{ID: w.ID, Name: w.Name, Description: w.Description, URL: subscription.URLHint(w.Provider, w.URL),
+		Provider: w.Provider, Events: w.Events, Filter: w.Filter, Active: w.Active,
+		Auth:     AuthView{Type: w.Auth.Type, Hint: row.AuthHint},
+		Template: w.Template, TemplateType: w.TemplateType, MaxAttempts: w.MaxAttempts, Timezone: w.Timezone, Redact: w.Redact, Options: w.Options,
+		Health:         subscription.HealthOf(w.Active, row.Health, retrying, a.opts.RedAfter),
+		DisabledReason: w.DisabledReason, CreatedAt: w.CreatedAt, UpdatedAt: w.UpdatedAt}
+	if w.Auth.Type == credential.SMARTBackend {
+		v.Auth.ClientID, v.Auth.TokenURL, v.Auth.KeyID, v.Auth.Scope = w.Auth.ClientID, w.Auth.TokenURL, w.Auth.KeyID, w.Auth.Scope
+	}
+	if w.RateLimitPerSecond > 0 {
+		r := w.RateLimitPerSecond
+		v.RateLimitPerSecond = &r
+	}
+	if v.MaxAttempts == 0 {
+		v.MaxAttempts = a.opts.DefaultMaxAttempts
+	}
+	if !w.DisabledAt.IsZero() {
+		t := w.DisabledAt
+		v.DisabledAt = &t
+	}
+	return v, nil
+}
+
+func (a *API) createWebhook(c echo.Context) error {
+	var in webhookInput
+	if err := decode(c, &in); err != nil {
+		return err
+	}
+	w := &subscription.Webhook{ID: uuid.Must(uuid.NewV7()), Active: true}
+	in.apply(w)
+	subscription.Normalize(w)
+	generated := ""
+	if w.Auth.Type == credential.HMAC && w.Auth.Secret == "" {
+		w.Auth.Secret = credential.GenerateSecret()
+		generated = w.Auth.Secret
+	}
+	if ps := a.Compiler.Check(c.Request().Context(), w); len(ps) > 0 {
+		return unprocessable(ps)
+	}
+	row, err := a.Codec.ToRow(w)
+	if err != nil {
+		return err
+	}
+	ctx := c.Request().Context()
+	tx, err := a.DB.BeginTxx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback() //nolint:errcheck // after Commit it is a no-op
+	if err := store.InsertWebhook(ctx, tx, row); err != nil {
+		return err
+	}
+	if err := a.audit(ctx, tx, c, "webhook.create", w.ID, "", summary(w)); err != nil {
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return err
+	}
+	v, err := a.load(ctx, w.ID)
+	if err != nil {
+		return err
+	}
+	v.Auth.GeneratedSecret = generated
+	a.Log.Info("webhook created", zap.String("webhook_id", w.ID.String()), zap.String("provider", w.Provider), zap.String("who", httpx.PrincipalOf(c).Name))
+	c.Response().Header().Set(echo.HeaderLocation, "/v1/webhooks/"+w.ID.String())
+	return c.JSON(http.StatusCreated, v)
+}
+
+func (a *API) listWebhooks(c echo.Context) error {
+	ctx := c.Request().Context()
+	rows, err := store.ListWebhooks(ctx, a.DB)
+	if err != nil {
+		return err
+	}
+	ids := make([]uuid.UUID, len(rows))
+	for i := range rows {
+		ids[i] = rows[i].ID
+	}
+	retrying, err := a.DB.HasRetrying(ctx, ids)
+	if err != nil {
+		return err
+	}
+	out := make([]*WebhookView, 0, len(rows))
+	for i := range rows {
+		v, err := a.view(&rows[i], retrying[rows[i].ID])
+		if err != nil {
+			a.Log.Error("webhook cannot be shown", zap.String("webhook_id", rows[i].ID.String()), zap.Error(err))
+			continue
+		}
+		out = append(out, v)
+	}
+	return c.JSON(http.StatusOK, map[string]any{"webhooks": out})
+}
+
+// load reads one webhook's view.
+func (a *API) load(ctx context.Context, id uuid.UUID) (*WebhookView, error) {
+	row, err := store.GetWebhook(ctx, a.DB, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, notFound("webhook", id)
+	}
+	if err != nil {
+		return nil, err
+	}
+	retrying, err := a.DB.HasRetrying(ctx, []uuid.UUID{id})
+	if err != nil {
+		return nil, err
+	}
+	return a.view(row, retrying[id])
+}
+
+func (a *API) getWebhook(c echo.Context) error {
+	id, err := parseID(c, "webhook")
+	if err != nil {
+		return err
+	}
+	v, err := a.load(c.Request().Context(), id)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, v)
+}
+
+func (a *API) deleteWebhook(c echo.Context) error {
+	id, err := parseID(c, "webhook")
+	if err != nil {
+		return err
+	}
+	ctx := c.Request().Context()
+	row, err := store.GetWebhook(ctx, a.DB, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return notFound("webhook", id)
+	} else if err != nil {
+		return err
+	}
+	if err := a.DB.DeleteWebhook(ctx, id); errors.Is(err, store.ErrNotFound) {
+		return notFound("webhook", id)
+	} else if err != nil {
+		return err
+	}
+	if err := a.audit(ctx, a.DB, c, "webhook.delete", id, "", map[string]any{"name": row.Name, "provider": row.Provider}); err != nil {
+		return err
+	}
+	a.Log.Info("webhook deleted", zap.String("webhook_id", id.String()), zap.String("who", httpx.PrincipalOf(c).Name))
+	return c.NoContent(http.StatusNoContent)
+}

@@ -1,0 +1,249 @@
+// Package app wires the dispatcher together: PostgreSQL (migrated at start), NATS (stream and
+// durable consumer), the webhook cache, the delivery engine, the consumer and the HTTP API.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/nats-io/nats.go/jetstream"
+	"go.uber.org/zap"
+
+	"github.com/taskhook/taskhook/dispatcher/internal/admin"
+	"github.com/taskhook/taskhook/dispatcher/internal/consume"
+	"github.com/taskhook/taskhook/dispatcher/internal/credential"
+	"github.com/taskhook/taskhook/dispatcher/internal/credential/smart"
+	"github.com/taskhook/taskhook/dispatcher/internal/deliver"
+	"github.com/taskhook/taskhook/dispatcher/internal/metrics"
+	"github.com/taskhook/taskhook/dispatcher/internal/netguard"
+	"github.com/taskhook/taskhook/dispatcher/internal/notify"
+	"github.com/taskhook/taskhook/dispatcher/internal/notify/fhir"
+	"github.com/taskhook/taskhook/dispatcher/internal/notify/generic"
+	"github.com/taskhook/taskhook/dispatcher/internal/notify/slack"
+	"github.com/taskhook/taskhook/dispatcher/internal/notify/teams"
+	"github.com/taskhook/taskhook/dispatcher/internal/replay"
+	"github.com/taskhook/taskhook/dispatcher/internal/secretbox"
+	"github.com/taskhook/taskhook/dispatcher/internal/store"
+	"github.com/taskhook/taskhook/dispatcher/internal/subscription"
+	"github.com/taskhook/taskhook/pkg/config"
+	"github.com/taskhook/taskhook/pkg/httpx"
+	"github.com/taskhook/taskhook/pkg/natsx"
+	"github.com/taskhook/taskhook/pkg/version"
+)
+
+// Deps are what tests may replace (nil fields get the production default).
+type Deps struct {
+	Resolver netguard.Resolver   // DNS for the SSRF guard
+	Routes   func([]*echo.Route) // told the HTTP routes once registered (the OpenAPI test)
+}
+
+// Run serves the dispatcher until ctx is cancelled, then shuts down gracefully: stop serving
+// HTTP, stop consuming (finish batches in progress, hand back the rest), finish in-flight
+// attempts and give back queued ones, write outcomes, drain NATS.
+func Run(ctx context.Context, cfg Config, deps Deps, log *zap.Logger, ready func(net.Addr)) error {
+	box, err := secretbox.New(cfg.key)
+	if err != nil {
+		return err
+	}
+	db, err := openDB(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+
+	nc, err := natsx.Connect(cfg.NATSURL, "taskhook-dispatcher "+version.Version, log)
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return err
+	}
+	streamCfg := natsx.DefaultStream(cfg.StreamReplicas, cfg.DuplicateWindow, cfg.StreamMaxAge)
+	if _, err := natsx.EnsureStreamLoop(ctx, js, streamCfg, log); err != nil {
+		return fmt.Errorf("stream: %w", err)
+	}
+	cons, err := ensureConsumer(ctx, js, streamCfg.Name, cfg, log)
+	if err != nil {
+		return err
+	}
+
+	m := metrics.New()
+	policy := &netguard.Policy{AllowHTTP: cfg.AllowHTTP, Allowed: cfg.allowed, Resolver: deps.Resolver}
+	client := policy.Client(cfg.AttemptTimeout)
+	providers := notify.NewRegistry(generic.New(), slack.New(), teams.New(), fhir.New())
+	filters, err := subscription.NewFilters()
+	if err != nil {
+		return err
+	}
+	compiler := &subscription.Compiler{
+		URLs: policy, Providers: providers, Filters: filters, DefaultMaxAttempts: cfg.schedule.DefaultAttempts(),
+		Credential: func(c credential.Config) (credential.Credential, error) {
+			return credential.New(c, credential.Deps{HTTPClient: client}, smart.New)
+		},
+		CheckSMART: smart.Check,
+	}
+	codec := subscription.Codec{Box: box}
+	cache := subscription.NewCache(db, codec, compiler, log)
+	if err := cache.Refresh(ctx); err != nil {
+		return fmt.Errorf("load webhooks: %w", err)
+	}
+
+	engine := deliver.New(deliver.Config{
+		Schedule: cfg.schedule, AttemptTimeout: cfg.AttemptTimeout, RetryAfterMax: cfg.RetryAfterMax, Lease: cfg.Lease,
+		MaxInflight: cfg.MaxInflight, WebhookConcurrency: cfg.WebhookConcurrency, PollInterval: cfg.PollInterval,
+		WriteBatch: 500, WriteInterval: 20 * time.Millisecond, GaugeInterval: cfg.GaugeInterval,
+	}, db, cache, client, box, m, log)
+	work, stopWork := context.WithCancel(context.Background())
+	defer stopWork()
+	engine.Run(work)
+	go cache.Watch(work, time.Second)
+
+	consumer := consume.New(consume.Config{BatchSize: cfg.BatchSize, BatchWait: 2 * time.Millisecond, Window: cfg.AckWindow,
+		Workers: 4, Lease: cfg.Lease, GaugeInterval: cfg.GaugeInterval}, cons, cache, db, engine, box, m, log)
+	consumeCtx, stopConsume := context.WithCancel(context.Background())
+	consumed := make(chan error, 1)
+	go func() { consumed <- consumer.Run(consumeCtx) }()
+
+	httpx.ServePprof(ctx, cfg.PprofAddr, log)
+	e := httpx.NewEcho(log, func(route string, status int, took time.Duration) {
+		m.Requests.WithLabelValues(route, strconv.Itoa(status)).Inc()
+		m.RequestDuration.WithLabelValues(route).Observe(took.Seconds())
+	})
+	httpx.Health(e, m.Registry,
+		httpx.Check{Name: "nats", Fn: func(context.Context) error { return natsx.Ready(nc) }},
+		httpx.Check{Name: "postgres", Fn: db.Ping})
+	tokens := httpx.NewTokens()
+	tokens.Add(httpx.RoleAdmin, config.SplitList(cfg.AdminTokens)...)
+	tokens.Add(httpx.RoleViewer, config.SplitList(cfg.ViewerTokens)...)
+	v1 := e.Group("/v1", httpx.Authenticate(tokens))
+	replayer := replay.New(js, streamCfg.Name, db, box, consume.DeliveryID)
+	admin.New(admin.Deps{DB: db, Codec: codec, Compiler: compiler, Cache: cache, Engine: engine, Replayer: replayer, Log: log},
+		admin.Options{RedAfter: cfg.RedAfter, DefaultMaxAttempts: cfg.schedule.DefaultAttempts(), RotationGrace: cfg.RotationGrace,
+			ReplayLimit: cfg.ReplayLimit, ReplayMaxScan: 20 * cfg.ReplayLimit, Lease: cfg.Lease}).Register(v1)
+	e.GET("/openapi.json", func(c echo.Context) error { return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, OpenAPI) })
+	if deps.Routes != nil {
+		deps.Routes(e.Routes())
+	}
+	go housekeeping(work, db, cfg, m, log)
+
+	log.Info("dispatcher starting", zap.String("addr", cfg.Addr), zap.String("version", version.Version),
+		zap.String("consumer", cfg.ConsumerName), zap.Int("webhooks", len(cache.Subscribed("task.created"))))
+	serveErr := httpx.Serve(ctx, e, cfg.Addr, cfg.ShutdownTimeout, func(a net.Addr) {
+		log.Info("dispatcher listening", zap.String("addr", a.String()))
+		if ready != nil {
+			ready(a)
+		}
+	})
+
+	// Graceful shutdown, in dependency order.
+	grace, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	defer cancel()
+	stopConsume()
+	select {
+	case err := <-consumed:
+		if err != nil {
+			log.Warn("consumer", zap.Error(err))
+		}
+	case <-grace.Done():
+	}
+	engine.Stop(grace)
+	stopWork()
+	if err := natsx.Drain(grace, nc); err != nil {
+		log.Warn("nats drain", zap.Error(err))
+	}
+	log.Info("dispatcher stopped")
+	return serveErr
+}
+
+// housekeeping runs the periodic jobs every replica may run (each is idempotent): deactivate
+// webhooks failing for longer than TASKHOOK_DISABLE_AFTER, prune what is older than
+// TASKHOOK_RETENTION in small batches.
+func housekeeping(ctx context.Context, db *store.DB, cfg Config, m *metrics.Metrics, log *zap.Logger) {
+	disable := time.NewTicker(time.Minute)
+	prune := time.NewTicker(10 * time.Minute)
+	defer disable.Stop()
+	defer prune.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-disable.C:
+			if cfg.DisableAfter == 0 {
+				continue
+			}
+			ids, err := db.DisableFailing(ctx, cfg.DisableAfter)
+			if err != nil {
+				log.Warn("auto-disable failed", zap.Error(err))
+				continue
+			}
+			for _, id := range ids {
+				m.WebhooksDisabled.Inc()
+				log.Warn("webhook deactivated: failing continuously", zap.String("webhook_id", id.String()), zap.Duration("after", cfg.DisableAfter))
+				if err := store.Audit(ctx, db, "taskhook", "webhook.auto_disable", id, "", map[string]any{"failing_for": cfg.DisableAfter.String()}); err != nil {
+					log.Warn("audit", zap.Error(err))
+				}
+			}
+		case <-prune.C:
+			n, err := db.Prune(ctx, time.Now().Add(-cfg.Retention), 1000)
+			if err != nil {
+				log.Warn("pruning failed", zap.Error(err))
+			} else if n > 0 {
+				log.Info("pruned old rows", zap.Int64("rows", n), zap.Duration("retention", cfg.Retention))
+			}
+		}
+	}
+}
+
+// openDB connects (retrying while PostgreSQL is unreachable, until ctx ends) and migrates.
+func openDB(ctx context.Context, cfg Config, log *zap.Logger) (*store.DB, error) {
+	wait := 250 * time.Millisecond
+	for {
+		db, err := store.Open(ctx, cfg.DatabaseURL, cfg.DBMaxConns)
+		if err == nil {
+			res, err := db.Migrate(ctx)
+			if err == nil {
+				for _, r := range res {
+					log.Info("migration applied", zap.Int64("version", r.Source.Version), zap.Duration("took", r.Duration))
+				}
+				return db, nil
+			}
+			db.Close()
+			return nil, err
+		}
+		log.Warn("PostgreSQL not reachable; retrying", zap.Error(err), zap.Duration("retry_in", wait))
+		select {
+		case <-ctx.Done():
+			return nil, errors.Join(ctx.Err(), err)
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 5*time.Second)
+	}
+}
+
+func ensureConsumer(ctx context.Context, js jetstream.JetStream, stream string, cfg Config, log *zap.Logger) (jetstream.Consumer, error) {
+	wait := 250 * time.Millisecond
+	for {
+		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		cons, err := natsx.EnsureConsumer(cctx, js, stream, natsx.ConsumerConfig{Durable: cfg.ConsumerName,
+			AckWait: cfg.Lease, MaxAckPending: 20000})
+		cancel()
+		if err == nil {
+			return cons, nil
+		}
+		log.Warn("consumer not ready; retrying", zap.Error(err))
+		select {
+		case <-ctx.Done():
+			return nil, errors.Join(ctx.Err(), err)
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 5*time.Second)
+	}
+}

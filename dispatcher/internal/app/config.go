@@ -1,0 +1,117 @@
+package app
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+	"time"
+
+	"github.com/taskhook/taskhook/dispatcher/internal/deliver"
+	"github.com/taskhook/taskhook/dispatcher/internal/netguard"
+	"github.com/taskhook/taskhook/dispatcher/internal/secretbox"
+	"github.com/taskhook/taskhook/pkg/config"
+)
+
+// Summary is the first paragraph of `dispatcher -h`.
+const Summary = `dispatcher consumes task events from the NATS JetStream stream TASK_EVENTS, matches them to
+the webhooks stored in PostgreSQL, renders each provider's payload, delivers it (signed,
+authenticated, through an SSRF-safe client) and retries failures with backoff. It serves the
+admin JSON API and Prometheus metrics on DISPATCHER_ADDR.`
+
+// Config is the dispatcher's configuration, read from the environment.
+type Config struct {
+	NATSURL            string        `env:"NATS_URL" envDefault:"nats://127.0.0.1:4222" help:"NATS server(s), comma-separated"`
+	DatabaseURL        string        `env:"DATABASE_URL" envDefault:"postgres://postgres@127.0.0.1:5432/taskhook?sslmode=disable" help:"PostgreSQL; migrations run at start"`
+	Addr               string        `env:"DISPATCHER_ADDR" envDefault:"127.0.0.1:8081" help:"HTTP listen address (admin API, metrics)"`
+	AdminTokens        string        `env:"TASKHOOK_ADMIN_TOKENS,required,notEmpty" help:"comma-separated bearer tokens with full admin access"`
+	ViewerTokens       string        `env:"TASKHOOK_VIEWER_TOKENS" help:"comma-separated bearer tokens with read-only access"`
+	EncryptionKey      string        `env:"TASKHOOK_ENCRYPTION_KEY,required,notEmpty" help:"base64 of 32 random bytes; encrypts webhook secrets and stored payloads at rest"`
+	AllowHTTP          bool          `env:"TASKHOOK_ALLOW_HTTP" envDefault:"false" help:"allow http:// webhook URLs (development and tests only)"`
+	AllowedNetworks    string        `env:"TASKHOOK_ALLOWED_NETWORKS" help:"CIDRs webhook targets may resolve to although private, loopback or link-local"`
+	StreamReplicas     int           `env:"TASKHOOK_STREAM_REPLICAS" envDefault:"1" help:"JetStream replicas of the event stream (3 in a NATS cluster)"`
+	DuplicateWindow    time.Duration `env:"TASKHOOK_DUPLICATE_WINDOW" envDefault:"2m" help:"JetStream duplicate window of the stream"`
+	StreamMaxAge       time.Duration `env:"TASKHOOK_STREAM_MAX_AGE" envDefault:"168h" help:"how long events stay in the stream (0 keeps them forever)"`
+	RetrySchedule      string        `env:"TASKHOOK_RETRY_SCHEDULE" envDefault:"5s,5m,30m,2h,5h,10h,10h" help:"delays between attempts (Go durations); its length + 1 is the default number of attempts"`
+	AttemptTimeout     time.Duration `env:"TASKHOOK_ATTEMPT_TIMEOUT" envDefault:"10s" help:"timeout of one delivery attempt"`
+	RetryAfterMax      time.Duration `env:"TASKHOOK_RETRY_AFTER_MAX" envDefault:"1h" help:"cap on a receiver's Retry-After"`
+	Lease              time.Duration `env:"TASKHOOK_LEASE" envDefault:"2m" help:"how long a replica holds a claimed delivery before another may take it"`
+	MaxInflight        int           `env:"TASKHOOK_MAX_INFLIGHT" envDefault:"512" help:"attempts in flight at once, all webhooks"`
+	WebhookConcurrency int           `env:"TASKHOOK_WEBHOOK_CONCURRENCY" envDefault:"32" help:"attempts in flight at once to one webhook"`
+	PollInterval       time.Duration `env:"TASKHOOK_POLL_INTERVAL" envDefault:"500ms" help:"how often due retries are looked for"`
+	ConsumerName       string        `env:"TASKHOOK_CONSUMER" envDefault:"taskhook-dispatcher" help:"durable JetStream consumer shared by the replicas"`
+	BatchSize          int           `env:"TASKHOOK_BATCH_SIZE" envDefault:"256" help:"events fanned out per database transaction"`
+	AckWindow          time.Duration `env:"TASKHOOK_ACK_WINDOW" envDefault:"250ms" help:"how long a batch waits for its first attempts before storing them as pending"`
+	GaugeInterval      time.Duration `env:"TASKHOOK_GAUGE_INTERVAL" envDefault:"5s" help:"how often the retry backlog and consumer gauges are refreshed"`
+	RedAfter           int           `env:"TASKHOOK_RED_AFTER" envDefault:"5" help:"consecutive failures that make a webhook's health red"`
+	DisableAfter       time.Duration `env:"TASKHOOK_DISABLE_AFTER" envDefault:"120h" help:"deactivate a webhook failing without a success for this long (0 never)"`
+	Retention          time.Duration `env:"TASKHOOK_RETENTION" envDefault:"720h" help:"deliveries, attempts and stored events older than this are pruned"`
+	RotationGrace      time.Duration `env:"TASKHOOK_ROTATION_GRACE" envDefault:"24h" help:"how long a rotated hmac secret keeps signing beside the new one"`
+	ReplayLimit        int           `env:"TASKHOOK_REPLAY_LIMIT" envDefault:"10000" help:"most deliveries one replay re-queues or creates"`
+	DBMaxConns         int           `env:"TASKHOOK_DB_MAX_CONNS" envDefault:"16" help:"PostgreSQL connections per replica"`
+	ShutdownTimeout    time.Duration `env:"TASKHOOK_SHUTDOWN_TIMEOUT" envDefault:"15s" help:"grace period for in-flight work on SIGTERM"`
+	LogLevel           string        `env:"TASKHOOK_LOG_LEVEL" envDefault:"info" help:"debug, info, warn or error"`
+	PprofAddr          string        `env:"TASKHOOK_PPROF_ADDR" help:"serve Go pprof profiles on this address (loopback only; off when empty)"`
+
+	key      []byte
+	allowed  []netip.Prefix
+	schedule deliver.Schedule
+}
+
+// Load reads and checks the configuration; the error is one line naming the variable.
+func Load(environ []string) (Config, error) {
+	var c Config
+	if err := config.Load(&c, environ); err != nil {
+		return c, err
+	}
+	return c, c.validate()
+}
+
+func (c *Config) validate() error {
+	var err error
+	if len(config.SplitList(c.AdminTokens)) == 0 {
+		return fmt.Errorf("TASKHOOK_ADMIN_TOKENS is required: comma-separated bearer tokens")
+	}
+	if c.key, err = secretbox.ParseKey(c.EncryptionKey); err != nil {
+		return fmt.Errorf("TASKHOOK_ENCRYPTION_KEY %v", err)
+	}
+	if c.allowed, err = netguard.ParseAllowed(c.AllowedNetworks); err != nil {
+		return err
+	}
+	if c.schedule, err = deliver.ParseSchedule(c.RetrySchedule); err != nil {
+		return err
+	}
+	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
+		return fmt.Errorf("DISPATCHER_ADDR must be host:port, got %q", c.Addr)
+	}
+	checks := []struct {
+		ok  bool
+		msg string
+	}{
+		{c.StreamReplicas >= 1 && c.StreamReplicas <= 5, fmt.Sprintf("TASKHOOK_STREAM_REPLICAS must be 1 to 5, got %d", c.StreamReplicas)},
+		{c.DuplicateWindow > 0, "TASKHOOK_DUPLICATE_WINDOW must be positive"},
+		{c.StreamMaxAge >= 0, "TASKHOOK_STREAM_MAX_AGE must not be negative"},
+		{c.AttemptTimeout > 0, "TASKHOOK_ATTEMPT_TIMEOUT must be positive"},
+		{c.RetryAfterMax > 0, "TASKHOOK_RETRY_AFTER_MAX must be positive"},
+		{c.Lease >= 2*c.AttemptTimeout+deliver.LeaseMargin, fmt.Sprintf("TASKHOOK_LEASE (%s) must be at least twice TASKHOOK_ATTEMPT_TIMEOUT plus %s (%s)", c.Lease, deliver.LeaseMargin, 2*c.AttemptTimeout+deliver.LeaseMargin)},
+		{c.MaxInflight >= 1, "TASKHOOK_MAX_INFLIGHT must be at least 1"},
+		{c.WebhookConcurrency >= 1, "TASKHOOK_WEBHOOK_CONCURRENCY must be at least 1"},
+		{c.PollInterval >= 10*time.Millisecond, "TASKHOOK_POLL_INTERVAL must be at least 10ms"},
+		{c.ConsumerName != "", "TASKHOOK_CONSUMER must not be empty"},
+		{c.BatchSize >= 1 && c.BatchSize <= 5000, "TASKHOOK_BATCH_SIZE must be 1 to 5000"},
+		{c.AckWindow >= 0 && c.AckWindow < c.Lease, "TASKHOOK_ACK_WINDOW must be between 0 and TASKHOOK_LEASE"},
+		{c.RedAfter >= 1, "TASKHOOK_RED_AFTER must be at least 1"},
+		{c.GaugeInterval >= 100*time.Millisecond, "TASKHOOK_GAUGE_INTERVAL must be at least 100ms"},
+		{c.DisableAfter == 0 || c.DisableAfter >= time.Hour, "TASKHOOK_DISABLE_AFTER must be 0 (never) or at least 1h"},
+		{c.Retention >= 24*time.Hour, "TASKHOOK_RETENTION must be at least 24h"},
+		{c.RotationGrace >= 0, "TASKHOOK_ROTATION_GRACE must not be negative"},
+		{c.ReplayLimit >= 1 && c.ReplayLimit <= 1000000, "TASKHOOK_REPLAY_LIMIT must be 1 to 1000000"},
+		{c.DBMaxConns >= 2, "TASKHOOK_DB_MAX_CONNS must be at least 2"},
+		{c.ShutdownTimeout > 0, "TASKHOOK_SHUTDOWN_TIMEOUT must be positive"},
+	}
+	for _, ch := range checks {
+		if !ch.ok {
+			return fmt.Errorf("%s", ch.msg)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,384 @@
+// Package consume reads task events from the durable JetStream consumer that every dispatcher
+// replica shares and fans each one out into deliveries.
+//
+// A batch of messages is matched against the webhook cache; each (event, webhook) pair gets a
+// delivery whose id is derived from the pair, so a redelivered message yields the same ids (and
+// the same webhook-id header). Deliveries already recorded are skipped; the rest are attempted
+// at once. After a short window the batch is written in one transaction: finished attempts with
+// their outcome, the others as pending rows leased to this replica. Only then are the messages
+// acknowledged: an event is acked once every matching delivery's outcome or pending state is
+// durable. A crash before that leaves the messages unacked and NATS redelivers them.
+package consume
+
+import (
+	"context"
+	"encoding/json"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/nats-io/nats.go/jetstream"
+	"go.uber.org/zap"
+
+	"github.com/taskhook/taskhook/dispatcher/internal/deliver"
+	"github.com/taskhook/taskhook/dispatcher/internal/metrics"
+	"github.com/taskhook/taskhook/dispatcher/internal/secretbox"
+	"github.com/taskhook/taskhook/dispatcher/internal/store"
+	"github.com/taskhook/taskhook/dispatcher/internal/subscription"
+	"github.com/taskhook/taskhook/pkg/event"
+)
+
+// deliveryNamespace derives delivery ids: UUIDv5(namespace, event id + NUL + webhook id).
+var deliveryNamespace = uuid.MustParse("5b0a2a52-6c3e-4c55-9a52-3f2f0b9d7c11")
+
+// DeliveryID is the id of the delivery of an event to a webhook (stable across redeliveries).
+func DeliveryID(eventID string, webhook uuid.UUID) uuid.UUID {
+	return uuid.NewSHA1(deliveryNamespace, []byte(eventID+"\x00"+webhook.String()))
+}
+
+// Config tunes the consumer.
+type Config struct {
+	BatchSize int           // messages per batch
+	BatchWait time.Duration // how long a batch waits to fill
+	Window    time.Duration // how long a batch waits for its attempts before writing
+	Workers   int           // batches processed at once
+	Lease     time.Duration // lease of pending rows written for attempts still running
+	// GaugeInterval is how often the consumer-pending gauges are refreshed.
+	GaugeInterval time.Duration
+}
+
+// Consumer fans events out into deliveries.
+type Consumer struct {
+	cfg     Config
+	cons    jetstream.Consumer
+	cache   *subscription.Cache
+	db      *store.DB
+	engine  *deliver.Engine
+	box     *secretbox.Box
+	metrics *metrics.Metrics
+	log     *zap.Logger
+}
+
+// New returns a consumer of cons.
+func New(cfg Config, cons jetstream.Consumer, cache *subscription.Cache, db *store.DB, engine *deliver.Engine,
+	box *secretbox.Box, m *metrics.Metrics, log *zap.Logger) *Consumer {
+	return &Consumer{cfg: cfg, cons: cons, cache: cache, db: db, engine: engine, box: box, metrics: m, log: log}
+}
+
+// Run consumes until ctx ends, then stops pulling, finishes the batches in progress and
+// hands unprocessed messages back to the stream (nak) for other replicas.
+func (c *Consumer) Run(ctx context.Context) error {
+	msgs := make(chan jetstream.Msg, 2*c.cfg.BatchSize)
+	cc, err := c.cons.Consume(func(m jetstream.Msg) { msgs <- m },
+		jetstream.PullMaxMessages(2*c.cfg.BatchSize),
+		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
+			if ctx.Err() == nil {
+				c.log.Debug("consume", zap.Error(err))
+			}
+		}))
+	if err != nil {
+		return err
+	}
+	var wg sync.WaitGroup
+	for i := 0; i < c.cfg.Workers; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				batch := collect(ctx, msgs, c.cfg.BatchSize, c.cfg.BatchWait)
+				if len(batch) == 0 {
+					return
+				}
+				c.process(batch)
+			}
+		}()
+	}
+	go c.pendingLoop(ctx)
+	<-ctx.Done()
+	cc.Stop()
+	wg.Wait()
+	// Messages pulled but not processed go back at once (instead of after AckWait).
+	for {
+		select {
+		case m := <-msgs:
+			_ = m.Nak()
+		default:
+			return nil
+		}
+	}
+}
+
+// collect gathers up to n messages: it waits for the first, then at most wait for the rest.
+func collect(ctx context.Context, msgs <-chan jetstream.Msg, n int, wait time.Duration) []jetstream.Msg {
+	var out []jetstream.Msg
+	select {
+	case <-ctx.Done():
+		return nil
+	case m := <-msgs:
+		out = append(out, m)
+	}
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
+	for len(out) < n {
+		select {
+		case m := <-msgs:
+			out = append(out, m)
+		case <-timer.C:
+			return out
+		case <-ctx.Done():
+			return out
+		}
+	}
+	return out
+}
+
+// item is one message of a batch.
+type item struct {
+	msg      jetstream.Msg
+	subject  string
+	eventID  string
+	raw      []byte
+	event    *event.Lazy
+	occurred *time.Time
+	received time.Time
+	jobs     []*deliver.Job
+}
+
+func (c *Consumer) process(msgs []jetstream.Msg) {
+	start := time.Now()
+	defer func() { c.metrics.BatchDuration.Observe(time.Since(start).Seconds()) }()
+	// Storage calls get a context of their own: a shutdown lets the batch finish.
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := c.cache.Refresh(ctx); err != nil {
+		c.retryLater(msgs, "refresh webhooks", err)
+		return
+	}
+	items := make([]*item, 0, len(msgs))
+	var ids []uuid.UUID
+	for _, m := range msgs {
+		it := c.parse(m)
+		if it == nil {
+			continue
+		}
+		if !c.match(it) {
+			c.metrics.Events.WithLabelValues(it.subject, "unmatched").Inc()
+			_ = m.Ack()
+			continue
+		}
+		for _, j := range it.jobs {
+			ids = append(ids, j.DeliveryID)
+		}
+		items = append(items, it)
+	}
+	if len(items) == 0 {
+		return
+	}
+	existing, err := c.db.ExistingDeliveries(ctx, ids)
+	if err != nil {
+		c.retryLater(msgsOf(items), "check existing deliveries", err)
+		return
+	}
+	var jobs []*deliver.Job
+	for _, it := range items {
+		kept := it.jobs[:0]
+		for _, j := range it.jobs {
+			if !existing[j.DeliveryID] {
+				kept = append(kept, j)
+			}
+		}
+		it.jobs = kept
+		outcome := "matched"
+		if len(kept) == 0 {
+			outcome = "redelivered"
+		}
+		c.metrics.Events.WithLabelValues(it.subject, outcome).Inc()
+		jobs = append(jobs, kept...)
+	}
+	c.engine.DispatchFresh(jobs)
+	c.wait(jobs)
+
+	now := time.Now()
+	var b store.Batch
+	var results []*deliver.Result
+	var detached []*deliver.Job
+	for _, it := range items {
+		if len(it.jobs) == 0 {
+			continue
+		}
+		b.Events = append(b.Events, store.Event{ID: it.eventID, Subject: it.subject, Payload: c.box.Seal(it.raw, deliver.EventAAD(it.eventID))})
+		for _, j := range it.jobs {
+			nd := store.NewDelivery{ID: j.DeliveryID, WebhookID: j.WebhookID, EventID: j.EventID, EventType: j.EventType}
+			r := j.Detach()
+			switch {
+			case r == nil: // still running: a pending row leased to this replica
+				nd.State = store.State{Status: store.StatusPending, DueAt: j.LeaseUntil, LeaseToken: j.Lease}
+				detached = append(detached, j)
+			case !r.Attempted: // not attempted now (lane full): due when the lane has room, for the poller
+				nd.State = store.State{Status: store.StatusPending, DueAt: now.Add(r.RetryIn)}
+			default:
+				nd.State = r.State
+				b.Attempts = append(b.Attempts, r.Attempt)
+				if r.Disable != nil {
+					b.Disable = append(b.Disable, *r.Disable)
+				}
+				results = append(results, r)
+			}
+			b.New = append(b.New, nd)
+		}
+	}
+	written, err := c.db.Write(ctx, &b)
+	for _, j := range detached {
+		j.Settle(err == nil)
+	}
+	if err != nil {
+		c.retryLater(msgsOf(items), "store deliveries", err)
+		return
+	}
+	for _, r := range results {
+		if written.Inserted[r.Job.DeliveryID] {
+			c.engine.CountFinal(r)
+		}
+	}
+	for _, nd := range b.New {
+		if written.Inserted[nd.ID] {
+			c.metrics.Deliveries.WithLabelValues(c.providerOf(nd.WebhookID), "created").Inc()
+		}
+	}
+	c.metrics.WebhooksDisabled.Add(float64(len(b.Disable)))
+	for _, it := range items {
+		_ = it.msg.Ack()
+	}
+}
+
+func (c *Consumer) providerOf(id uuid.UUID) string {
+	if w := c.cache.Get(id); w != nil {
+		return w.Provider.Name()
+	}
+	return "unknown"
+}
+
+// wait waits for the jobs' attempts up to the window.
+func (c *Consumer) wait(jobs []*deliver.Job) {
+	if len(jobs) == 0 {
+		return
+	}
+	timer := time.NewTimer(c.cfg.Window)
+	defer timer.Stop()
+	for _, j := range jobs {
+		select {
+		case <-j.Done():
+		case <-timer.C:
+			return
+		}
+	}
+}
+
+// parse reads a message; a message that can never be processed is terminated (and counted).
+func (c *Consumer) parse(m jetstream.Msg) *item {
+	meta, err := m.Metadata()
+	received := time.Now()
+	if err == nil {
+		received = meta.Timestamp
+	}
+	subject := m.Subject()
+	if !event.IsSubject(subject) {
+		c.poison(m, "unknown_subject")
+		return nil
+	}
+	head, err := event.ParseHead(m.Data())
+	if err != nil {
+		c.poison(m, "invalid_json")
+		return nil
+	}
+	id := head.EventID
+	if id == "" {
+		id = m.Headers().Get(jetstream.MsgIDHeader)
+	}
+	if id == "" || !event.ValidIDKey(id) {
+		c.poison(m, "no_event_id")
+		return nil
+	}
+	return &item{msg: m, subject: subject, eventID: id, raw: m.Data(), event: event.NewLazy(m.Data()), occurred: head.OccurredAt, received: received}
+}
+
+func (c *Consumer) poison(m jetstream.Msg, reason string) {
+	c.metrics.Poison.WithLabelValues(reason).Inc()
+	var seq uint64
+	if meta, err := m.Metadata(); err == nil {
+		seq = meta.Sequence.Stream
+	}
+	c.log.Error("poison message terminated", zap.String("reason", reason), zap.String("subject", m.Subject()), zap.Uint64("stream_seq", seq))
+	_ = m.Term()
+}
+
+// match finds the item's webhooks and prepares a job per webhook.
+func (c *Consumer) match(it *item) bool {
+	subs := c.cache.Subscribed(it.subject)
+	if len(subs) == 0 {
+		return false
+	}
+	var doc map[string]any
+	leaseUntil := time.Now().Add(c.cfg.Lease)
+	for _, w := range subs {
+		if w.HasFilter() {
+			if doc == nil {
+				if err := json.Unmarshal(it.raw, &doc); err != nil {
+					return false
+				}
+			}
+			if !w.Match(it.subject, doc) {
+				continue
+			}
+		}
+		it.jobs = append(it.jobs, deliver.NewFreshJob(deliver.Job{
+			DeliveryID: DeliveryID(it.eventID, w.ID), WebhookID: w.ID, EventID: it.eventID, EventType: it.subject,
+			Attempt: 1, Lease: uuid.New(), LeaseUntil: leaseUntil, Received: it.received, OccurredAt: it.occurred, Event: it.event,
+		}))
+	}
+	return len(it.jobs) > 0
+}
+
+func msgsOf(items []*item) []jetstream.Msg {
+	out := make([]jetstream.Msg, len(items))
+	for i, it := range items {
+		out[i] = it.msg
+	}
+	return out
+}
+
+// retryLater naks messages with a delay growing with their delivery count, after a storage
+// failure: nothing is acknowledged, nothing is lost.
+func (c *Consumer) retryLater(msgs []jetstream.Msg, op string, err error) {
+	c.metrics.WriteErrors.WithLabelValues(op).Inc()
+	c.log.Warn("batch not stored; messages will be redelivered", zap.String("op", op), zap.Int("messages", len(msgs)), zap.Error(err))
+	for _, m := range msgs {
+		delay := time.Second
+		if meta, err := m.Metadata(); err == nil {
+			delay = min(time.Duration(1<<min(meta.NumDelivered, 5))*500*time.Millisecond, 15*time.Second)
+		}
+		_ = m.NakWithDelay(delay)
+	}
+}
+
+func (c *Consumer) pendingLoop(ctx context.Context) {
+	every := c.cfg.GaugeInterval
+	if every == 0 {
+		every = 5 * time.Second
+	}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		ictx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		if info, err := c.cons.Info(ictx); err == nil {
+			c.metrics.ConsumerPending.Set(float64(info.NumPending))
+			c.metrics.ConsumerAckPend.Set(float64(info.NumAckPending))
+		}
+		cancel()
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}

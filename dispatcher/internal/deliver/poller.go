@@ -1,0 +1,212 @@
+package deliver
+
+import (
+	"context"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/taskhook/taskhook/dispatcher/internal/store"
+	"github.com/taskhook/taskhook/pkg/event"
+)
+
+// ClaimBatch bounds one claim query.
+const ClaimBatch = 500
+
+// Run starts the poller, the writer and the backlog gauges; they stop when ctx ends (call Stop
+// for a graceful end).
+func (e *Engine) Run(ctx context.Context) {
+	go e.writer.run(ctx)
+	go e.pollLoop(ctx)
+	go e.backlogLoop(ctx)
+}
+
+// Poke makes the poller look for due deliveries now (after a replay, say).
+func (e *Engine) Poke() {
+	select {
+	case e.poll <- struct{}{}:
+	default:
+	}
+}
+
+func (e *Engine) pollLoop(ctx context.Context) {
+	t := time.NewTimer(0)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		case <-e.poll:
+		}
+		n, full := e.pollOnce(ctx)
+		next := e.cfg.PollInterval
+		if full {
+			next = 0 // more are due: claim again at once
+		} else if n < 0 {
+			next = 2 * e.cfg.PollInterval
+		}
+		if !t.Stop() {
+			select {
+			case <-t.C:
+			default:
+			}
+		}
+		t.Reset(next)
+	}
+}
+
+// pollOnce claims due deliveries up to the free capacity and queues them; it returns how many
+// it claimed (-1 on error) and whether it could have claimed more.
+func (e *Engine) pollOnce(ctx context.Context) (int, bool) {
+	if e.stopping.Load() {
+		return 0, false
+	}
+	free := e.cfg.MaxInflight - int(e.queued.Load()) - len(e.sem)
+	if free <= 0 {
+		return 0, false
+	}
+	limit := min(free, ClaimBatch)
+	began := time.Now()
+	claimed, err := e.db.Claim(ctx, limit, e.cfg.Lease)
+	e.metrics.ClaimDuration.Observe(time.Since(began).Seconds())
+	if err != nil {
+		if ctx.Err() == nil {
+			e.metrics.WriteErrors.WithLabelValues("claim").Inc()
+			e.log.Warn("claiming due deliveries failed", zap.Error(err))
+		}
+		return -1, false
+	}
+	for i := range claimed {
+		j, failed := e.jobFromClaim(&claimed[i])
+		if failed != nil {
+			e.writer.add(failed)
+			continue
+		}
+		if !e.offer(j) {
+			e.writer.add(&Result{Job: j, RetryIn: e.backoff(j.WebhookID)}) // lane full: released until it has room
+		}
+	}
+	return len(claimed), len(claimed) == limit
+}
+
+// jobFromClaim opens a claimed delivery's event; a delivery that can never be attempted comes
+// back as a failed result instead.
+func (e *Engine) jobFromClaim(c *store.Claimed) (*Job, *Result) {
+	j := &Job{DeliveryID: c.ID, WebhookID: c.WebhookID, EventID: c.EventID, EventType: c.EventType,
+		Attempt: c.Attempts + 1, Lease: c.LeaseToken, LeaseUntil: c.LeaseUntil, Received: c.CreatedAt}
+	if c.Payload == nil {
+		return nil, e.failNow(j, "the event is no longer stored (past retention)")
+	}
+	raw, err := e.box.Open(c.Payload, EventAAD(c.EventID))
+	if err != nil {
+		return nil, e.failNow(j, "the stored event cannot be decrypted (TASKHOOK_ENCRYPTION_KEY changed?)")
+	}
+	head, err := event.ParseHead(raw)
+	if err != nil {
+		return nil, e.failNow(j, "the stored event does not parse")
+	}
+	j.Event, j.OccurredAt = event.NewLazy(raw), head.OccurredAt
+	return j, nil
+}
+
+// AttemptNow makes one attempt of a delivery the caller claimed (a manual retry), outside the
+// lanes, records it and returns the result.
+func (e *Engine) AttemptNow(ctx context.Context, c *store.Claimed) (*Result, error) {
+	j, r := e.jobFromClaim(c)
+	if r == nil {
+		r = e.attempt(j)
+	}
+	if _, err := e.db.Write(ctx, &store.Batch{
+		Updates:  []store.Update{{ID: r.Job.DeliveryID, WebhookID: r.Job.WebhookID, Lease: r.Job.Lease, State: r.State}},
+		Attempts: []store.Attempt{r.Attempt},
+		Disable:  disables(r),
+	}); err != nil {
+		return nil, err
+	}
+	e.countFinal(r)
+	return r, nil
+}
+
+func disables(r *Result) []store.Disable {
+	if r.Disable == nil {
+		return nil
+	}
+	return []store.Disable{*r.Disable}
+}
+
+// EventAAD binds a sealed event payload to its id.
+func EventAAD(eventID string) []byte { return []byte("event:" + eventID) }
+
+// failNow ends a delivery that can never be attempted.
+func (e *Engine) failNow(j *Job, reason string) *Result {
+	e.log.Error("delivery cannot be attempted", zap.String("delivery_id", j.DeliveryID.String()), zap.String("reason", reason))
+	now := time.Now()
+	return &Result{Job: j, Attempted: true,
+		Attempt: store.Attempt{DeliveryID: j.DeliveryID, WebhookID: j.WebhookID, N: j.Attempt, StartedAt: now, Error: reason, Inline: j.Attempt == 1},
+		State:   store.State{Status: store.StatusFailed, Attempts: j.Attempt, LastError: reason, LastAttemptAt: now}}
+}
+
+func (e *Engine) backlogLoop(ctx context.Context) {
+	t := time.NewTicker(e.cfg.GaugeInterval)
+	defer t.Stop()
+	for {
+		b, err := e.db.RetryBacklog(ctx)
+		if err == nil {
+			e.metrics.RetryBacklog.Set(float64(b.Retrying))
+			e.metrics.PendingBacklog.Set(float64(b.Pending))
+			age := 0.0
+			if b.OldestPending.Valid {
+				age = time.Since(b.OldestPending.Time).Seconds()
+			}
+			e.metrics.RetryOldestAge.Set(age)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// Stop ends the engine gracefully: no new work, in-flight attempts finish, queued jobs are
+// given back, outcomes are written. It returns when done or when ctx ends.
+func (e *Engine) Stop(ctx context.Context) {
+	if e.stopping.Swap(true) {
+		return
+	}
+	// Give back whatever is queued and not started; running attempts finish.
+	e.mu.Lock()
+	lanes := make([]*lane, 0, len(e.lanes))
+	for _, l := range e.lanes {
+		lanes = append(lanes, l)
+	}
+	e.mu.Unlock()
+	for _, l := range lanes {
+		l.mu.Lock()
+		var back []*Job
+		for l.size() > 0 {
+			back = append(back, l.pop())
+		}
+		l.mu.Unlock()
+		for _, j := range back {
+			e.queued.Add(-1)
+			e.metrics.Queued.Dec()
+			e.giveBack(j)
+		}
+	}
+	done := make(chan struct{})
+	go func() { e.workers.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+	}
+	for e.writer.size() > 0 && ctx.Err() == nil {
+		if err := e.writer.flush(ctx); err != nil {
+			select {
+			case <-ctx.Done():
+			case <-time.After(200 * time.Millisecond):
+			}
+		}
+	}
+}

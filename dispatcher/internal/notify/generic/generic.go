@@ -1,0 +1,52 @@
+// Package generic is the provider for any HTTPS endpoint: the body is
+// {"type": "task.created", "timestamp": "<RFC 3339>", "data": <the task event>}.
+package generic
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"time"
+
+	"github.com/taskhook/taskhook/dispatcher/internal/notify"
+)
+
+// Provider renders the generic JSON envelope.
+type Provider struct{}
+
+// New returns the generic provider.
+func New() *Provider { return &Provider{} }
+
+// Name implements notify.Provider.
+func (*Provider) Name() string { return "generic" }
+
+// CheckOptions implements notify.Provider: generic webhooks have no options.
+func (*Provider) CheckOptions(opts json.RawMessage) error {
+	return notify.CheckNoOptions("generic", opts)
+}
+
+// Render implements notify.Provider. The event JSON is embedded as published (no re-encoding).
+func (*Provider) Render(_ context.Context, t *notify.Target, m *notify.Message) (*notify.Request, error) {
+	var b bytes.Buffer
+	raw := m.Event.Raw()
+	b.Grow(len(raw) + 96)
+	b.WriteString(`{"type":`)
+	typ, _ := json.Marshal(m.Type)
+	b.Write(typ)
+	b.WriteString(`,"timestamp":"`)
+	b.WriteString(m.Timestamp.In(loc(t)).Format(time.RFC3339Nano))
+	b.WriteString(`","data":`)
+	b.Write(raw)
+	b.WriteByte('}')
+	return &notify.Request{URL: t.URL, ContentType: "application/json", Body: b.Bytes()}, nil
+}
+
+func loc(t *notify.Target) *time.Location {
+	if t.Location == nil {
+		return time.UTC
+	}
+	return t.Location
+}
+
+// Classify implements notify.Provider with the shared rules.
+func (*Provider) Classify(r *notify.Response) notify.Outcome { return notify.Classify(r) }

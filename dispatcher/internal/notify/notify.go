@@ -1,0 +1,212 @@
+// Package notify is the provider interface of the dispatcher, in the style of Alertmanager's
+// notify package: one package per provider (generic, slack, teams, fhir) behind one small
+// interface. A provider renders an event into an HTTP request for its kind of receiver and
+// classifies the receiver's answer; the delivery engine does everything else (standard headers,
+// signing and authentication, the SSRF-safe client, retries, recording).
+package notify
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/taskhook/taskhook/pkg/event"
+)
+
+// Message is one event to render for one webhook.
+type Message struct {
+	DeliveryID string      // the webhook-id: the same on every attempt
+	EventID    string      // the event's id
+	Type       string      // the subject, e.g. task.created
+	Timestamp  time.Time   // when the event happened (occurred_at, else when Taskhook received it)
+	Event      *event.Lazy // the task event: Raw() as published, Task() decoded on first use
+}
+
+// Target is the provider's view of a webhook.
+type Target struct {
+	ID       string
+	Name     string
+	URL      string
+	Location *time.Location // times are rendered in this zone
+	Redact   bool           // chat providers leave out the patient's name and birth date
+	Options  json.RawMessage
+}
+
+// Request is a rendered delivery. The engine POSTs Body to URL with ContentType and Header.
+type Request struct {
+	URL         string
+	ContentType string
+	Header      http.Header // provider headers (may be nil)
+	Body        []byte
+}
+
+// Response is what the receiver answered, or the transport error.
+type Response struct {
+	StatusCode int
+	Header     http.Header
+	Body       []byte // the first bytes of the body (an excerpt)
+	Err        error  // no response: connection refused, timeout, refused by the SSRF guard
+}
+
+// Result is the verdict on one attempt.
+type Result int
+
+const (
+	// Success ends the delivery.
+	Success Result = iota
+	// Retry schedules another attempt (if any remain).
+	Retry
+	// Fail ends the delivery as failed.
+	Fail
+)
+
+func (r Result) String() string {
+	switch r {
+	case Success:
+		return "success"
+	case Retry:
+		return "retry"
+	}
+	return "fail"
+}
+
+// Outcome is a classified attempt.
+type Outcome struct {
+	Result     Result
+	Reason     string        // why, for the delivery log: never receiver content beyond an error token
+	RetryAfter time.Duration // the receiver's Retry-After, 0 when absent
+	Disable    bool          // deactivate the webhook (410 Gone, an archived Slack channel)
+}
+
+// Provider renders and classifies for one kind of receiver.
+type Provider interface {
+	// Name is the provider's name in the API ("generic", "slack", ...).
+	Name() string
+	// CheckOptions validates a webhook's provider-specific options (at create and update).
+	CheckOptions(opts json.RawMessage) error
+	// Render turns an event into a request. An error fails the delivery permanently.
+	Render(ctx context.Context, t *Target, m *Message) (*Request, error)
+	// Classify judges the receiver's answer.
+	Classify(r *Response) Outcome
+}
+
+// RateLimited is implemented by providers whose receivers impose a rate (Slack: 1 message per
+// second per webhook); it is the webhook's default rate_limit_per_second.
+type RateLimited interface {
+	DefaultRateLimit() float64
+}
+
+// Registry holds the providers by name.
+type Registry map[string]Provider
+
+// NewRegistry registers providers under their names.
+func NewRegistry(ps ...Provider) Registry {
+	r := Registry{}
+	for _, p := range ps {
+		r[p.Name()] = p
+	}
+	return r
+}
+
+// Names lists the registered providers.
+func (r Registry) Names() []string {
+	out := make([]string, 0, len(r))
+	for _, n := range []string{"generic", "slack", "teams", "fhir"} {
+		if _, ok := r[n]; ok {
+			out = append(out, n)
+		}
+	}
+	for n := range r {
+		found := false
+		for _, o := range out {
+			found = found || o == n
+		}
+		if !found {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// ErrTimeout marks a transport error that was a timeout.
+var ErrTimeout = errors.New("timeout")
+
+// Classify is the shared classification every provider starts from (Alertmanager's Retrier):
+// 2xx success; 408, 425, 429, 5xx, timeouts and connection errors retry; 410 fails and
+// deactivates the webhook; 3xx fails (redirects are never followed); any other 4xx fails.
+func Classify(r *Response) Outcome {
+	if r.Err != nil {
+		return Outcome{Result: Retry, Reason: transportReason(r.Err)}
+	}
+	code := r.StatusCode
+	ra := RetryAfter(r.Header, time.Now())
+	switch {
+	case code >= 200 && code < 300:
+		return Outcome{Result: Success}
+	case code == http.StatusGone:
+		return Outcome{Result: Fail, Disable: true, Reason: "HTTP 410 Gone: the receiver says this endpoint is gone; webhook deactivated"}
+	case code == http.StatusRequestTimeout, code == http.StatusTooEarly, code == http.StatusTooManyRequests, code >= 500:
+		return Outcome{Result: Retry, Reason: "HTTP " + strconv.Itoa(code), RetryAfter: ra}
+	case code >= 300 && code < 400:
+		return Outcome{Result: Fail, Reason: "HTTP " + strconv.Itoa(code) + ": redirects are not followed; point the webhook at the final URL"}
+	default:
+		return Outcome{Result: Fail, Reason: "HTTP " + strconv.Itoa(code)}
+	}
+}
+
+func transportReason(err error) string {
+	msg := err.Error()
+	switch {
+	case errors.Is(err, ErrTimeout), errors.Is(err, context.DeadlineExceeded), strings.Contains(msg, "Client.Timeout"), strings.Contains(msg, "timeout"):
+		return "timeout: no answer within the attempt timeout"
+	case strings.Contains(msg, "connection refused"):
+		return "connection refused"
+	case strings.Contains(msg, "no such host"):
+		return "the host does not resolve"
+	}
+	return "request failed: " + trimURL(msg)
+}
+
+// trimURL drops the quoted URL that net/http puts in client errors (it may carry tokens).
+func trimURL(msg string) string {
+	if i := strings.Index(msg, "\": "); i >= 0 && strings.HasPrefix(msg, "Post \"") {
+		return msg[i+3:]
+	}
+	return msg
+}
+
+// RetryAfter parses a Retry-After header (delay seconds or an HTTP date) relative to now;
+// 0 when absent or unparseable.
+func RetryAfter(h http.Header, now time.Time) time.Duration {
+	v := strings.TrimSpace(h.Get("Retry-After"))
+	if v == "" {
+		return 0
+	}
+	if s, err := strconv.ParseInt(v, 10, 64); err == nil {
+		if s < 0 {
+			return 0
+		}
+		if s > 365*24*3600 {
+			s = 365 * 24 * 3600
+		}
+		return time.Duration(s) * time.Second
+	}
+	if t, err := http.ParseTime(v); err == nil && t.After(now) {
+		return t.Sub(now)
+	}
+	return 0
+}
+
+// CheckNoOptions accepts only empty options (for providers that have none).
+func CheckNoOptions(provider string, opts json.RawMessage) error {
+	s := strings.TrimSpace(string(opts))
+	if s == "" || s == "null" || s == "{}" {
+		return nil
+	}
+	return fmt.Errorf("provider %s takes no options", provider)
+}

@@ -1,0 +1,134 @@
+// Package teams is the provider for Microsoft Teams Workflows webhooks (the Office 365
+// connectors are retired): a message whose one attachment is an Adaptive Card 1.4 with the
+// task's title, colour-coded by event (overdue attention, due warning, created good, updated
+// default), and a FactSet of the seed's facts. The body stays under Teams' ~28 KB limit. Teams
+// answers 202 Accepted, a success under the shared rules.
+package teams
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+
+	"github.com/taskhook/taskhook/dispatcher/internal/notify"
+	"github.com/taskhook/taskhook/dispatcher/internal/notify/chat"
+	"github.com/taskhook/taskhook/pkg/event"
+)
+
+// MaxBody is the largest body rendered (Teams refuses messages over about 28 KB).
+const MaxBody = 27 << 10
+
+// Provider renders Teams messages.
+type Provider struct{}
+
+// New returns the Teams provider.
+func New() *Provider { return &Provider{} }
+
+// Name implements notify.Provider.
+func (*Provider) Name() string { return "teams" }
+
+// CheckOptions implements notify.Provider: Teams webhooks have no options.
+func (*Provider) CheckOptions(opts json.RawMessage) error {
+	return notify.CheckNoOptions("teams", opts)
+}
+
+// Classify implements notify.Provider with the shared rules (202 Accepted is success).
+func (*Provider) Classify(r *notify.Response) notify.Outcome { return notify.Classify(r) }
+
+// Envelope is the body a Workflows webhook takes.
+type Envelope struct {
+	Type        string       `json:"type"`
+	Attachments []Attachment `json:"attachments"`
+}
+
+// Attachment carries the card.
+type Attachment struct {
+	ContentType string  `json:"contentType"`
+	ContentURL  *string `json:"contentUrl"`
+	Content     Card    `json:"content"`
+}
+
+// Card is an Adaptive Card 1.4.
+type Card struct {
+	Schema       string `json:"$schema"`
+	Type         string `json:"type"`
+	Version      string `json:"version"`
+	FallbackText string `json:"fallbackText,omitempty"`
+	Body         []any  `json:"body"`
+}
+
+// TextBlock is an Adaptive Card text element.
+type TextBlock struct {
+	Type   string `json:"type"`
+	Text   string `json:"text"`
+	Weight string `json:"weight,omitempty"`
+	Size   string `json:"size,omitempty"`
+	Color  string `json:"color,omitempty"`
+	Wrap   bool   `json:"wrap"`
+}
+
+// FactSet is an Adaptive Card list of facts.
+type FactSet struct {
+	Type  string `json:"type"`
+	Facts []Fact `json:"facts"`
+}
+
+// Fact is one title/value pair.
+type Fact struct {
+	Title string `json:"title"`
+	Value string `json:"value"`
+}
+
+// Color is the title colour of an event.
+func Color(name string) string {
+	switch name {
+	case event.Overdue:
+		return "Attention"
+	case event.Due:
+		return "Warning"
+	case event.Created:
+		return "Good"
+	}
+	return "Default"
+}
+
+// Build renders a chat message as a Teams message; values are cut (with "…") until the body
+// fits MaxBody.
+func Build(m chat.Message) Envelope {
+	for _, limit := range []int{2000, 1000, 400, 100} {
+		env := build(m, limit)
+		if b, err := json.Marshal(env); err == nil && len(b) <= MaxBody {
+			return env
+		}
+	}
+	return build(m, 40)
+}
+
+func build(m chat.Message, limit int) Envelope {
+	facts := make([]Fact, len(m.Facts))
+	for i, f := range m.Facts {
+		facts[i] = Fact{Title: f.Label, Value: chat.Truncate(f.Value, limit)}
+	}
+	lines := []string{chat.Truncate(m.Title, limit)}
+	for _, f := range facts {
+		lines = append(lines, f.Title+": "+f.Value)
+	}
+	return Envelope{Type: "message", Attachments: []Attachment{{
+		ContentType: "application/vnd.microsoft.card.adaptive",
+		Content: Card{
+			Schema:       "http://adaptivecards.io/schemas/adaptive-card.json",
+			Type:         "AdaptiveCard",
+			Version:      "1.4",
+			FallbackText: strings.Join(lines, "\n"),
+			Body: []any{
+				TextBlock{Type: "TextBlock", Text: chat.Truncate(m.Title, limit), Weight: "Bolder", Size: "Medium", Color: Color(m.Event), Wrap: true},
+				FactSet{Type: "FactSet", Facts: facts},
+			},
+		},
+	}}}
+}
+
+// Render implements notify.Provider.
+func (*Provider) Render(ctx context.Context, t *notify.Target, m *notify.Message) (*notify.Request, error) {
+	return chat.Render(ctx, t, m, func(c chat.Message) any { return Build(c) })
+}

@@ -1,0 +1,78 @@
+package subscription
+
+import (
+	"database/sql"
+	"encoding/json"
+	"fmt"
+
+	"github.com/taskhook/taskhook/dispatcher/internal/credential"
+	"github.com/taskhook/taskhook/dispatcher/internal/secretbox"
+	"github.com/taskhook/taskhook/dispatcher/internal/store"
+)
+
+// Codec converts webhooks to and from rows, sealing the URL and the credential.
+type Codec struct{ Box *secretbox.Box }
+
+func urlAAD(w string) []byte  { return []byte("webhook-url:" + w) }
+func authAAD(w string) []byte { return []byte("webhook-auth:" + w) }
+
+// ToRow seals w into a row.
+func (c Codec) ToRow(w *Webhook) (*store.Webhook, error) {
+	auth, err := json.Marshal(w.Auth)
+	if err != nil {
+		return nil, err
+	}
+	id := w.ID.String()
+	r := &store.Webhook{
+		ID: w.ID, Name: w.Name, Description: w.Description,
+		URLSealed: c.Box.Seal([]byte(w.URL), urlAAD(id)), URLHint: SafeURL(w.Provider, w.URL),
+		Provider: w.Provider, Events: w.Events, Filter: w.Filter, Active: w.Active,
+		AuthType: w.Auth.Type, AuthSealed: c.Box.Seal(auth, authAAD(id)), AuthHint: credential.Hint(w.Auth),
+		Template: w.Template, TemplateType: w.TemplateType, Timezone: w.Timezone, Redact: w.Redact, Options: w.Options,
+		DisabledReason: w.DisabledReason,
+	}
+	if w.RateLimitPerSecond > 0 {
+		r.RateLimitPerSecond = sql.NullFloat64{Float64: w.RateLimitPerSecond, Valid: true}
+	}
+	if w.MaxAttempts > 0 {
+		r.MaxAttempts = sql.NullInt32{Int32: int32(w.MaxAttempts), Valid: true}
+	}
+	if !w.DisabledAt.IsZero() {
+		r.DisabledAt = sql.NullTime{Time: w.DisabledAt, Valid: true}
+	}
+	return r, nil
+}
+
+// FromRow opens a row.
+func (c Codec) FromRow(r *store.Webhook) (*Webhook, error) {
+	id := r.ID.String()
+	u, err := c.Box.Open(r.URLSealed, urlAAD(id))
+	if err != nil {
+		return nil, fmt.Errorf("webhook %s url: %w", id, err)
+	}
+	w := &Webhook{
+		ID: r.ID, Name: r.Name, Description: r.Description, URL: string(u), Provider: r.Provider,
+		Events: r.Events, Filter: r.Filter, Active: r.Active, Template: r.Template, TemplateType: r.TemplateType, Timezone: r.Timezone,
+		Redact: r.Redact, DisabledReason: r.DisabledReason, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt,
+		RateLimitPerSecond: r.RateLimitPerSecond.Float64, MaxAttempts: int(r.MaxAttempts.Int32),
+	}
+	if s := string(r.Options); s != "" && s != "{}" {
+		w.Options = json.RawMessage(r.Options)
+	}
+	if r.DisabledAt.Valid {
+		w.DisabledAt = r.DisabledAt.Time
+	}
+	if len(r.AuthSealed) > 0 {
+		a, err := c.Box.Open(r.AuthSealed, authAAD(id))
+		if err != nil {
+			return nil, fmt.Errorf("webhook %s auth: %w", id, err)
+		}
+		if err := json.Unmarshal(a, &w.Auth); err != nil {
+			return nil, fmt.Errorf("webhook %s auth: %w", id, err)
+		}
+	}
+	if w.Auth.Type == "" {
+		w.Auth.Type = credential.None
+	}
+	return w, nil
+}

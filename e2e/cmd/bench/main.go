@@ -1,0 +1,150 @@
+// Command bench measures Taskhook against raw baselines measured in the same run and prints a
+// table (and rewrites the generated part of BENCHMARKS.md). Run it through `make bench`, which
+// builds the binaries and a current nats-server first.
+//
+// Every figure stands beside the raw figure it should be compared with: ingest beside raw
+// JetStream synchronous publishes of the same event at the same concurrency.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/taskhook/taskhook/e2e/proc"
+)
+
+type options struct {
+	suites          string
+	events          int
+	fanoutEvents    int
+	latencyRate     int
+	latencyDuration time.Duration
+	pprof           string
+	backlog         int
+	duration        time.Duration
+	warmup          time.Duration
+	concurrency     int
+	batchSize       int
+	out             string
+	keep            bool
+}
+
+func main() {
+	var o options
+	flag.StringVar(&o.suites, "suites", "ingest,delivery,latency,backlog", "comma-separated suites to run: ingest, delivery, latency, backlog")
+	flag.IntVar(&o.backlog, "backlog", 1000000, "deliveries in the retry backlog of the backlog suite")
+	flag.IntVar(&o.events, "events", 50000, "events of the end-to-end delivery run")
+	flag.IntVar(&o.fanoutEvents, "fanout-events", 200, "events of the fan-out run (each to 100 webhooks)")
+	flag.IntVar(&o.latencyRate, "latency-rate", 500, "events per second of the latency run")
+	flag.DurationVar(&o.latencyDuration, "latency-duration", 20*time.Second, "length of the latency run")
+	flag.StringVar(&o.pprof, "pprof", "", "serve the dispatcher's pprof on this address during the run")
+	flag.DurationVar(&o.duration, "duration", 5*time.Second, "measuring time of each throughput phase")
+	flag.DurationVar(&o.warmup, "warmup", time.Second, "warm-up before each throughput phase (not measured)")
+	flag.IntVar(&o.concurrency, "concurrency", 32, "concurrent clients (the same for a figure and its baseline)")
+	flag.IntVar(&o.batchSize, "batch", 100, "events per POST /v1/events/batch")
+	flag.StringVar(&o.out, "out", "", "file whose generated section to rewrite (BENCHMARKS.md); empty prints only")
+	flag.BoolVar(&o.keep, "keep", false, "keep the temporary directory (logs, stores)")
+	flag.Parse()
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, o); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, o options) error {
+	root, err := proc.Root()
+	if err != nil {
+		return err
+	}
+	tmp, err := os.MkdirTemp("", "taskhook-bench-")
+	if err != nil {
+		return err
+	}
+	if !o.keep {
+		defer os.RemoveAll(tmp)
+	} else {
+		fmt.Println("bench: keeping", tmp)
+	}
+	e := &env{root: root, bin: filepath.Join(root, "bin"), tmp: tmp, opts: o}
+	defer e.close()
+	if err := e.startNATS(); err != nil {
+		return err
+	}
+	var rows []row
+	for _, s := range strings.Split(o.suites, ",") {
+		var got []row
+		switch strings.TrimSpace(s) {
+		case "ingest":
+			got, err = benchIngest(ctx, e)
+		case "delivery":
+			got, err = benchDelivery(ctx, e)
+		case "latency":
+			got, err = benchLatency(ctx, e)
+		case "backlog":
+			got, err = benchBacklog(ctx, e)
+		default:
+			return fmt.Errorf("unknown suite %q", s)
+		}
+		if err != nil {
+			return fmt.Errorf("suite %s: %w", s, err)
+		}
+		rows = append(rows, got...)
+	}
+	report := render(rows, machine(e), o)
+	fmt.Print(report)
+	if o.out != "" {
+		return writeSection(filepath.Join(root, o.out), report)
+	}
+	return nil
+}
+
+type env struct {
+	root, bin, tmp string
+	opts           options
+	natsURL        string
+	nats           *proc.Process
+	procs          []*proc.Process
+}
+
+func (e *env) startNATS() error {
+	port, err := proc.FreePort()
+	if err != nil {
+		return err
+	}
+	p, err := proc.Start("nats-server", filepath.Join(e.bin, "nats-server"),
+		[]string{"-a", "127.0.0.1", "-p", fmt.Sprint(port), "-js", "-sd", filepath.Join(e.tmp, "nats")}, nil,
+		filepath.Join(e.tmp, "nats-server.log"))
+	if err != nil {
+		return fmt.Errorf("%w (run `make bin/nats-server` first)", err)
+	}
+	e.nats = p
+	e.procs = append(e.procs, p)
+	e.natsURL = fmt.Sprintf("nats://127.0.0.1:%d", port)
+	return proc.WaitTCP(fmt.Sprintf("127.0.0.1:%d", port), 10*time.Second)
+}
+
+// start runs one of bin/ and waits for its /readyz.
+func (e *env) start(name string, env []string, addr string) (*proc.Process, error) {
+	p, err := proc.Start(name, filepath.Join(e.bin, name), nil, env, filepath.Join(e.tmp, name+".log"))
+	if err != nil {
+		return nil, err
+	}
+	e.procs = append(e.procs, p)
+	return p, p.WaitHTTP("http://"+addr+"/readyz", 30*time.Second)
+}
+
+func (e *env) close() {
+	for i := len(e.procs) - 1; i >= 0; i-- {
+		_ = e.procs[i].Stop(10 * time.Second)
+	}
+}

@@ -1,0 +1,232 @@
+// Package api serves ingest's HTTP API: POST /v1/events and POST /v1/events/batch.
+package api
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"mime"
+	"net/http"
+	"strconv"
+
+	"github.com/labstack/echo/v4"
+	"go.uber.org/zap"
+
+	"github.com/taskhook/taskhook/ingest/internal/metrics"
+	"github.com/taskhook/taskhook/ingest/internal/publish"
+	"github.com/taskhook/taskhook/pkg/event"
+	"github.com/taskhook/taskhook/pkg/httpx"
+)
+
+// MaxBatchItems is the most events one batch request may carry.
+const MaxBatchItems = 1000
+
+// retryAfterSeconds is the Retry-After of a 503: NATS reconnects within about a second.
+const retryAfterSeconds = 2
+
+// Publisher stores validated events durably.
+type Publisher interface {
+	Publish(ctx context.Context, v *event.Validated) (publish.Ack, error)
+	PublishBatch(ctx context.Context, vs []*event.Validated) []publish.Result
+}
+
+// Options configures the handlers.
+type Options struct {
+	MaxBodyBytes  int64 // limit of POST /v1/events
+	MaxBatchBytes int64 // limit of POST /v1/events/batch
+	NewID         func() string
+}
+
+// Handler serves the event endpoints.
+type Handler struct {
+	validator *event.Validator
+	pub       Publisher
+	opts      Options
+	metrics   *metrics.Metrics
+	log       *zap.Logger
+}
+
+// New returns the event handlers.
+func New(v *event.Validator, pub Publisher, opts Options, m *metrics.Metrics, log *zap.Logger) *Handler {
+	return &Handler{validator: v, pub: pub, opts: opts, metrics: m, log: log}
+}
+
+// Register mounts the routes under g (already authenticated).
+func (h *Handler) Register(g *echo.Group) {
+	g.POST("/events", h.postEvent)
+	g.POST("/events/batch", h.postBatch)
+}
+
+// Accepted is the body of a 202 (and of a successful batch item).
+type Accepted struct {
+	ID        string `json:"id"`
+	Subject   string `json:"subject"`
+	Duplicate bool   `json:"duplicate"`
+}
+
+func (h *Handler) postEvent(c echo.Context) error {
+	body, err := readJSON(c, h.opts.MaxBodyBytes)
+	if err != nil {
+		return err
+	}
+	key := c.Request().Header.Get("Idempotency-Key")
+	if key != "" && !event.ValidIDKey(key) {
+		return httpx.Errorf(http.StatusBadRequest, "Idempotency-Key must be 1 to 128 visible ASCII characters")
+	}
+	v, err := h.validator.Validate(body, key, h.opts.NewID)
+	if err != nil {
+		h.metrics.Events.WithLabelValues("unknown", metrics.Invalid).Inc()
+		return validationError(err)
+	}
+	ack, err := h.pub.Publish(c.Request().Context(), v)
+	if err != nil {
+		h.metrics.Events.WithLabelValues(v.Subject, metrics.Unavailable).Inc()
+		h.log.Warn("event not stored", zap.String("event_id", v.ID), zap.String("subject", v.Subject), zap.Error(err))
+		return unavailable(v.ID, err)
+	}
+	h.count(v.Subject, ack)
+	return c.JSON(http.StatusAccepted, Accepted{ID: v.ID, Subject: v.Subject, Duplicate: ack.Duplicate})
+}
+
+func (h *Handler) count(subject string, ack publish.Ack) {
+	outcome := metrics.Accepted
+	if ack.Duplicate {
+		outcome = metrics.Duplicate
+	}
+	h.metrics.Events.WithLabelValues(subject, outcome).Inc()
+}
+
+// BatchItem is one result of POST /v1/events/batch: the 202 body or the error body, with the
+// item's index and HTTP status.
+type BatchItem struct {
+	Index  int `json:"index"`
+	Status int `json:"status"`
+	*Accepted
+	Error   string         `json:"error,omitempty"`
+	Details []event.Detail `json:"details,omitempty"`
+}
+
+func (h *Handler) postBatch(c echo.Context) error {
+	body, err := readJSON(c, h.opts.MaxBatchBytes)
+	if err != nil {
+		return err
+	}
+	key := c.Request().Header.Get("Idempotency-Key")
+	if key != "" && (!event.ValidIDKey(key) || len(key) > 123) {
+		return httpx.Errorf(http.StatusBadRequest, "Idempotency-Key of a batch must be 1 to 123 visible ASCII characters (item ids are <key>.<index>)")
+	}
+	items, err := event.SplitArray(body)
+	if err != nil {
+		return httpx.Errorf(http.StatusBadRequest, "%v", err)
+	}
+	switch {
+	case len(items) == 0:
+		return httpx.Errorf(http.StatusUnprocessableEntity, "empty batch: send 1 to %d task events", MaxBatchItems)
+	case len(items) > MaxBatchItems:
+		return httpx.Errorf(http.StatusRequestEntityTooLarge, "batch holds %d events; at most %d per request, split it", len(items), MaxBatchItems)
+	}
+	h.metrics.BatchSize.Observe(float64(len(items)))
+	results := make([]BatchItem, len(items))
+	valid := make([]*event.Validated, 0, len(items))
+	validIdx := make([]int, 0, len(items))
+	for i, item := range items {
+		results[i].Index = i
+		itemKey := ""
+		if key != "" {
+			itemKey = key + "." + strconv.Itoa(i)
+		}
+		v, err := h.validator.ValidateValue(item.Doc, item.Raw, itemKey, h.opts.NewID)
+		if err != nil {
+			h.metrics.Events.WithLabelValues("unknown", metrics.Invalid).Inc()
+			he := validationError(err)
+			results[i].Status, results[i].Error = he.Status, he.Message
+			results[i].Details, _ = he.Details.([]event.Detail)
+			continue
+		}
+		valid = append(valid, v)
+		validIdx = append(validIdx, i)
+	}
+	if len(valid) == 0 {
+		return jsonWithLength(c, http.StatusOK, results)
+	}
+	for j, r := range h.pub.PublishBatch(c.Request().Context(), valid) {
+		i, v := validIdx[j], valid[j]
+		if r.Err != nil {
+			h.metrics.Events.WithLabelValues(v.Subject, metrics.Unavailable).Inc()
+			h.log.Warn("event not stored", zap.String("event_id", v.ID), zap.String("subject", v.Subject), zap.Error(r.Err))
+			results[i].Status, results[i].Error = http.StatusServiceUnavailable, unavailable(v.ID, r.Err).Message
+			results[i].Accepted = &Accepted{ID: v.ID, Subject: v.Subject}
+			c.Response().Header().Set("Retry-After", strconv.Itoa(retryAfterSeconds))
+			continue
+		}
+		h.count(v.Subject, r.Ack)
+		results[i].Status = http.StatusAccepted
+		results[i].Accepted = &Accepted{ID: v.ID, Subject: v.Subject, Duplicate: r.Ack.Duplicate}
+	}
+	return jsonWithLength(c, http.StatusOK, results)
+}
+
+// jsonWithLength answers with a Content-Length instead of chunked encoding, which large batch
+// results would otherwise get.
+func jsonWithLength(c echo.Context, status int, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	c.Response().Header().Set(echo.HeaderContentLength, strconv.Itoa(len(b)))
+	return c.Blob(status, echo.MIMEApplicationJSONCharsetUTF8, b)
+}
+
+// readJSON checks the content type and reads at most limit bytes of body.
+func readJSON(c echo.Context, limit int64) ([]byte, error) {
+	req := c.Request()
+	ct := req.Header.Get(echo.HeaderContentType)
+	mt, _, err := mime.ParseMediaType(ct)
+	if ct == "" || err != nil || mt != echo.MIMEApplicationJSON {
+		return nil, httpx.Errorf(http.StatusUnsupportedMediaType, "Content-Type must be application/json, got %q", ct)
+	}
+	if req.ContentLength > limit {
+		return nil, tooLarge(limit)
+	}
+	size := req.ContentLength
+	if size < 0 || size > 64<<10 {
+		size = 64 << 10
+	}
+	buf := bytes.NewBuffer(make([]byte, 0, size+1))
+	if _, err := buf.ReadFrom(http.MaxBytesReader(c.Response(), req.Body, limit)); err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return nil, tooLarge(limit)
+		}
+		return nil, httpx.Errorf(http.StatusBadRequest, "reading the body failed: %v", err)
+	}
+	return buf.Bytes(), nil
+}
+
+func tooLarge(limit int64) *httpx.Error {
+	return httpx.Errorf(http.StatusRequestEntityTooLarge, "body exceeds the limit of %d bytes", limit)
+}
+
+func validationError(err error) *httpx.Error {
+	var me *event.MalformedError
+	var ie *event.InvalidError
+	switch {
+	case errors.As(err, &me):
+		return &httpx.Error{Status: http.StatusBadRequest, Message: me.Error()}
+	case errors.As(err, &ie):
+		return &httpx.Error{Status: http.StatusUnprocessableEntity, Message: "the task event does not match schemas/task-event.v1.json", Details: ie.Details}
+	}
+	return &httpx.Error{Status: http.StatusBadRequest, Message: err.Error()}
+}
+
+func unavailable(id string, err error) *httpx.Error {
+	_ = err // the cause is logged, not shown: it may name internal hosts
+	return &httpx.Error{
+		Status:     http.StatusServiceUnavailable,
+		Message:    fmt.Sprintf("the event could not be stored; retry after %d seconds with the same event_id or Idempotency-Key", retryAfterSeconds),
+		RetryAfter: retryAfterSeconds,
+		Extra:      map[string]any{"id": id},
+	}
+}

@@ -1,0 +1,8 @@
+package app
+
+import _ "embed"
+
+// OpenAPI is ingest's OpenAPI 3.1 document, served at GET /openapi.json.
+//
+//go:embed openapi.json
+var OpenAPI []byte

@@ -1,0 +1,125 @@
+// Package publish writes validated task events to JetStream and reports their acknowledgement.
+package publish
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/taskhook/taskhook/ingest/internal/metrics"
+	"github.com/taskhook/taskhook/pkg/event"
+	"github.com/taskhook/taskhook/pkg/natsx"
+)
+
+// ErrUnavailable wraps every failure to store an event durably: NATS down, stream missing,
+// acknowledgement timed out. The caller answers 503 and the publisher retries.
+var ErrUnavailable = errors.New("event store unavailable")
+
+// Ack is JetStream's acknowledgement of one event.
+type Ack struct {
+	Duplicate bool   // the event id was already stored within the duplicate window
+	Sequence  uint64 // stream sequence of the stored (or original) message
+}
+
+// Result is the outcome of one event of a batch.
+type Result struct {
+	Ack Ack
+	Err error
+}
+
+// Publisher publishes events to the stream with Nats-Msg-Id set to the event id.
+type Publisher struct {
+	nc            *nats.Conn
+	js            jetstream.JetStream
+	stream        string
+	timeout       time.Duration
+	metrics       *metrics.Metrics
+	streamMissing func() // called when the stream does not answer (it may have been deleted)
+}
+
+// New returns a publisher on js. timeout bounds every publish, so a caller never waits longer.
+// streamMissing (may be nil) is called when JetStream reports no stream for a subject.
+func New(nc *nats.Conn, js jetstream.JetStream, stream string, timeout time.Duration, m *metrics.Metrics, streamMissing func()) *Publisher {
+	if streamMissing == nil {
+		streamMissing = func() {}
+	}
+	return &Publisher{nc: nc, js: js, stream: stream, timeout: timeout, metrics: m, streamMissing: streamMissing}
+}
+
+func (p *Publisher) msg(v *event.Validated) *nats.Msg {
+	return &nats.Msg{Subject: v.Subject, Data: v.Body, Header: nats.Header{jetstream.MsgIDHeader: []string{v.ID}}}
+}
+
+// Publish stores one event and returns after JetStream acknowledged it.
+func (p *Publisher) Publish(ctx context.Context, v *event.Validated) (Ack, error) {
+	if err := natsx.Ready(p.nc); err != nil {
+		return Ack{}, fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
+	// An asynchronous publish and one wait: concurrent requests share the connection's flushes
+	// and ack subscription instead of each building a request. The JetStream context bounds
+	// the wait by the publish timeout.
+	start := time.Now()
+	defer func() { p.metrics.PublishDuration.Observe(time.Since(start).Seconds()) }()
+	f, err := p.js.PublishMsgAsync(p.msg(v), jetstream.WithExpectStream(p.stream))
+	if err != nil {
+		return Ack{}, p.unavailable(err)
+	}
+	select {
+	case pa := <-f.Ok():
+		return Ack{Duplicate: pa.Duplicate, Sequence: pa.Sequence}, nil
+	case err := <-f.Err():
+		return Ack{}, p.unavailable(err)
+	case <-ctx.Done():
+		return Ack{}, p.unavailable(ctx.Err())
+	}
+}
+
+// PublishBatch stores events concurrently (asynchronous publishes, one wait) and returns one
+// result per event, in order. It returns within the publish timeout.
+func (p *Publisher) PublishBatch(ctx context.Context, vs []*event.Validated) []Result {
+	out := make([]Result, len(vs))
+	if err := natsx.Ready(p.nc); err != nil {
+		for i := range out {
+			out[i].Err = fmt.Errorf("%w: %v", ErrUnavailable, err)
+		}
+		return out
+	}
+	ctx, cancel := context.WithTimeout(ctx, p.timeout)
+	defer cancel()
+	start := time.Now()
+	futures := make([]jetstream.PubAckFuture, len(vs))
+	for i, v := range vs {
+		f, err := p.js.PublishMsgAsync(p.msg(v), jetstream.WithExpectStream(p.stream))
+		if err != nil {
+			out[i].Err = p.unavailable(err)
+			continue
+		}
+		futures[i] = f
+	}
+	for i, f := range futures {
+		if f == nil {
+			continue
+		}
+		select {
+		case pa := <-f.Ok():
+			out[i].Ack = Ack{Duplicate: pa.Duplicate, Sequence: pa.Sequence}
+		case err := <-f.Err():
+			out[i].Err = p.unavailable(err)
+		case <-ctx.Done():
+			out[i].Err = p.unavailable(ctx.Err())
+		}
+	}
+	p.metrics.PublishDuration.Observe(time.Since(start).Seconds())
+	return out
+}
+
+func (p *Publisher) unavailable(err error) error {
+	if errors.Is(err, jetstream.ErrNoStreamResponse) || errors.Is(err, nats.ErrNoResponders) {
+		p.streamMissing()
+	}
+	return fmt.Errorf("%w: %v", ErrUnavailable, err)
+}

@@ -1,0 +1,132 @@
+package httpx
+
+import (
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/hex"
+	"net/http"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+)
+
+// Role is what a token may do.
+type Role int
+
+const (
+	// RoleViewer may read.
+	RoleViewer Role = iota + 1
+	// RoleAdmin may read and write.
+	RoleAdmin
+)
+
+func (r Role) String() string {
+	switch r {
+	case RoleAdmin:
+		return "admin"
+	case RoleViewer:
+		return "viewer"
+	}
+	return "none"
+}
+
+// Principal is who made a request: never the token, only its fingerprint.
+type Principal struct {
+	Name string // "tok_" + the first 12 hex digits of the token's SHA-256
+	Role Role
+}
+
+type tokenEntry struct {
+	digest [32]byte
+	who    Principal
+}
+
+// Tokens is a set of bearer tokens with their roles. Tokens are kept as SHA-256 digests and
+// compared in constant time.
+type Tokens struct{ entries []tokenEntry }
+
+// NewTokens returns an empty set.
+func NewTokens() *Tokens { return &Tokens{} }
+
+// Add registers tokens under role. A token given twice keeps its highest role.
+func (t *Tokens) Add(role Role, tokens ...string) {
+	for _, tok := range tokens {
+		t.entries = append(t.entries, tokenEntry{digest: sha256.Sum256([]byte(tok)), who: Principal{Name: Fingerprint(tok), Role: role}})
+	}
+}
+
+// Fingerprint names a token in logs and audit records without revealing it.
+func Fingerprint(token string) string {
+	sum := sha256.Sum256([]byte(token))
+	return "tok_" + hex.EncodeToString(sum[:6])
+}
+
+// Lookup returns the principal of token. Every entry is compared, so the time taken does not
+// depend on which token (if any) matched.
+func (t *Tokens) Lookup(token string) (Principal, bool) {
+	d := sha256.Sum256([]byte(token))
+	var found Principal
+	ok := false
+	for _, e := range t.entries {
+		if subtle.ConstantTimeCompare(d[:], e.digest[:]) == 1 && e.who.Role > found.Role {
+			found, ok = e.who, true
+		}
+	}
+	return found, ok
+}
+
+const principalKey = "taskhook.principal"
+
+// queryTokenParams are query parameters that look like credentials; a request carrying one is
+// refused, because URLs end up in proxy and access logs.
+var queryTokenParams = [...]string{"access_token", "token", "api_key", "apikey", "auth", "authorization"}
+
+// Authenticate requires "Authorization: Bearer <token>" with a token of t. It refuses
+// credentials in the query string (400) and answers 401 otherwise.
+func Authenticate(t *Tokens) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			q := c.Request().URL.Query()
+			for _, p := range queryTokenParams {
+				if q.Has(p) {
+					return Errorf(http.StatusBadRequest, "credentials in the query string are refused (%q); send Authorization: Bearer <token>", p)
+				}
+			}
+			h := c.Request().Header.Get(echo.HeaderAuthorization)
+			scheme, tok, found := strings.Cut(h, " ")
+			if h == "" {
+				return unauthorized(c, "missing Authorization header; send Authorization: Bearer <token>")
+			}
+			if !found || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(tok) == "" {
+				return unauthorized(c, "Authorization header must be: Bearer <token>")
+			}
+			who, ok := t.Lookup(strings.TrimSpace(tok))
+			if !ok {
+				return unauthorized(c, "unknown bearer token")
+			}
+			c.Set(principalKey, who)
+			return next(c)
+		}
+	}
+}
+
+func unauthorized(c echo.Context, msg string) error {
+	c.Response().Header().Set(echo.HeaderWWWAuthenticate, `Bearer realm="taskhook"`)
+	return &Error{Status: http.StatusUnauthorized, Message: msg}
+}
+
+// RequireWrite answers 403 unless the request's principal is an admin. Use after Authenticate.
+func RequireWrite(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if PrincipalOf(c).Role < RoleAdmin {
+			return Errorf(http.StatusForbidden, "this token is read-only (viewer); writes need an admin token")
+		}
+		return next(c)
+	}
+}
+
+// PrincipalOf returns the authenticated principal of c (zero when unauthenticated).
+func PrincipalOf(c echo.Context) Principal {
+	p, _ := c.Get(principalKey).(Principal)
+	return p
+}

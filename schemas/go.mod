@@ -1,0 +1,3 @@
+module github.com/taskhook/taskhook/schemas
+
+go 1.26
