@@ -4,6 +4,7 @@
 package proc
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -14,6 +15,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -153,6 +155,35 @@ func (p *Process) RSS() (int64, error) {
 		return 0, err
 	}
 	return resident * int64(os.Getpagesize()), nil
+}
+
+// CPUTime returns the CPU time (user plus system) the process has used so far (Linux; the
+// kernel counts it in ticks of 10 ms).
+func (p *Process) CPUTime() (time.Duration, error) { return CPUTimeOf(p.Pid()) }
+
+// CPUTimeOf is CPUTime of any process.
+func CPUTimeOf(pid int) (time.Duration, error) {
+	if runtime.GOOS != "linux" {
+		return 0, errors.New("CPU time needs /proc")
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	// The command name (field 2) may hold spaces: the fields that follow start after its ')'.
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0, errors.New("unreadable /proc stat")
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 13 {
+		return 0, errors.New("short /proc stat")
+	}
+	var user, sys int64
+	if _, err := fmt.Sscan(f[11]+" "+f[12], &user, &sys); err != nil {
+		return 0, err
+	}
+	return time.Duration(user+sys) * 10 * time.Millisecond, nil
 }
 
 // WaitHTTP polls url until it answers 200, the process exits, or timeout passes.

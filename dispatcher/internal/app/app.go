@@ -77,7 +77,7 @@ func Run(ctx context.Context, cfg Config, deps Deps, log *zap.Logger, ready func
 
 	m := metrics.New()
 	policy := &netguard.Policy{AllowHTTP: cfg.AllowHTTP, Allowed: cfg.allowed, Resolver: deps.Resolver}
-	client := policy.Client(cfg.AttemptTimeout)
+	client := policy.Client(cfg.AttemptTimeout, cfg.MaxInflight)
 	providers := notify.NewRegistry(generic.New(), slack.New(), teams.New(), fhir.New())
 	filters, err := subscription.NewFilters()
 	if err != nil {

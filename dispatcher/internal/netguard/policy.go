@@ -223,25 +223,32 @@ func (p *Policy) DialContext(ctx context.Context, network, addr string) (net.Con
 }
 
 // Transport is an HTTP transport that dials through the guard. Proxy is nil on purpose: an
-// environment proxy would connect on our behalf and bypass the check.
-func (p *Policy) Transport() *http.Transport {
+// environment proxy would connect on our behalf and bypass the check. idle is how many
+// keep-alive connections it keeps (at most, per host as in total; 256 when not positive): many
+// webhooks share one host (hooks.slack.com), and a pool smaller than the attempts in flight to
+// it would close a connection after nearly every request and dial a new one.
+func (p *Policy) Transport(idle int) *http.Transport {
+	if idle <= 0 {
+		idle = 256
+	}
 	return &http.Transport{
 		Proxy:               nil,
 		DialContext:         p.DialContext,
 		ForceAttemptHTTP2:   true,
 		TLSHandshakeTimeout: 5 * time.Second,
-		MaxIdleConns:        1024,
-		MaxIdleConnsPerHost: 256,
+		MaxIdleConns:        idle,
+		MaxIdleConnsPerHost: idle,
 		IdleConnTimeout:     90 * time.Second,
 		TLSClientConfig:     &tls.Config{MinVersion: tls.VersionTLS12},
 	}
 }
 
 // Client is an HTTP client through the guard that never follows redirects (a 3xx comes back
-// to the caller as is).
-func (p *Policy) Client(timeout time.Duration) *http.Client {
+// to the caller as is). idle sizes its connection pool (see Transport): the most attempts in
+// flight at once.
+func (p *Policy) Client(timeout time.Duration, idle int) *http.Client {
 	return &http.Client{
-		Transport:     p.Transport(),
+		Transport:     p.Transport(idle),
 		Timeout:       timeout,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}

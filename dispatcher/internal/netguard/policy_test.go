@@ -147,7 +147,7 @@ func TestDialGuard(t *testing.T) {
 	}
 	r.names["local.test"] = fixed("127.0.0.1")
 	p := &Policy{AllowHTTP: true, Resolver: r}
-	client := p.Client(2 * time.Second)
+	client := p.Client(2*time.Second, 0)
 
 	_, err := client.Get(srv.URL)
 	var be *BlockedError
@@ -166,7 +166,7 @@ func TestDialGuard(t *testing.T) {
 	}
 	// Allowed networks let it through, to the resolved IP.
 	p.Allowed, _ = ParseAllowed("127.0.0.0/8")
-	resp, err := p.Client(2 * time.Second).Get("http://local.test:" + port + "/")
+	resp, err := p.Client(2*time.Second, 0).Get("http://local.test:" + port + "/")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -186,12 +186,73 @@ func TestRedirectsAreNotFollowed(t *testing.T) {
 	defer redirector.Close()
 	allowed, _ := ParseAllowed("127.0.0.0/8")
 	p := &Policy{AllowHTTP: true, Allowed: allowed}
-	resp, err := p.Client(2*time.Second).Post(redirector.URL, "application/json", strings.NewReader("{}"))
+	resp, err := p.Client(2*time.Second, 0).Post(redirector.URL, "application/json", strings.NewReader("{}"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusFound || targetHits != 0 {
 		t.Fatalf("status %d, redirect target hit %d times", resp.StatusCode, targetHits)
+	}
+}
+
+// Many webhooks share one host (hooks.slack.com): the pool keeps as many connections to it as
+// attempts in flight, so a second wave of concurrent requests reuses the first wave's.
+func TestPoolKeepsConnectionsForConcurrentAttempts(t *testing.T) {
+	const inflight = 300
+	var mu sync.Mutex
+	conns := 0
+	release := make(chan struct{})
+	var arrived sync.WaitGroup
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		arrived.Done()
+		<-release
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			mu.Lock()
+			conns++
+			mu.Unlock()
+		}
+	}
+	srv.Start()
+	defer srv.Close()
+	allowed, _ := ParseAllowed("127.0.0.0/8")
+	client := (&Policy{AllowHTTP: true, Allowed: allowed}).Client(5*time.Second, inflight)
+	wave := func() {
+		arrived.Add(inflight)
+		release = make(chan struct{})
+		var done sync.WaitGroup
+		for i := 0; i < inflight; i++ {
+			done.Add(1)
+			go func() {
+				defer done.Done()
+				resp, err := client.Post(srv.URL, "application/json", strings.NewReader("{}"))
+				if err != nil {
+					t.Error(err)
+					arrived.Done()
+					return
+				}
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+			}()
+		}
+		arrived.Wait() // all in flight at once: one connection each
+		close(release)
+		done.Wait()
+	}
+	wave()
+	mu.Lock()
+	first := conns
+	mu.Unlock()
+	if first != inflight {
+		t.Fatalf("first wave opened %d connections, want %d", first, inflight)
+	}
+	wave()
+	mu.Lock()
+	defer mu.Unlock()
+	if conns != first {
+		t.Fatalf("second wave opened %d new connections; the pool should have kept all %d", conns-first, first)
 	}
 }

@@ -16,8 +16,10 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	_ "github.com/lib/pq"
@@ -262,6 +264,7 @@ func benchDelivery(ctx context.Context, e *env) ([]row, error) {
 	}
 	n := o.events
 	rcv.reset()
+	cpu := p.cpuMeter()
 	start := time.Now()
 	if err := p.publishAll(ctx, seed, "d-", n); err != nil {
 		return nil, err
@@ -273,7 +276,8 @@ func benchDelivery(ctx context.Context, e *env) ([]row, error) {
 	e2e := float64(n) / took.Seconds()
 	rows = append(rows, row{measure: fmt.Sprintf("deliveries end to end (%d events, 1 webhook)", n), unit: "deliveries/s", value: e2e,
 		baseline: "raw Go HTTP client POST", base: rawRate, target: ">= 0.25x", minRatio: 0.25,
-		note: fmt.Sprintf("publish → consume → store → POST: %d events published asynchronously at once; rate = events / (last arrival − first publish).", n)})
+		note: fmt.Sprintf("publish → consume → store → POST: %d events published asynchronously at once; rate = events / (last arrival − first publish). %s",
+			n, cpu.per(n, "delivery"))})
 
 	// Fan-out: one event to 100 webhooks.
 	for i := 0; i < 99; i++ {
@@ -283,6 +287,7 @@ func benchDelivery(ctx context.Context, e *env) ([]row, error) {
 	}
 	m := o.fanoutEvents
 	rcv.reset()
+	cpu = p.cpuMeter()
 	start = time.Now()
 	if err := p.publishAll(ctx, seed, "f-", m); err != nil {
 		return nil, err
@@ -293,8 +298,75 @@ func benchDelivery(ctx context.Context, e *env) ([]row, error) {
 	took = time.Duration(rcv.last.Load() - start.UnixNano())
 	rows = append(rows, row{measure: fmt.Sprintf("fan-out: 1 event → 100 webhooks (%d events)", m), unit: "deliveries/s",
 		value: float64(100*m) / took.Seconds(), baseline: "raw Go HTTP client POST", base: rawRate,
-		note: fmt.Sprintf("%d deliveries in %s.", 100*m, took.Round(time.Millisecond))})
+		note: fmt.Sprintf("%d deliveries in %s. %s", 100*m, took.Round(time.Millisecond), cpu.per(100*m, "delivery"))})
 	return rows, nil
+}
+
+// cpuMeter samples the CPU time of the processes of a run: the dispatcher, nats-server and the
+// bench itself (publisher and receiver), and PostgreSQL's server processes.
+type cpuMeter struct {
+	procs []*proc.Process
+	names []string
+	start []time.Duration
+	self  time.Duration
+	pg    map[int]time.Duration
+}
+
+func (p *pipeline) cpuMeter() *cpuMeter {
+	m := &cpuMeter{procs: []*proc.Process{p.proc, p.e.nats}, names: []string{"dispatcher", "nats-server"}}
+	for _, pr := range m.procs {
+		t, _ := pr.CPUTime()
+		m.start = append(m.start, t)
+	}
+	m.self = selfCPU()
+	m.pg = postgresCPU()
+	return m
+}
+
+// per describes the CPU time used since the meter started, per unit of work.
+func (m *cpuMeter) per(n int, unit string) string {
+	var parts []string
+	for i, pr := range m.procs {
+		t, err := pr.CPUTime()
+		if err != nil {
+			continue
+		}
+		parts = append(parts, fmt.Sprintf("%s %.0f µs", m.names[i], float64((t-m.start[i]).Microseconds())/float64(n)))
+	}
+	parts = append(parts, fmt.Sprintf("bench (publisher, receiver) %.0f µs", float64((selfCPU()-m.self).Microseconds())/float64(n)))
+	var pg time.Duration
+	for pid, t := range postgresCPU() {
+		pg += t - m.pg[pid] // a backend started since counts whole
+	}
+	parts = append(parts, fmt.Sprintf("PostgreSQL %.0f µs", float64(pg.Microseconds())/float64(n)))
+	return "CPU per " + unit + ": " + strings.Join(parts, ", ") + "."
+}
+
+// postgresCPU is the CPU time of every process named postgres, by pid (Linux; empty elsewhere).
+func postgresCPU() map[int]time.Duration {
+	out := map[int]time.Duration{}
+	dirs, _ := os.ReadDir("/proc")
+	for _, d := range dirs {
+		pid, err := strconv.Atoi(d.Name())
+		if err != nil {
+			continue
+		}
+		if comm, err := os.ReadFile("/proc/" + d.Name() + "/comm"); err != nil || strings.TrimSpace(string(comm)) != "postgres" {
+			continue
+		}
+		if t, err := proc.CPUTimeOf(pid); err == nil {
+			out[pid] = t
+		}
+	}
+	return out
+}
+
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // benchLatency: publish-to-receiver latency at a fixed rate (open loop), one webhook.

@@ -58,8 +58,11 @@ func benchIngest(ctx context.Context, e *env) ([]row, error) {
 		return nil, err
 	}
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	p, err := e.start("ingest", []string{"NATS_URL=" + e.natsURL, "INGEST_ADDR=" + addr,
-		"TASKHOOK_INGEST_TOKENS=" + ingestToken, "TASKHOOK_LOG_LEVEL=warn"}, addr)
+	env := []string{"NATS_URL=" + e.natsURL, "INGEST_ADDR=" + addr, "TASKHOOK_INGEST_TOKENS=" + ingestToken, "TASKHOOK_LOG_LEVEL=warn"}
+	if o.pprof != "" {
+		env = append(env, "TASKHOOK_PPROF_ADDR="+o.pprof)
+	}
+	p, err := e.start("ingest", env, addr)
 	if err != nil {
 		return nil, err
 	}
