@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -15,6 +16,7 @@ type result struct {
 	errs    int64
 	elapsed time.Duration
 	lat     []time.Duration // per operation, sorted
+	cpu     time.Duration   // CPU time of the measured process over the phase (metered loops)
 }
 
 func (r result) perSecond() float64 { return float64(r.items) / r.elapsed.Seconds() }
@@ -33,10 +35,29 @@ type op func(ctx context.Context, worker int) (items int, err error)
 // closedLoop runs conc workers calling fn back to back: warm-up first (not measured), then
 // measure for dur.
 func closedLoop(ctx context.Context, conc int, warmup, dur time.Duration, fn op) result {
+	return meteredLoop(ctx, conc, warmup, dur, nil, fn)
+}
+
+// meteredLoop is closedLoop that also records cpu() over the measured phase (cpu may be nil).
+func meteredLoop(ctx context.Context, conc int, warmup, dur time.Duration, cpu func() time.Duration, fn op) result {
 	if warmup > 0 {
 		loop(ctx, conc, warmup, fn)
 	}
-	return loop(ctx, conc, dur, fn)
+	if cpu == nil {
+		return loop(ctx, conc, dur, fn)
+	}
+	before := cpu()
+	r := loop(ctx, conc, dur, fn)
+	r.cpu = cpu() - before
+	return r
+}
+
+// cpuPerItem describes r.cpu per item moved.
+func (r result) cpuPerItem(who string) string {
+	if r.items == 0 || r.cpu == 0 {
+		return ""
+	}
+	return fmt.Sprintf("%s CPU %.1f µs per event.", who, float64(r.cpu.Nanoseconds())/1e3/float64(r.items))
 }
 
 func loop(ctx context.Context, conc int, dur time.Duration, fn op) result {

@@ -34,6 +34,19 @@ type options struct {
 	batchSize       int
 	out             string
 	keep            bool
+	serviceEnv      envList
+}
+
+// envList is a repeatable KEY=VALUE flag.
+type envList []string
+
+func (l *envList) String() string { return strings.Join(*l, " ") }
+func (l *envList) Set(v string) error {
+	if !strings.Contains(v, "=") {
+		return fmt.Errorf("%q is not KEY=VALUE", v)
+	}
+	*l = append(*l, v)
+	return nil
 }
 
 func main() {
@@ -51,6 +64,7 @@ func main() {
 	flag.IntVar(&o.batchSize, "batch", 100, "events per POST /v1/events/batch")
 	flag.StringVar(&o.out, "out", "", "file whose generated section to rewrite (BENCHMARKS.md); empty prints only")
 	flag.BoolVar(&o.keep, "keep", false, "keep the temporary directory (logs, stores)")
+	flag.Var(&o.serviceEnv, "service-env", "KEY=VALUE added to the environment of ingest and the dispatcher (repeatable; for experiments such as GOGC)")
 	flag.Parse()
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
@@ -135,7 +149,7 @@ func (e *env) startNATS() error {
 
 // start runs one of bin/ and waits for its /readyz.
 func (e *env) start(name string, env []string, addr string) (*proc.Process, error) {
-	p, err := proc.Start(name, filepath.Join(e.bin, name), nil, env, filepath.Join(e.tmp, name+".log"))
+	p, err := proc.Start(name, filepath.Join(e.bin, name), nil, append(env, e.opts.serviceEnv...), filepath.Join(e.tmp, name+".log"))
 	if err != nil {
 		return nil, err
 	}
