@@ -356,12 +356,18 @@ func (a *API) listWebhooks(c echo.Context) error {
 	return c.JSON(http.StatusOK, map[string]any{"webhooks": out})
 }
 
-// load reads one webhook's view.
-func (a *API) load(ctx context.Context, id uuid.UUID) (*WebhookView, error) {
+// webhook reads one webhook's row; an unknown id is a 404.
+func (a *API) webhook(ctx context.Context, id uuid.UUID) (*store.WebhookWithHealth, error) {
 	row, err := store.GetWebhook(ctx, a.DB, id)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, notFound("webhook", id)
 	}
+	return row, err
+}
+
+// load reads one webhook's view.
+func (a *API) load(ctx context.Context, id uuid.UUID) (*WebhookView, error) {
+	row, err := a.webhook(ctx, id)
 	if err != nil {
 		return nil, err
 	}
@@ -390,10 +396,8 @@ func (a *API) deleteWebhook(c echo.Context) error {
 		return err
 	}
 	ctx := c.Request().Context()
-	row, err := store.GetWebhook(ctx, a.DB, id)
-	if errors.Is(err, store.ErrNotFound) {
-		return notFound("webhook", id)
-	} else if err != nil {
+	row, err := a.webhook(ctx, id)
+	if err != nil {
 		return err
 	}
 	if err := a.DB.DeleteWebhook(ctx, id); errors.Is(err, store.ErrNotFound) {

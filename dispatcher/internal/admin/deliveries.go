@@ -101,9 +101,7 @@ func (a *API) listDeliveries(c echo.Context) error {
 		p.After = true
 	}
 	ctx := c.Request().Context()
-	if _, err := store.GetWebhook(ctx, a.DB, id); errors.Is(err, store.ErrNotFound) {
-		return notFound("webhook", id)
-	} else if err != nil {
+	if _, err := a.webhook(ctx, id); err != nil {
 		return err
 	}
 	ds, err := a.DB.ListDeliveries(ctx, id, p)

@@ -1,7 +1,6 @@
 package admin
 
 import (
-	"errors"
 	"net/http"
 	"time"
 
@@ -30,10 +29,8 @@ func (a *API) patchWebhook(c echo.Context) error {
 		return err
 	}
 	ctx := c.Request().Context()
-	row, err := store.GetWebhook(ctx, a.DB, id)
-	if errors.Is(err, store.ErrNotFound) {
-		return notFound("webhook", id)
-	} else if err != nil {
+	row, err := a.webhook(ctx, id)
+	if err != nil {
 		return err
 	}
 	old, err := a.Codec.FromRow(&row.Webhook)
