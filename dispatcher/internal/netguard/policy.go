@@ -224,9 +224,10 @@ func (p *Policy) DialContext(ctx context.Context, network, addr string) (net.Con
 
 // Transport is an HTTP transport that dials through the guard. Proxy is nil on purpose: an
 // environment proxy would connect on our behalf and bypass the check. idle is how many
-// keep-alive connections it keeps (at most, per host as in total; 256 when not positive): many
-// webhooks share one host (hooks.slack.com), and a pool smaller than the attempts in flight to
-// it would close a connection after nearly every request and dial a new one.
+// keep-alive connections it keeps to one host (256 when not positive): many webhooks share one
+// host (hooks.slack.com), and a pool smaller than the attempts in flight to it would close a
+// connection after nearly every request and dial a new one. In all it keeps at least 1024, so
+// that webhooks on many different hosts stay warm between bursts.
 func (p *Policy) Transport(idle int) *http.Transport {
 	if idle <= 0 {
 		idle = 256
@@ -236,7 +237,7 @@ func (p *Policy) Transport(idle int) *http.Transport {
 		DialContext:         p.DialContext,
 		ForceAttemptHTTP2:   true,
 		TLSHandshakeTimeout: 5 * time.Second,
-		MaxIdleConns:        idle,
+		MaxIdleConns:        max(idle, 1024),
 		MaxIdleConnsPerHost: idle,
 		IdleConnTimeout:     90 * time.Second,
 		TLSClientConfig:     &tls.Config{MinVersion: tls.VersionTLS12},
