@@ -305,40 +305,41 @@ func benchDelivery(ctx context.Context, e *env) ([]row, error) {
 // cpuMeter samples the CPU time of the processes of a run: the dispatcher, nats-server and the
 // bench itself (publisher and receiver), and PostgreSQL's server processes.
 type cpuMeter struct {
-	procs []*proc.Process
-	names []string
-	start []time.Duration
+	procs []meteredProc
 	self  time.Duration
 	pg    map[int]time.Duration
 }
 
+type meteredProc struct {
+	name  string
+	p     *proc.Process
+	start time.Duration
+}
+
 func (p *pipeline) cpuMeter() *cpuMeter {
-	m := &cpuMeter{procs: []*proc.Process{p.proc, p.e.nats}, names: []string{"dispatcher", "nats-server"}}
-	for _, pr := range m.procs {
-		t, _ := pr.CPUTime()
-		m.start = append(m.start, t)
+	m := &cpuMeter{self: selfCPU(), pg: postgresCPU()}
+	for _, mp := range []meteredProc{{name: "dispatcher", p: p.proc}, {name: "nats-server", p: p.e.nats}} {
+		mp.start, _ = mp.p.CPUTime()
+		m.procs = append(m.procs, mp)
 	}
-	m.self = selfCPU()
-	m.pg = postgresCPU()
 	return m
 }
 
 // per describes the CPU time used since the meter started, per unit of work.
 func (m *cpuMeter) per(n int, unit string) string {
+	perN := func(d time.Duration) float64 { return float64(d.Microseconds()) / float64(n) }
 	var parts []string
-	for i, pr := range m.procs {
-		t, err := pr.CPUTime()
-		if err != nil {
-			continue
+	for _, mp := range m.procs {
+		if t, err := mp.p.CPUTime(); err == nil {
+			parts = append(parts, fmt.Sprintf("%s %.0f µs", mp.name, perN(t-mp.start)))
 		}
-		parts = append(parts, fmt.Sprintf("%s %.0f µs", m.names[i], float64((t-m.start[i]).Microseconds())/float64(n)))
 	}
-	parts = append(parts, fmt.Sprintf("bench (publisher, receiver) %.0f µs", float64((selfCPU()-m.self).Microseconds())/float64(n)))
+	parts = append(parts, fmt.Sprintf("bench (publisher, receiver) %.0f µs", perN(selfCPU()-m.self)))
 	var pg time.Duration
 	for pid, t := range postgresCPU() {
 		pg += t - m.pg[pid] // a backend started since counts whole
 	}
-	parts = append(parts, fmt.Sprintf("PostgreSQL %.0f µs", float64(pg.Microseconds())/float64(n)))
+	parts = append(parts, fmt.Sprintf("PostgreSQL %.0f µs", perN(pg)))
 	return "CPU per " + unit + ": " + strings.Join(parts, ", ") + "."
 }
 
