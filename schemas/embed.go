@@ -11,3 +11,19 @@ var TaskEventV1 []byte
 
 // TaskEventV1ID is the $id of TaskEventV1.
 const TaskEventV1ID = "https://taskhook.dev/schemas/task-event.v1.json"
+
+// ReportEventV1 is schemas/report-event.v1.json, goReporter's report events.
+//
+//go:embed report-event.v1.json
+var ReportEventV1 []byte
+
+// ReportEventV1ID is the $id of ReportEventV1.
+const ReportEventV1ID = "https://taskhook.dev/schemas/report-event.v1.json"
+
+// BatteryEventV1 is schemas/battery-event.v1.json, goReporter's device battery events.
+//
+//go:embed battery-event.v1.json
+var BatteryEventV1 []byte
+
+// BatteryEventV1ID is the $id of BatteryEventV1.
+const BatteryEventV1ID = "https://taskhook.dev/schemas/battery-event.v1.json"

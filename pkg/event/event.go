@@ -1,5 +1,6 @@
-// Package event defines the task event that flows through Taskhook, its NATS subjects and its
-// validation against schemas/task-event.v1.json.
+// Package event is what every Taskhook service knows of events: the catalog of families
+// (declared in pkg/families), validation against each family's JSON Schema, and the task event
+// of the Canvas payload that the core decodes.
 package event
 
 import (
@@ -9,7 +10,7 @@ import (
 	"time"
 )
 
-// Event names accepted in the "event" field; each maps to the subject task.<name>.
+// Task event names accepted in the "event" field; each maps to the type task.<name>.
 const (
 	Created = "created"
 	Updated = "updated"
@@ -17,38 +18,11 @@ const (
 	Overdue = "overdue"
 )
 
-// SubjectPrefix is the common prefix of every task subject.
-const SubjectPrefix = "task."
+// TaskFamily is the name of the task family: every task type is task.<event>.
+const TaskFamily = "task"
 
-// Names lists the accepted event names in a stable order.
+// Names lists the accepted task event names in a stable order.
 func Names() []string { return []string{Created, Updated, Due, Overdue} }
-
-// Subjects lists the NATS subjects of the event stream, one per event name.
-func Subjects() []string {
-	names := Names()
-	out := make([]string, len(names))
-	for i, n := range names {
-		out[i] = SubjectPrefix + n
-	}
-	return out
-}
-
-// Subject returns the NATS subject for an event name ("created" → "task.created").
-func Subject(name string) string { return SubjectPrefix + name }
-
-// IsSubject reports whether s is one of the task subjects.
-func IsSubject(s string) bool {
-	name, ok := strings.CutPrefix(s, SubjectPrefix)
-	if !ok {
-		return false
-	}
-	for _, n := range Names() {
-		if n == name {
-			return true
-		}
-	}
-	return false
-}
 
 // Task is a validated task event. Field names follow the JSON schema; pointers are nil when the
 // field was absent or null.
@@ -93,8 +67,8 @@ type Assignee struct {
 	Team  *Team   `json:"team,omitempty"`
 }
 
-// Subject returns the task's NATS subject.
-func (t *Task) Subject() string { return Subject(t.Event) }
+// Type returns the task's event type (its NATS subject): task.<event>.
+func (t *Task) Type() string { return TaskFamily + "." + t.Event }
 
 // FullName joins first and last name, skipping empty parts.
 func (p *Person) FullName() string {
@@ -114,6 +88,77 @@ func (p *Patient) FullName() string {
 
 func joinName(first, last string) string {
 	return strings.TrimSpace(strings.TrimSpace(first) + " " + strings.TrimSpace(last))
+}
+
+func trimSpace(s string) string { return strings.TrimSpace(s) }
+
+// NameOr is name, or id when name is empty.
+func NameOr(name, id string) string {
+	if name != "" {
+		return name
+	}
+	return id
+}
+
+// Display is how chat messages show a patient: "John Doe (DOB: 05/15/1980, Male)" with only the
+// parts present; with redact, the id alone (no name, birth date or sex).
+func (p *Patient) Display(redact bool) string {
+	if p == nil {
+		return ""
+	}
+	if redact {
+		return p.ID
+	}
+	var details []string
+	if d, err := time.Parse(time.DateOnly, strings.TrimSpace(p.BirthDate)); err == nil {
+		details = append(details, "DOB: "+d.Format("01/02/2006"))
+	}
+	if s := strings.TrimSpace(p.SexAtBirth); s != "" {
+		details = append(details, s)
+	}
+	out := NameOr(p.FullName(), p.ID)
+	if len(details) > 0 {
+		out += " (" + strings.Join(details, ", ") + ")"
+	}
+	return out
+}
+
+// Device is an implanted or wearable device (report and battery events).
+type Device struct {
+	ID           string `json:"id"`
+	Manufacturer string `json:"manufacturer,omitempty"`
+	Model        string `json:"model,omitempty"`
+	Serial       string `json:"serial,omitempty"`
+	Kind         string `json:"kind,omitempty"`
+}
+
+// Display is "Medtronic Azure XT DR (SN RNB123456)", with only the parts present, else the id.
+func (d *Device) Display() string {
+	if d == nil {
+		return ""
+	}
+	out := joinName(d.Manufacturer, d.Model)
+	if s := strings.TrimSpace(d.Serial); s != "" {
+		if out == "" {
+			return "SN " + s
+		}
+		out += " (SN " + s + ")"
+	}
+	return NameOr(out, d.ID)
+}
+
+// DateLayout formats times in chat messages as in the Canvas seed: "January 15, 2024 at 10:00 AM".
+const DateLayout = "January 2, 2006 at 3:04 PM"
+
+// FormatTime is t in loc (nil: UTC) in DateLayout; "" for nil.
+func FormatTime(t *time.Time, loc *time.Location) string {
+	if t == nil {
+		return ""
+	}
+	if loc == nil {
+		loc = time.UTC
+	}
+	return t.In(loc).Format(DateLayout)
 }
 
 // Parse decodes an event that has already been validated (as published on the stream).

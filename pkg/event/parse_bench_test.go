@@ -1,7 +1,8 @@
-package event
+package event_test
 
 import (
 	"encoding/json"
+	"github.com/taskhook/taskhook/pkg/event"
 	"testing"
 )
 
@@ -9,7 +10,7 @@ func BenchmarkParse(b *testing.B) {
 	body := seed(b)
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := Parse(body); err != nil {
+		if _, err := event.Parse(body); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -6,14 +6,14 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
 	"github.com/santhosh-tekuri/jsonschema/v6/kind"
 	"golang.org/x/text/language"
 	"golang.org/x/text/message"
-
-	"github.com/taskhook/taskhook/schemas"
 )
 
 // Detail is one schema violation: a JSON pointer into the body and what is wrong there.
@@ -28,55 +28,205 @@ type MalformedError struct{ Err error }
 func (e *MalformedError) Error() string { return "malformed JSON: " + e.Err.Error() }
 func (e *MalformedError) Unwrap() error { return e.Err }
 
-// InvalidError reports a JSON body that violates the schema (HTTP 422).
-type InvalidError struct{ Details []Detail }
+// InvalidError reports a JSON body that violates its family's schema (HTTP 422).
+type InvalidError struct {
+	Family     string // "" when the family could not be told (an unknown type)
+	SchemaFile string
+	Details    []Detail
+}
+
+// Summary is the 422 message: which schema the body failed.
+func (e *InvalidError) Summary() string {
+	if e.Family == "" {
+		return "the event's type is not one Taskhook knows"
+	}
+	return "the " + e.Family + " event does not match " + e.SchemaFile
+}
 
 func (e *InvalidError) Error() string {
 	parts := make([]string, len(e.Details))
 	for i, d := range e.Details {
 		parts[i] = d.Path + ": " + d.Message
 	}
-	return "invalid task event: " + strings.Join(parts, "; ")
+	return "invalid event: " + strings.Join(parts, "; ")
 }
 
-// Validated is an event that passed the schema. Body is the event JSON with event_id filled in.
+// Validated is an event that passed its family's schema. Body is the event JSON with event_id
+// filled in.
 type Validated struct {
 	ID      string // event_id: from the body, else the idempotency key, else generated
-	Name    string // created, updated, due, overdue
+	Type    string // task.created, battery.critical, ...: also the subject
+	Family  string // task, report, battery
 	Body    []byte
-	HadID   bool // the body carried its own event_id
-	Subject string
+	HadID   bool   // the body carried its own event_id
+	Subject string // the NATS subject: the type
 }
 
-// Validator checks task events against schemas/task-event.v1.json. It is safe for concurrent use.
-type Validator struct {
-	schema  *jsonschema.Schema
-	printer *message.Printer
+// compiled is a family with its compiled schema.
+type compiled struct {
+	*Family
+	schema *jsonschema.Schema
 }
 
-// NewValidator compiles the embedded task event schema.
-func NewValidator() (*Validator, error) {
-	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(schemas.TaskEventV1))
-	if err != nil {
-		return nil, fmt.Errorf("task event schema: %w", err)
+// Catalog is the set of event families Taskhook knows: it validates bodies (picking the schema
+// from "type"), lists the types with their schemas and examples, and expands subscription
+// patterns. It is immutable and safe for concurrent use.
+type Catalog struct {
+	families []*compiled // [0] is the default family (bodies without "type")
+	byName   map[string]*compiled
+	types    []Type
+	byType   map[string]*Type
+	printer  *message.Printer
+}
+
+// NewCatalog compiles the families' schemas. The first family is the default one: a body
+// without "type" belongs to it (the task family: the Canvas payload has no "type").
+func NewCatalog(families ...Family) (*Catalog, error) {
+	if len(families) == 0 {
+		return nil, errors.New("event catalog: no families")
 	}
-	// The file keeps its $defs for readability; validating through $ref costs a scope per
+	c := &Catalog{byName: map[string]*compiled{}, byType: map[string]*Type{}, printer: message.NewPrinter(language.English)}
+	for i := range families {
+		f := &families[i]
+		if _, dup := c.byName[f.Name]; dup || f.Name == "" || strings.ContainsAny(f.Name, ".* ") {
+			return nil, fmt.Errorf("event catalog: bad or repeated family name %q", f.Name)
+		}
+		sch, err := compileSchema(f.SchemaID, f.Schema)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", f.SchemaFile, err)
+		}
+		cf := &compiled{Family: f, schema: sch}
+		c.families = append(c.families, cf)
+		c.byName[f.Name] = cf
+		for _, t := range f.Types {
+			if !strings.HasPrefix(t.Type, f.Name+".") || c.byType[t.Type] != nil {
+				return nil, fmt.Errorf("event catalog: type %q must be new and start with %q", t.Type, f.Name+".")
+			}
+			t.Family = f.Name
+			c.types = append(c.types, t)
+		}
+	}
+	for i := range c.types {
+		c.byType[c.types[i].Type] = &c.types[i]
+	}
+	return c, nil
+}
+
+func compileSchema(id string, raw []byte) (*jsonschema.Schema, error) {
+	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(raw))
+	if err != nil {
+		return nil, err
+	}
+	// The files keep their $defs for readability; validating through $ref costs a scope per
 	// reference (~15% of validation time), so local references are inlined before compiling.
 	doc, err = inlineRefs(doc)
 	if err != nil {
-		return nil, fmt.Errorf("task event schema: %w", err)
+		return nil, err
 	}
 	c := jsonschema.NewCompiler()
 	c.DefaultDraft(jsonschema.Draft2020)
 	c.AssertFormat()
-	if err := c.AddResource(schemas.TaskEventV1ID, doc); err != nil {
-		return nil, fmt.Errorf("task event schema: %w", err)
+	if err := c.AddResource(id, doc); err != nil {
+		return nil, err
 	}
-	sch, err := c.Compile(schemas.TaskEventV1ID)
-	if err != nil {
-		return nil, fmt.Errorf("task event schema: %w", err)
+	return c.Compile(id)
+}
+
+// Types lists every event type, family by family, in declaration order.
+func (c *Catalog) Types() []Type { return c.types }
+
+// TypeNames lists every event type's name.
+func (c *Catalog) TypeNames() []string {
+	out := make([]string, len(c.types))
+	for i, t := range c.types {
+		out[i] = t.Type
 	}
-	return &Validator{schema: sch, printer: message.NewPrinter(language.English)}, nil
+	return out
+}
+
+// Lookup returns a type and its family; ok is false for an unknown type.
+func (c *Catalog) Lookup(typ string) (t Type, f *Family, ok bool) {
+	tp := c.byType[typ]
+	if tp == nil {
+		return Type{}, nil, false
+	}
+	return *tp, c.byName[tp.Family].Family, true
+}
+
+// IsType reports whether typ is a known event type.
+func (c *Catalog) IsType(typ string) bool { return c.byType[typ] != nil }
+
+// Families lists the families in declaration order.
+func (c *Catalog) Families() []*Family {
+	out := make([]*Family, len(c.families))
+	for i, f := range c.families {
+		out[i] = f.Family
+	}
+	return out
+}
+
+// Subjects lists the stream subjects every family needs.
+func (c *Catalog) Subjects() []string { return StreamSubjects(c.Families()...) }
+
+// StreamSubjects lists the stream subjects of families: each family's Subjects, else one
+// subject per type.
+func StreamSubjects(families ...*Family) []string {
+	var out []string
+	for _, f := range families {
+		if len(f.Subjects) > 0 {
+			out = append(out, f.Subjects...)
+			continue
+		}
+		for _, t := range f.Types {
+			out = append(out, t.Type)
+		}
+	}
+	return out
+}
+
+// Wildcard is the subscription pattern of every type of every family.
+const Wildcard = "*"
+
+// Expand turns a subscription pattern into the types it stands for: a type itself,
+// "<family>.*" every type of the family, "*" every type. ok is false for anything else.
+func (c *Catalog) Expand(pattern string) (types []string, ok bool) {
+	switch {
+	case pattern == Wildcard:
+		return c.TypeNames(), true
+	case c.byType[pattern] != nil:
+		return []string{pattern}, true
+	}
+	name, found := strings.CutSuffix(pattern, ".*")
+	f := c.byName[name]
+	if !found || f == nil {
+		return nil, false
+	}
+	for _, t := range f.Types {
+		types = append(types, t.Type)
+	}
+	return types, true
+}
+
+// Patterns lists the subscription patterns the catalog accepts, for error messages: "*", each
+// "<family>.*", then each type.
+func (c *Catalog) Patterns() []string {
+	out := []string{Wildcard}
+	for _, f := range c.families {
+		out = append(out, f.Name+".*")
+	}
+	return append(out, c.TypeNames()...)
+}
+
+// Summarize renders an event for chat providers through its family.
+func (c *Catalog) Summarize(typ string, raw []byte, loc *time.Location, redact bool) (Summary, error) {
+	_, f, ok := c.Lookup(typ)
+	if !ok {
+		return Summary{}, fmt.Errorf("unknown event type %q", typ)
+	}
+	if f.Summarize == nil {
+		return Summary{}, fmt.Errorf("family %s has no chat summary", f.Name)
+	}
+	return f.Summarize(typ, raw, loc, redact)
 }
 
 // inlineRefs replaces every {"$ref": "#/$defs/<name>"} of a schema document by a copy of the
@@ -145,19 +295,19 @@ func ValidIDKey(k string) bool {
 }
 
 // Validate checks one event body. It returns *MalformedError when body is not a single JSON
-// value and *InvalidError when it violates the schema. newID is called only when neither the
-// body nor key supplies an event id; key must already satisfy ValidIDKey (or be empty).
-func (v *Validator) Validate(body []byte, key string, newID func() string) (*Validated, error) {
+// value and *InvalidError when it violates its family's schema. newID is called only when
+// neither the body nor key supplies an event id; key must already satisfy ValidIDKey (or be
+// empty).
+func (c *Catalog) Validate(body []byte, key string, newID func() string) (*Validated, error) {
 	doc, err := Decode(body)
 	if err != nil {
 		return nil, err
 	}
-	return v.ValidateValue(doc, body, key, newID)
+	return c.ValidateValue(doc, body, key, newID)
 }
 
 // Decode parses one JSON value for ValidateValue; a body that is not exactly one JSON value is a
-// *MalformedError. (json.Unmarshal is a single pass and allocates less than a json.Decoder;
-// numbers become float64, which the schema, having no numeric fields, never inspects.)
+// *MalformedError. (json.Unmarshal is a single pass and allocates less than a json.Decoder.)
 func Decode(body []byte) (any, error) {
 	var doc any
 	if err := json.Unmarshal(body, &doc); err != nil {
@@ -166,19 +316,57 @@ func Decode(body []byte) (any, error) {
 	return doc, nil
 }
 
+// family picks the family of a decoded body from its "type": the family named before the dot,
+// or the default family when there is no "type". An unusable "type" is an *InvalidError.
+func (c *Catalog) family(obj map[string]any) (*compiled, error) {
+	raw, has := obj["type"]
+	if !has {
+		return c.families[0], nil
+	}
+	typ, isString := raw.(string)
+	if !isString || c.byType[typ] == nil {
+		return nil, &InvalidError{Details: []Detail{{Path: "/type", Message: fmt.Sprintf(
+			"unknown event type %s; one of: %s (omit it for a task event)", describe(raw), strings.Join(c.TypeNames(), ", "))}}}
+	}
+	return c.byName[c.byType[typ].Family], nil
+}
+
+func describe(v any) string {
+	if s, ok := v.(string); ok {
+		return strconv.Quote(s)
+	}
+	b, _ := json.Marshal(v)
+	return string(b)
+}
+
 // ValidateValue is Validate for a body already decoded with Decode. raw must be the JSON text
 // of doc.
-func (v *Validator) ValidateValue(doc any, raw []byte, key string, newID func() string) (*Validated, error) {
-	if err := v.schema.Validate(doc); err != nil {
+func (c *Catalog) ValidateValue(doc any, raw []byte, key string, newID func() string) (*Validated, error) {
+	obj, isObject := doc.(map[string]any)
+	f := c.families[0]
+	if isObject {
+		var err error
+		if f, err = c.family(obj); err != nil {
+			return nil, err
+		}
+	}
+	if err := f.schema.Validate(doc); err != nil {
 		var ve *jsonschema.ValidationError
 		if errors.As(err, &ve) {
-			return nil, &InvalidError{Details: v.details(ve)}
+			return nil, &InvalidError{Family: f.Name, SchemaFile: f.SchemaFile, Details: c.details(f.Family, ve)}
 		}
-		return nil, &InvalidError{Details: []Detail{{Path: "", Message: err.Error()}}}
+		return nil, &InvalidError{Family: f.Name, SchemaFile: f.SchemaFile, Details: []Detail{{Path: "", Message: err.Error()}}}
 	}
-	obj := doc.(map[string]any) // the schema requires an object
-	out := &Validated{Name: obj["event"].(string)}
-	out.Subject = Subject(out.Name)
+	typ, _ := obj["type"].(string)
+	if f.EventField != "" {
+		derived := f.Name + "." + obj[f.EventField].(string) // the schema requires it, as an enum of strings
+		if typ != "" && typ != derived {
+			return nil, &InvalidError{Family: f.Name, SchemaFile: f.SchemaFile, Details: []Detail{{Path: "/type",
+				Message: fmt.Sprintf("%q disagrees with %s %q: send %q, or leave type out", typ, f.EventField, obj[f.EventField], derived)}}}
+		}
+		typ = derived
+	}
+	out := &Validated{Type: typ, Family: f.Name, Subject: typ}
 	if id, ok := obj["event_id"].(string); ok {
 		out.ID, out.HadID, out.Body = id, true, raw
 		return out, nil
@@ -205,7 +393,7 @@ func withEventID(raw []byte, id string) []byte {
 	return append(out, rest...)
 }
 
-func (v *Validator) details(ve *jsonschema.ValidationError) []Detail {
+func (c *Catalog) details(f *Family, ve *jsonschema.ValidationError) []Detail {
 	var out []Detail
 	var walk func(e *jsonschema.ValidationError)
 	walk = func(e *jsonschema.ValidationError) {
@@ -223,10 +411,10 @@ func (v *Validator) details(ve *jsonschema.ValidationError) []Detail {
 			}
 		case *kind.AdditionalProperties:
 			for _, p := range k.Properties {
-				out = append(out, Detail{Path: at + "/" + escape(p), Message: "unknown field: not part of the task event schema (check the spelling)"})
+				out = append(out, Detail{Path: at + "/" + escape(p), Message: "unknown field: not part of the " + f.Name + " event schema (check the spelling)"})
 			}
 		default:
-			out = append(out, Detail{Path: at, Message: e.ErrorKind.LocalizedString(v.printer)})
+			out = append(out, Detail{Path: at, Message: e.ErrorKind.LocalizedString(c.printer)})
 		}
 	}
 	walk(ve)
@@ -292,7 +480,7 @@ func SplitArray(body []byte) ([]Item, error) {
 type NotArrayError struct{ Kind string }
 
 func (e *NotArrayError) Error() string {
-	return "batch body must be a JSON array of task events, got " + e.Kind
+	return "batch body must be a JSON array of events, got " + e.Kind
 }
 
 func kindOf(tok json.Token) string {

@@ -1,4 +1,4 @@
-package event
+package event_test
 
 import (
 	"encoding/json"
@@ -6,6 +6,9 @@ import (
 	"os"
 	"strings"
 	"testing"
+
+	"github.com/taskhook/taskhook/pkg/event"
+	"github.com/taskhook/taskhook/pkg/families"
 )
 
 func seed(t testing.TB) []byte {
@@ -17,9 +20,9 @@ func seed(t testing.TB) []byte {
 	return b
 }
 
-func newValidator(t testing.TB) *Validator {
+func newValidator(t testing.TB) *event.Catalog {
 	t.Helper()
-	v, err := NewValidator()
+	v, err := families.Catalog()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -37,7 +40,7 @@ func TestValidateSeedFillsEventID(t *testing.T) {
 	if got.ID != "generated-1" || got.HadID || got.Subject != "task.created" {
 		t.Fatalf("got %+v", got)
 	}
-	task, err := Parse(got.Body)
+	task, err := event.Parse(got.Body)
 	if err != nil {
 		t.Fatalf("published body does not parse: %v\n%s", err, got.Body)
 	}
@@ -102,15 +105,15 @@ func TestValidateRejects(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			_, err := v.Validate([]byte(c.body), "", fixedID)
-			var me *MalformedError
-			var ie *InvalidError
+			var me *event.MalformedError
+			var ie *event.InvalidError
 			switch {
 			case c.malformed:
 				if !errors.As(err, &me) {
-					t.Fatalf("want MalformedError, got %v", err)
+					t.Fatalf("want event.MalformedError, got %v", err)
 				}
 			case !errors.As(err, &ie):
-				t.Fatalf("want InvalidError, got %v", err)
+				t.Fatalf("want event.InvalidError, got %v", err)
 			default:
 				var paths []string
 				for _, d := range ie.Details {
@@ -138,7 +141,7 @@ func TestValidateAcceptsNullsAndNestedExtras(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	task, err := Parse(got.Body)
+	task, err := event.Parse(got.Body)
 	if err != nil || task.Assignee.Team.Name != "Cardiology" || task.Patient != nil || task.DueDate != nil {
 		t.Fatalf("%+v %v", task, err)
 	}
@@ -146,56 +149,15 @@ func TestValidateAcceptsNullsAndNestedExtras(t *testing.T) {
 
 func TestValidIDKey(t *testing.T) {
 	for k, want := range map[string]bool{"": false, "abc-123": true, "a b": false, strings.Repeat("x", 128): true, strings.Repeat("x", 129): false, "é": false} {
-		if ValidIDKey(k) != want {
-			t.Errorf("ValidIDKey(%q) != %v", k, want)
+		if event.ValidIDKey(k) != want {
+			t.Errorf("event.ValidIDKey(%q) != %v", k, want)
 		}
 	}
-}
-
-func TestSubjects(t *testing.T) {
-	if got := strings.Join(Subjects(), ","); got != "task.created,task.updated,task.due,task.overdue" {
-		t.Fatal(got)
-	}
-	if !IsSubject("task.due") || IsSubject("task.deleted") || IsSubject("due") {
-		t.Fatal("IsSubject")
-	}
-}
-
-// FuzzValidate: no input may panic; whatever is accepted must parse and carry its event id.
-// Its seed corpus runs in every `go test`.
-func FuzzValidate(f *testing.F) {
-	f.Add(seed(f))
-	f.Add([]byte(`{"task_id":"1","event":"created","title":"t","assignee":{"team":{"id":"x"}}}`))
-	f.Add([]byte(`{"event_id":"e","task_id":"1","event":"due","title":"t","patient":{"id":"p","birth_date":"2000-01-01"}}`))
-	f.Add([]byte(`  {  "task_id":"1","event":"updated","title":"t" }  `))
-	f.Add([]byte(`[{"task_id":"1"}]`))
-	f.Add([]byte(`{"task_id":"1","event":"created","title":"t","due_date":"2024-13-45T99:00:00Z"}`))
-	f.Add([]byte("\xff\xfe{"))
-	f.Add([]byte(`null`))
-	v := newValidator(f)
-	f.Fuzz(func(t *testing.T, body []byte) {
-		got, err := v.Validate(body, "", fixedID)
-		if err != nil {
-			var me *MalformedError
-			var ie *InvalidError
-			if !errors.As(err, &me) && !errors.As(err, &ie) {
-				t.Fatalf("unexpected error type %T: %v", err, err)
-			}
-			return
-		}
-		task, err := Parse(got.Body)
-		if err != nil {
-			t.Fatalf("accepted body does not parse: %v\n%q", err, got.Body)
-		}
-		if task.EventID != got.ID || !IsSubject(got.Subject) {
-			t.Fatalf("event id %q / subject %q mismatch for %q", task.EventID, got.Subject, got.Body)
-		}
-	})
 }
 
 func TestSplitArray(t *testing.T) {
 	body := []byte(" [ {\"a\": [1, {\"b\": \"]\"}]} ,\n\"x\" ,null, {} ] \n")
-	items, err := SplitArray(body)
+	items, err := event.SplitArray(body)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -211,21 +173,21 @@ func TestSplitArray(t *testing.T) {
 	if items[1].Doc != "x" || items[2].Doc != nil {
 		t.Errorf("docs %#v", items)
 	}
-	if items, err := SplitArray([]byte(`[]`)); err != nil || len(items) != 0 {
+	if items, err := event.SplitArray([]byte(`[]`)); err != nil || len(items) != 0 {
 		t.Errorf("empty array: %v %v", items, err)
 	}
 	for body, wantErr := range map[string]string{
 		`{"task_id":"1"}`: "an object", `null`: "null", `"s"`: "a string", `3`: "a number",
 	} {
-		var na *NotArrayError
-		if _, err := SplitArray([]byte(body)); !errors.As(err, &na) || !strings.Contains(err.Error(), wantErr) {
+		var na *event.NotArrayError
+		if _, err := event.SplitArray([]byte(body)); !errors.As(err, &na) || !strings.Contains(err.Error(), wantErr) {
 			t.Errorf("%s: %v", body, err)
 		}
 	}
 	for _, body := range []string{`[{"a":}]`, `[1,]`, `[1] [2]`, `[1`, ``, `{"a":`, `[1] x`} {
-		var me *MalformedError
-		if _, err := SplitArray([]byte(body)); !errors.As(err, &me) {
-			t.Errorf("%q: want MalformedError, got %v", body, err)
+		var me *event.MalformedError
+		if _, err := event.SplitArray([]byte(body)); !errors.As(err, &me) {
+			t.Errorf("%q: want event.MalformedError, got %v", body, err)
 		}
 	}
 }
@@ -236,12 +198,12 @@ func FuzzSplitArray(f *testing.F) {
 	f.Add([]byte(` [ ] `))
 	f.Add([]byte(`[1,2`))
 	f.Fuzz(func(t *testing.T, body []byte) {
-		items, err := SplitArray(body)
+		items, err := event.SplitArray(body)
 		if err != nil {
 			return
 		}
 		for i, it := range items {
-			doc, err := Decode(it.Raw)
+			doc, err := event.Decode(it.Raw)
 			if err != nil {
 				t.Fatalf("item %d bytes %q do not decode: %v", i, it.Raw, err)
 			}

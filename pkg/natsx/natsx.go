@@ -12,10 +12,10 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap"
 
-	"github.com/taskhook/taskhook/pkg/event"
+	"github.com/taskhook/taskhook/pkg/families"
 )
 
-// StreamName is the JetStream stream holding every task event.
+// StreamName is the JetStream stream holding every event (the name predates the other families).
 const StreamName = "TASK_EVENTS"
 
 // StreamConfig is the part of the stream configuration Taskhook lets operators set.
@@ -27,15 +27,17 @@ type StreamConfig struct {
 	MaxAge     time.Duration // how long events stay in the stream (0 = forever)
 }
 
-// DefaultStream is TASK_EVENTS on the four task subjects.
+// DefaultStream is TASK_EVENTS on every family's subjects (task.created, …, report.*,
+// battery.*). A stream declared by an earlier release, with the task subjects only, gains the
+// others in place when a service starts.
 func DefaultStream(replicas int, duplicates, maxAge time.Duration) StreamConfig {
-	return StreamConfig{Name: StreamName, Subjects: event.Subjects(), Replicas: replicas, Duplicates: duplicates, MaxAge: maxAge}
+	return StreamConfig{Name: StreamName, Subjects: families.Subjects(), Replicas: replicas, Duplicates: duplicates, MaxAge: maxAge}
 }
 
 func (c StreamConfig) jetstream() jetstream.StreamConfig {
 	return jetstream.StreamConfig{
 		Name:        c.Name,
-		Description: "Taskhook task events (created, updated, due, overdue)",
+		Description: "Taskhook events: tasks, device reports, device batteries",
 		Subjects:    c.Subjects,
 		Storage:     jetstream.FileStorage,
 		Retention:   jetstream.LimitsPolicy,

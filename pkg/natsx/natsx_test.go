@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -28,13 +29,31 @@ func ensureTwiceAndPublish(t *testing.T, url string, cfg StreamConfig) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The stream as the release before event families declared it: the task subjects only,
+	// holding one task event.
+	previous := cfg
+	previous.Subjects = cfg.Subjects[:4]
+	if _, err := EnsureStream(ctx, js, previous); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = js.DeleteStream(context.Background(), cfg.Name) })
+	if _, err := js.Publish(ctx, cfg.Subjects[0], []byte(`{"event_id":"old-1"}`)); err != nil {
+		t.Fatal(err)
+	}
+	// Declaring it now updates it in place: every family's subjects, the old event kept.
 	s, err := EnsureStreamLoop(ctx, js, cfg, zap.NewNop())
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = js.DeleteStream(context.Background(), cfg.Name) })
-	if got := s.CachedInfo().Config; got.Storage != jetstream.FileStorage || got.Duplicates != cfg.Duplicates || len(got.Subjects) != 4 {
+	if got := s.CachedInfo().Config; got.Storage != jetstream.FileStorage || got.Duplicates != cfg.Duplicates || strings.Join(got.Subjects, ",") != strings.Join(cfg.Subjects, ",") {
 		t.Fatalf("stream config %+v", got)
+	}
+	if st := s.CachedInfo().State; st.Msgs != 1 {
+		t.Fatalf("the upgrade lost the stored event: %d messages", st.Msgs)
+	}
+	battery := cfg.Subjects[len(cfg.Subjects)-1] // battery.*
+	if _, err := js.Publish(ctx, strings.Replace(battery, "*", "critical", 1), []byte(`{"event_id":"new-1"}`)); err != nil {
+		t.Fatalf("battery event after the upgrade: %v", err)
 	}
 	// Idempotent, and an update takes effect.
 	cfg.Duplicates = 3 * time.Minute
@@ -68,19 +87,21 @@ func ensureTwiceAndPublish(t *testing.T, url string, cfg StreamConfig) {
 			t.Fatalf("publish %d: duplicate=%v", i, ack.Duplicate)
 		}
 	}
-	batch, err := cons.Fetch(1, jetstream.FetchMaxWait(2*time.Second))
+	// The one durable consumer reads every family: the old task event, the battery event and
+	// the de-duplicated one.
+	batch, err := cons.Fetch(10, jetstream.FetchMaxWait(time.Second))
 	if err != nil {
 		t.Fatal(err)
 	}
-	n := 0
+	var subjects []string
 	for m := range batch.Messages() {
-		n++
+		subjects = append(subjects, m.Subject())
 		if err := m.Ack(); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if n != 1 {
-		t.Fatalf("consumed %d messages, want 1", n)
+	if want := []string{cfg.Subjects[0], strings.Replace(battery, "*", "critical", 1), cfg.Subjects[0]}; strings.Join(subjects, ",") != strings.Join(want, ",") {
+		t.Fatalf("consumed %v, want %v", subjects, want)
 	}
 }
 

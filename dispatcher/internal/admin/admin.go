@@ -262,7 +262,7 @@ func (a *API) view(row *store.WebhookWithHealth, retrying bool) (*WebhookView, e
 	if err != nil {
 		return nil, err
 	}
-	v := &WebhookView{ID: w.ID, Name: w.Name, Description: w.Description, URL: subscription.URLHint(w.Provider, w.URL),
+	v := &WebhookView{ID: w.ID, Name: w.Name, Description: w.Description, URL: a.Compiler.URLHint(w),
 		Provider: w.Provider, Events: w.Events, Filter: w.Filter, Active: w.Active,
 		Auth:     AuthView{Type: w.Auth.Type, Hint: row.AuthHint},
 		Template: w.Template, TemplateType: w.TemplateType, MaxAttempts: w.MaxAttempts, Timezone: w.Timezone, Redact: w.Redact, Options: w.Options,
@@ -314,7 +314,7 @@ func (a *API) createWebhook(c echo.Context) error {
 	if err := store.InsertWebhook(ctx, tx, row); err != nil {
 		return err
 	}
-	if err := a.audit(ctx, tx, c, "webhook.create", w.ID, "", summary(w)); err != nil {
+	if err := a.audit(ctx, tx, c, "webhook.create", w.ID, "", a.summary(w)); err != nil {
 		return err
 	}
 	if err := tx.Commit(); err != nil {

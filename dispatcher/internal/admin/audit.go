@@ -23,14 +23,14 @@ func (a *API) audit(ctx context.Context, q sqlx.ExecerContext, c echo.Context, a
 }
 
 // summary is what the audit trail keeps of a created webhook: no secret, no chat URL.
-func summary(w *subscription.Webhook) map[string]any {
-	return map[string]any{"name": w.Name, "provider": w.Provider, "url": subscription.SafeURL(w.Provider, w.URL),
+func (a *API) summary(w *subscription.Webhook) map[string]any {
+	return map[string]any{"name": w.Name, "provider": w.Provider, "url": a.Compiler.SafeURL(w),
 		"events": w.Events, "active": w.Active, "auth": w.Auth.Type}
 }
 
 // diff lists the fields an update changed, secrets masked: a changed credential is reported as
 // changed (and which kind), never with its value.
-func diff(old, cur *subscription.Webhook) map[string]any {
+func (a *API) diff(old, cur *subscription.Webhook) map[string]any {
 	ch := map[string]any{}
 	field := func(name string, from, to any) {
 		if !reflect.DeepEqual(from, to) {
@@ -39,8 +39,8 @@ func diff(old, cur *subscription.Webhook) map[string]any {
 	}
 	field("name", old.Name, cur.Name)
 	field("description", old.Description, cur.Description)
-	field("url", subscription.SafeURL(old.Provider, old.URL), subscription.SafeURL(cur.Provider, cur.URL))
-	if old.URL != cur.URL && subscription.SafeURL(old.Provider, old.URL) == subscription.SafeURL(cur.Provider, cur.URL) {
+	field("url", a.Compiler.SafeURL(old), a.Compiler.SafeURL(cur))
+	if old.URL != cur.URL && a.Compiler.SafeURL(old) == a.Compiler.SafeURL(cur) {
 		ch["url"] = map[string]any{"changed": true}
 	}
 	field("provider", old.Provider, cur.Provider)

@@ -58,7 +58,7 @@ func (a *API) patchWebhook(c echo.Context) error {
 	if ps := a.Compiler.Check(ctx, &w); len(ps) > 0 {
 		return unprocessable(ps)
 	}
-	changes := diff(old, &w)
+	changes := a.diff(old, &w)
 	if len(changes) == 0 {
 		v, err := a.load(ctx, id)
 		if err != nil {

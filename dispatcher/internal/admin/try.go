@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"strings"
@@ -28,41 +29,51 @@ type TestResult struct {
 	EventType       string `json:"event_type"`
 }
 
-// sampleEvent is a realistic task event (the Canvas seed) for test sends; no real patient.
-func sampleEvent(name string, now time.Time) []byte {
-	return fmt.Appendf(nil, `{"event_id":"test-%s","task_id":"12345","event":%q,"title":"Follow up with patient",`+
-		`"due_date":"2024-01-15T10:00:00Z","status":"open","occurred_at":%q,`+
-		`"patient":{"id":"67890","first_name":"John","last_name":"Doe","birth_date":"1980-05-15","sex_at_birth":"Male"},`+
-		`"creator":{"id":"11111","first_name":"Dr. Jane","last_name":"Smith"},`+
-		`"assignee":{"staff":{"id":"22222","first_name":"Nurse","last_name":"Johnson"},"team":null}}`,
-		uuid.NewString(), name, now.UTC().Format(time.RFC3339))
+// sampleEvent is the catalog's example of typ (the Canvas seed for tasks; no real patient)
+// with a fresh event_id and occurred_at now.
+func (a *API) sampleEvent(typ string, now time.Time) ([]byte, error) {
+	t, _, ok := a.Compiler.Catalog.Lookup(typ)
+	if !ok {
+		return nil, fmt.Errorf("no example for %q", typ)
+	}
+	var doc map[string]any
+	if err := json.Unmarshal(t.Example, &doc); err != nil {
+		return nil, err
+	}
+	doc["event_id"] = "test-" + uuid.NewString()
+	doc["occurred_at"] = now.UTC().Format(time.RFC3339)
+	return json.Marshal(doc)
 }
 
-// testSubject is the event type to send: ?event=task.due, else the webhook's first.
-func testSubject(c echo.Context, w *subscription.Compiled) (string, error) {
+// testSubject is the event type to send: ?event=battery.critical, else the webhook's first.
+func (a *API) testSubject(c echo.Context, w *subscription.Compiled) (string, error) {
+	cat := a.Compiler.Catalog
 	if s := c.QueryParam("event"); s != "" {
-		if !event.IsSubject(s) {
-			return "", httpx.Errorf(http.StatusBadRequest, "event must be one of %s, got %q", strings.Join(event.Subjects(), ", "), s)
+		if !cat.IsType(s) {
+			return "", httpx.Errorf(http.StatusBadRequest, "event must be one of %s, got %q", strings.Join(cat.TypeNames(), ", "), s)
 		}
 		return s, nil
 	}
-	for _, s := range event.Subjects() {
+	for _, s := range cat.TypeNames() {
 		if w.Wants(s) {
 			return s, nil
 		}
 	}
-	return event.Subject(event.Created), nil
+	return cat.TypeNames()[0], nil
 }
 
 // try renders a sample event through the webhook's real provider, signs it and sends it now
 // through the SSRF-safe client. Nothing is recorded as a delivery; nothing is retried.
 func (a *API) try(c echo.Context, w *subscription.Compiled) (*TestResult, error) {
-	subject, err := testSubject(c, w)
+	subject, err := a.testSubject(c, w)
 	if err != nil {
 		return nil, err
 	}
 	now := a.now()
-	raw := sampleEvent(strings.TrimPrefix(subject, event.SubjectPrefix), now)
+	raw, err := a.sampleEvent(subject, now)
+	if err != nil {
+		return nil, err
+	}
 	msg := &notify.Message{DeliveryID: "test_" + uuid.NewString(), EventID: "test", Type: subject, Timestamp: now, Event: event.NewLazy(raw)}
 	resp, out, took := a.Engine.Try(w, msg)
 	r := &TestResult{OK: out.Result == notify.Success, DurationMS: took.Milliseconds(), ResponseExcerpt: string(resp.Body),
@@ -101,7 +112,7 @@ func (a *API) testUnsaved(c echo.Context) error {
 		return err
 	}
 	ctx := c.Request().Context()
-	if err := a.audit(ctx, a.DB, c, "webhook.test", uuid.Nil, "", map[string]any{"url": subscription.SafeURL(w.Provider, w.URL),
+	if err := a.audit(ctx, a.DB, c, "webhook.test", uuid.Nil, "", map[string]any{"url": a.Compiler.SafeURL(w),
 		"provider": w.Provider, "ok": r.OK, "status_code": r.StatusCode}); err != nil {
 		return err
 	}

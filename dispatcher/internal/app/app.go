@@ -22,16 +22,13 @@ import (
 	"github.com/taskhook/taskhook/dispatcher/internal/deliver"
 	"github.com/taskhook/taskhook/dispatcher/internal/metrics"
 	"github.com/taskhook/taskhook/dispatcher/internal/netguard"
-	"github.com/taskhook/taskhook/dispatcher/internal/notify"
-	"github.com/taskhook/taskhook/dispatcher/internal/notify/fhir"
-	"github.com/taskhook/taskhook/dispatcher/internal/notify/generic"
-	"github.com/taskhook/taskhook/dispatcher/internal/notify/slack"
-	"github.com/taskhook/taskhook/dispatcher/internal/notify/teams"
+	"github.com/taskhook/taskhook/dispatcher/internal/notify/providers"
 	"github.com/taskhook/taskhook/dispatcher/internal/replay"
 	"github.com/taskhook/taskhook/dispatcher/internal/secretbox"
 	"github.com/taskhook/taskhook/dispatcher/internal/store"
 	"github.com/taskhook/taskhook/dispatcher/internal/subscription"
 	"github.com/taskhook/taskhook/pkg/config"
+	"github.com/taskhook/taskhook/pkg/families"
 	"github.com/taskhook/taskhook/pkg/httpx"
 	"github.com/taskhook/taskhook/pkg/natsx"
 	"github.com/taskhook/taskhook/pkg/version"
@@ -78,19 +75,23 @@ func Run(ctx context.Context, cfg Config, deps Deps, log *zap.Logger, ready func
 	m := metrics.New()
 	policy := &netguard.Policy{AllowHTTP: cfg.AllowHTTP, Allowed: cfg.allowed, Resolver: deps.Resolver}
 	client := policy.Client(cfg.AttemptTimeout, cfg.MaxInflight)
-	providers := notify.NewRegistry(generic.New(), slack.New(), teams.New(), fhir.New())
+	catalog, err := families.Catalog()
+	if err != nil {
+		return err
+	}
+	providers := providers.All(catalog)
 	filters, err := subscription.NewFilters()
 	if err != nil {
 		return err
 	}
 	compiler := &subscription.Compiler{
-		URLs: policy, Providers: providers, Filters: filters, DefaultMaxAttempts: cfg.schedule.DefaultAttempts(),
+		URLs: policy, Providers: providers, Catalog: catalog, Filters: filters, DefaultMaxAttempts: cfg.schedule.DefaultAttempts(),
 		Credential: func(c credential.Config) (credential.Credential, error) {
 			return credential.New(c, credential.Deps{HTTPClient: client}, smart.New)
 		},
 		CheckSMART: smart.Check,
 	}
-	codec := subscription.Codec{Box: box}
+	codec := subscription.Codec{Box: box, Providers: providers}
 	cache := subscription.NewCache(db, codec, compiler, log)
 	if err := cache.Refresh(ctx); err != nil {
 		return fmt.Errorf("load webhooks: %w", err)
@@ -107,7 +108,7 @@ func Run(ctx context.Context, cfg Config, deps Deps, log *zap.Logger, ready func
 	go cache.Watch(work, time.Second)
 
 	consumer := consume.New(consume.Config{BatchSize: cfg.BatchSize, BatchWait: 2 * time.Millisecond, Window: cfg.AckWindow,
-		Workers: 4, Lease: cfg.Lease, GaugeInterval: cfg.GaugeInterval}, cons, cache, db, engine, box, m, log)
+		Workers: 4, Lease: cfg.Lease, GaugeInterval: cfg.GaugeInterval, Catalog: catalog}, cons, cache, db, engine, box, m, log)
 	consumeCtx, stopConsume := context.WithCancel(context.Background())
 	consumed := make(chan error, 1)
 	go func() { consumed <- consumer.Run(consumeCtx) }()
@@ -128,6 +129,7 @@ func Run(ctx context.Context, cfg Config, deps Deps, log *zap.Logger, ready func
 	admin.New(admin.Deps{DB: db, Codec: codec, Compiler: compiler, Cache: cache, Engine: engine, Replayer: replayer, Log: log},
 		admin.Options{RedAfter: cfg.RedAfter, DefaultMaxAttempts: cfg.schedule.DefaultAttempts(), RotationGrace: cfg.RotationGrace,
 			ReplayLimit: cfg.ReplayLimit, ReplayMaxScan: 20 * cfg.ReplayLimit, Lease: cfg.Lease}).Register(v1)
+	v1.GET("/event-types", httpx.EventTypes(catalog))
 	e.GET("/openapi.json", func(c echo.Context) error { return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, OpenAPI) })
 	if deps.Routes != nil {
 		deps.Routes(e.Routes())

@@ -28,6 +28,7 @@ import (
 
 	"github.com/taskhook/taskhook/dispatcher/internal/store"
 	"github.com/taskhook/taskhook/pkg/event"
+	"github.com/taskhook/taskhook/pkg/families"
 	"github.com/taskhook/taskhook/pkg/logtest"
 	"github.com/taskhook/taskhook/pkg/natstest"
 	"github.com/taskhook/taskhook/pkg/natsx"
@@ -72,7 +73,7 @@ type harness struct {
 	js    jetstream.JetStream
 	cfg   Config
 	stop  func()
-	valid *event.Validator
+	valid *event.Catalog
 	// keyEnv restarts a dispatcher on the same data: TASKHOOK_ENCRYPTION_KEY=<this one's key>
 	keyEnv string
 	routes []*echo.Route
@@ -112,7 +113,7 @@ func startWith(t *testing.T, srv *natstest.Server, dbURL, realDB string, extraEn
 	}
 	h := &harness{t: t, nats: srv, dbURL: realDB, cfg: cfg, dns: &fakeDNS{names: map[string]func() []netip.Addr{}},
 		keyEnv: "TASKHOOK_ENCRYPTION_KEY=" + cfg.EncryptionKey}
-	h.valid, _ = event.NewValidator()
+	h.valid, _ = families.Catalog()
 	log := logtest.Logger(t, append(logtest.SeedPHI, "whsec_", adminToken)...)
 	ctx, cancel := context.WithCancel(context.Background())
 	addrc := make(chan net.Addr, 1)
@@ -280,6 +281,7 @@ func taskEvent(id, name string, extra string) string {
 
 // received is what a test receiver saw.
 type received struct {
+	Path   string
 	Header http.Header
 	Body   []byte
 	At     time.Time
@@ -308,7 +310,7 @@ func newReceiver(t *testing.T, script ...answer) *receiver {
 	r.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		b, _ := io.ReadAll(req.Body)
 		r.mu.Lock()
-		r.reqs = append(r.reqs, received{Header: req.Header.Clone(), Body: b, At: time.Now()})
+		r.reqs = append(r.reqs, received{Path: req.URL.Path, Header: req.Header.Clone(), Body: b, At: time.Now()})
 		a := script[min(len(r.reqs)-1, len(script)-1)]
 		r.mu.Unlock()
 		if a.delay > 0 {

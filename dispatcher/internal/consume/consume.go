@@ -1,4 +1,4 @@
-// Package consume reads task events from the durable JetStream consumer that every dispatcher
+// Package consume reads events (every family) from the durable JetStream consumer that every dispatcher
 // replica shares and fans each one out into deliveries.
 //
 // A batch of messages is matched against the webhook cache; each (event, webhook) pair gets a
@@ -45,6 +45,8 @@ type Config struct {
 	Lease     time.Duration // lease of pending rows written for attempts still running
 	// GaugeInterval is how often the consumer-pending gauges are refreshed.
 	GaugeInterval time.Duration
+	// Catalog tells which subjects carry events; a message on any other is terminated.
+	Catalog *event.Catalog
 }
 
 // Consumer fans events out into deliveries.
@@ -282,7 +284,7 @@ func (c *Consumer) parse(m jetstream.Msg) *item {
 		received = meta.Timestamp
 	}
 	subject := m.Subject()
-	if !event.IsSubject(subject) {
+	if !c.cfg.Catalog.IsType(subject) {
 		c.poison(m, "unknown_subject")
 		return nil
 	}

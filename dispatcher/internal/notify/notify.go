@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -101,36 +102,106 @@ type RateLimited interface {
 	DefaultRateLimit() float64
 }
 
-// Registry holds the providers by name.
-type Registry map[string]Provider
+// SecretURL is implemented by providers whose URL is itself a credential (anyone holding a
+// Slack or Teams webhook URL can post): responses, the audit trail and logs mask it.
+type SecretURL interface {
+	URLIsSecret() bool
+}
+
+// FamilyRenderer is implemented by providers that render only some event families (FHIR has a
+// resource for tasks, reports and batteries, nothing for others); a webhook of such a provider
+// may subscribe only to those. Providers without it render every family.
+type FamilyRenderer interface {
+	Families() []string
+}
+
+// Registry holds the providers, in the order they were registered (the order the API lists).
+type Registry struct {
+	list   []Provider
+	byName map[string]Provider
+}
 
 // NewRegistry registers providers under their names.
 func NewRegistry(ps ...Provider) Registry {
-	r := Registry{}
+	r := Registry{byName: map[string]Provider{}}
 	for _, p := range ps {
-		r[p.Name()] = p
+		if _, dup := r.byName[p.Name()]; !dup {
+			r.list = append(r.list, p)
+		}
+		r.byName[p.Name()] = p
 	}
 	return r
 }
 
-// Names lists the registered providers.
+// Get returns the provider called name.
+func (r Registry) Get(name string) (Provider, bool) {
+	p, ok := r.byName[name]
+	return p, ok
+}
+
+// Names lists the registered providers in registration order.
 func (r Registry) Names() []string {
-	out := make([]string, 0, len(r))
-	for _, n := range []string{"generic", "slack", "teams", "fhir"} {
-		if _, ok := r[n]; ok {
-			out = append(out, n)
-		}
-	}
-	for n := range r {
-		found := false
-		for _, o := range out {
-			found = found || o == n
-		}
-		if !found {
-			out = append(out, n)
-		}
+	out := make([]string, len(r.list))
+	for i, p := range r.list {
+		out[i] = p.Name()
 	}
 	return out
+}
+
+// Renders reports whether provider renders events of family.
+func Renders(p Provider, family string) bool {
+	fr, ok := p.(FamilyRenderer)
+	if !ok {
+		return true
+	}
+	for _, f := range fr.Families() {
+		if f == family {
+			return true
+		}
+	}
+	return false
+}
+
+// URLIsSecret reports whether the named provider's URLs are credentials.
+func (r Registry) URLIsSecret(provider string) bool {
+	s, ok := r.byName[provider].(SecretURL)
+	return ok && s.URLIsSecret()
+}
+
+// SafeURL is a webhook's URL as it may be kept in plaintext (the url_hint column, the audit
+// trail, logs): scheme, host and path, with any query string replaced by "?…" (it may carry a
+// token); for providers whose URL is itself a credential, URLHint's masked form.
+func (r Registry) SafeURL(provider, raw string) string {
+	if r.URLIsSecret(provider) {
+		return r.URLHint(provider, raw)
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "…"
+	}
+	out := u.Scheme + "://" + u.Host + u.EscapedPath()
+	if u.RawQuery != "" {
+		out += "?…"
+	}
+	return out
+}
+
+// URLHint is how a webhook's URL is shown in API responses: in full (its admins configured
+// it), except for providers whose URL is a credential, where only the host and the last four
+// characters remain.
+func (r Registry) URLHint(provider, raw string) string {
+	if !r.URLIsSecret(provider) {
+		return raw
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "…"
+	}
+	tail := raw
+	if len(tail) > 4 {
+		tail = tail[len(tail)-4:]
+	}
+	return u.Scheme + "://" + u.Host + "/…" + strings.TrimPrefix(tail, "/")
 }
 
 // ErrTimeout marks a transport error that was a timeout.

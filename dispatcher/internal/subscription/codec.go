@@ -6,12 +6,16 @@ import (
 	"fmt"
 
 	"github.com/taskhook/taskhook/dispatcher/internal/credential"
+	"github.com/taskhook/taskhook/dispatcher/internal/notify"
 	"github.com/taskhook/taskhook/dispatcher/internal/secretbox"
 	"github.com/taskhook/taskhook/dispatcher/internal/store"
 )
 
 // Codec converts webhooks to and from rows, sealing the URL and the credential.
-type Codec struct{ Box *secretbox.Box }
+type Codec struct {
+	Box       *secretbox.Box
+	Providers notify.Registry // masks URLs that are credentials in url_hint
+}
 
 func urlAAD(w string) []byte  { return []byte("webhook-url:" + w) }
 func authAAD(w string) []byte { return []byte("webhook-auth:" + w) }
@@ -25,7 +29,7 @@ func (c Codec) ToRow(w *Webhook) (*store.Webhook, error) {
 	id := w.ID.String()
 	r := &store.Webhook{
 		ID: w.ID, Name: w.Name, Description: w.Description,
-		URLSealed: c.Box.Seal([]byte(w.URL), urlAAD(id)), URLHint: SafeURL(w.Provider, w.URL),
+		URLSealed: c.Box.Seal([]byte(w.URL), urlAAD(id)), URLHint: c.Providers.SafeURL(w.Provider, w.URL),
 		Provider: w.Provider, Events: w.Events, Filter: w.Filter, Active: w.Active,
 		AuthType: w.Auth.Type, AuthSealed: c.Box.Seal(auth, authAAD(id)), AuthHint: credential.Hint(w.Auth),
 		Template: w.Template, TemplateType: w.TemplateType, Timezone: w.Timezone, Redact: w.Redact, Options: w.Options,

@@ -34,6 +34,7 @@ type URLChecker interface {
 type Compiler struct {
 	URLs      URLChecker
 	Providers notify.Registry
+	Catalog   *event.Catalog // the event types webhooks may subscribe to
 	Filters   *Filters
 	// Credential builds a webhook's outbound credential.
 	Credential func(credential.Config) (credential.Credential, error)
@@ -44,13 +45,17 @@ type Compiler struct {
 	DefaultMaxAttempts int
 }
 
+// DefaultEvents is what a webhook subscribes to when it names no events: every task event,
+// as before other families existed.
+const DefaultEvents = "task.*"
+
 // Normalize fills the defaults of a webhook about to be stored.
 func Normalize(w *Webhook) {
 	if w.Provider == "" {
 		w.Provider = "generic"
 	}
 	if w.Events == nil {
-		w.Events = []string{Wildcard}
+		w.Events = []string{DefaultEvents}
 	}
 	if w.Timezone == "" {
 		w.Timezone = "UTC"
@@ -76,7 +81,7 @@ func (c *Compiler) Check(ctx context.Context, w *Webhook) []Problem {
 	if utf8.RuneCountInString(w.Description) > MaxDescriptionLen {
 		add("/description", "must be at most %d characters", MaxDescriptionLen)
 	}
-	provider, ok := c.Providers[w.Provider]
+	provider, ok := c.Providers.Get(w.Provider)
 	if !ok {
 		add("/provider", "unknown provider %q; one of: %s", w.Provider, strings.Join(c.Providers.Names(), ", "))
 	} else if err := provider.CheckOptions(w.Options); err != nil {
@@ -87,14 +92,7 @@ func (c *Compiler) Check(ctx context.Context, w *Webhook) []Problem {
 	} else if _, err := c.URLs.CheckURL(ctx, w.URL); err != nil {
 		add("/url", "%v", err)
 	}
-	if len(w.Events) == 0 {
-		add("/events", "must list at least one event type: %s or %s", strings.Join(event.Subjects(), ", "), Wildcard)
-	}
-	for i, e := range w.Events {
-		if e != Wildcard && !event.IsSubject(e) {
-			add(fmt.Sprintf("/events/%d", i), "unknown event type %q; one of: %s, %s", e, strings.Join(event.Subjects(), ", "), Wildcard)
-		}
-	}
+	ps = append(ps, c.checkEvents(w, provider)...)
 	if w.Filter != "" {
 		if len(w.Filter) > MaxFilterLen {
 			add("/filter", "must be at most %d characters", MaxFilterLen)
@@ -127,6 +125,48 @@ func (c *Compiler) Check(ctx context.Context, w *Webhook) []Problem {
 	}
 	ps = append(ps, c.checkAuth(ctx, w.Auth)...)
 	return ps
+}
+
+// checkEvents checks that every pattern is a type, <family>.* or *, and that the provider
+// renders every family they reach.
+func (c *Compiler) checkEvents(w *Webhook, provider notify.Provider) []Problem {
+	var ps []Problem
+	if len(w.Events) == 0 {
+		return []Problem{{Path: "/events", Message: "must list at least one event type, <family>.* or *: " + strings.Join(c.Catalog.Patterns(), ", ")}}
+	}
+	for i, e := range w.Events {
+		types, ok := c.Catalog.Expand(e)
+		if !ok {
+			ps = append(ps, Problem{Path: fmt.Sprintf("/events/%d", i), Message: fmt.Sprintf("unknown event type %q; one of: %s", e, strings.Join(c.Catalog.Patterns(), ", "))})
+			continue
+		}
+		if provider == nil || e == event.Wildcard {
+			continue // * means every family the provider renders
+		}
+		for _, t := range types {
+			if _, f, _ := c.Catalog.Lookup(t); !notify.Renders(provider, f.Name) {
+				ps = append(ps, Problem{Path: fmt.Sprintf("/events/%d", i), Message: fmt.Sprintf("provider %s does not render %s events (it renders: %s)",
+					provider.Name(), f.Name, strings.Join(provider.(notify.FamilyRenderer).Families(), ", "))})
+				break
+			}
+		}
+	}
+	return ps
+}
+
+// subjects expands a webhook's patterns into the types it receives, leaving out families its
+// provider does not render (reachable only through *).
+func (c *Compiler) subjects(w *Webhook, p notify.Provider) map[string]bool {
+	out := map[string]bool{}
+	for _, pattern := range w.Events {
+		types, _ := c.Catalog.Expand(pattern)
+		for _, t := range types {
+			if _, f, _ := c.Catalog.Lookup(t); notify.Renders(p, f.Name) {
+				out[t] = true
+			}
+		}
+	}
+	return out
 }
 
 func (c *Compiler) checkAuth(ctx context.Context, a credential.Config) []Problem {
@@ -222,7 +262,7 @@ func (c *Compiled) Match(subject string, ev map[string]any) bool {
 
 // Compile prepares w for delivery. w must have passed Check.
 func (c *Compiler) Compile(w *Webhook) (*Compiled, error) {
-	p, ok := c.Providers[w.Provider]
+	p, ok := c.Providers.Get(w.Provider)
 	if !ok {
 		return nil, fmt.Errorf("unknown provider %q", w.Provider)
 	}
@@ -245,7 +285,7 @@ func (c *Compiler) Compile(w *Webhook) (*Compiled, error) {
 		Credential:  cr,
 		RateLimit:   w.RateLimitPerSecond,
 		MaxAttempts: w.MaxAttempts,
-		subjects:    subjectSet(w.Events),
+		subjects:    c.subjects(w, p),
 	}
 	if out.RateLimit == 0 {
 		if rl, ok := p.(notify.RateLimited); ok {
@@ -267,3 +307,9 @@ func (c *Compiler) Compile(w *Webhook) (*Compiled, error) {
 	}
 	return out, nil
 }
+
+// SafeURL is w's URL as it may be kept in plaintext (see notify.Registry.SafeURL).
+func (c *Compiler) SafeURL(w *Webhook) string { return c.Providers.SafeURL(w.Provider, w.URL) }
+
+// URLHint is w's URL as API responses show it (see notify.Registry.URLHint).
+func (c *Compiler) URLHint(w *Webhook) string { return c.Providers.URLHint(w.Provider, w.URL) }

@@ -13,10 +13,12 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/taskhook/taskhook/dispatcher/internal/credential"
-	"github.com/taskhook/taskhook/dispatcher/internal/notify"
-	"github.com/taskhook/taskhook/dispatcher/internal/notify/generic"
+	"github.com/taskhook/taskhook/dispatcher/internal/notify/providers"
 	"github.com/taskhook/taskhook/dispatcher/internal/secretbox"
 	"github.com/taskhook/taskhook/dispatcher/internal/store"
+	"github.com/taskhook/taskhook/pkg/families"
+	"github.com/taskhook/taskhook/pkg/families/battery"
+	"github.com/taskhook/taskhook/pkg/families/report"
 	"github.com/taskhook/taskhook/pkg/pgtest"
 )
 
@@ -42,7 +44,11 @@ func compiler(t *testing.T) *Compiler {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &Compiler{URLs: httpsOnly{}, Providers: notify.NewRegistry(generic.New()), Filters: f, DefaultMaxAttempts: 8,
+	cat, err := families.Catalog()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &Compiler{URLs: httpsOnly{}, Providers: providers.All(cat), Catalog: cat, Filters: f, DefaultMaxAttempts: 8,
 		Credential: func(c credential.Config) (credential.Credential, error) {
 			return credential.New(c, credential.Deps{}, nil)
 		}}
@@ -141,21 +147,125 @@ func TestCompileSubjects(t *testing.T) {
 	if !cw.Wants("task.due") || cw.Wants("task.created") || cw.MaxAttempts != 8 || cw.HasFilter() {
 		t.Fatalf("%+v", cw)
 	}
-	w.Events = []string{Wildcard}
+	w.Events = []string{DefaultEvents}
 	cw, _ = c.Compile(w)
 	for _, s := range []string{"task.created", "task.updated", "task.due", "task.overdue"} {
 		if !cw.Wants(s) {
 			t.Errorf("task.* does not want %s", s)
 		}
 	}
+	if cw.Wants("battery.critical") || cw.Wants("report.completed") {
+		t.Error("task.* wants other families")
+	}
+}
+
+// TestEventPatterns: each type, <family>.* and * are accepted and expand as they say; anything
+// else is a 422 naming what is accepted.
+func TestEventPatterns(t *testing.T) {
+	c := compiler(t)
+	cases := []struct {
+		events   []string
+		provider string
+		wants    []string
+		not      []string
+		problem  string // "" when valid
+	}{
+		{events: []string{"*"}, wants: []string{"task.created", "report.completed", "battery.low", "battery.critical"}},
+		{events: []string{"battery.*"}, wants: []string{"battery.low", "battery.critical"}, not: []string{"task.created", "report.created"}},
+		{events: []string{"report.completed", "battery.critical"}, wants: []string{"report.completed", "battery.critical"}, not: []string{"report.created", "battery.low"}},
+		{events: []string{"*"}, provider: "fhir", wants: []string{"task.due", "report.created", "battery.low"}},
+		{events: []string{"battery.dead"}, problem: `/events/0: unknown event type "battery.dead"; one of: *, task.*, report.*, battery.*, task.created`},
+		{events: []string{"task.created", "tasks.*"}, problem: `/events/1: unknown event type "tasks.*"`},
+		{events: []string{"report"}, problem: `/events/0: unknown event type "report"`},
+		{events: []string{}, problem: "/events: must list at least one event type"},
+	}
+	for _, k := range cases {
+		w := valid()
+		w.Events = k.events
+		if k.provider != "" {
+			w.Provider, w.URL = k.provider, "https://fhir.example.org/r4"
+		}
+		ps := c.Check(context.Background(), w)
+		if k.problem != "" {
+			if len(ps) != 1 || !strings.HasPrefix(ps[0].Path+": "+ps[0].Message, k.problem) {
+				t.Errorf("%v: problems %+v, want %q", k.events, ps, k.problem)
+			}
+			continue
+		}
+		if len(ps) != 0 {
+			t.Errorf("%v: %+v", k.events, ps)
+			continue
+		}
+		cw, err := c.Compile(w)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range k.wants {
+			if !cw.Wants(s) {
+				t.Errorf("%v does not want %s", k.events, s)
+			}
+		}
+		for _, s := range k.not {
+			if cw.Wants(s) {
+				t.Errorf("%v wants %s", k.events, s)
+			}
+		}
+	}
+}
+
+// TestFiltersSeeTheWholeBody: CEL reaches every family's fields (battery percent as a number,
+// device kind, nested report fields), and a field the event lacks is false, not an error.
+func TestFiltersSeeTheWholeBody(t *testing.T) {
+	f, err := NewFilters()
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := func(raw string) map[string]any {
+		var m map[string]any
+		if err := json.Unmarshal([]byte(raw), &m); err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	critical := doc(battery.Example)
+	low := doc(`{"type":"battery.low","device":{"id":"D-1","kind":"icd"},"battery":{"percent":17.5}}`)
+	completed := doc(report.Example)
+	cases := []struct {
+		expr  string
+		ev    map[string]any
+		typ   string
+		match bool
+	}{
+		{"event.battery.percent < 10", critical, "battery.critical", true},
+		{"event.battery.percent < 10", low, "battery.low", false},
+		{`event.battery.percent < 20.0 && event.device.kind == "icd"`, low, "battery.low", true},
+		{`event.device.kind == "icd"`, critical, "battery.critical", false},
+		{"event.battery.remaining_months <= 3", critical, "battery.critical", true},
+		{"event.battery.percent < 10", completed, "report.completed", false}, // no battery: false, never an error
+		{`type.startsWith("report.") && event.device.manufacturer == "Medtronic"`, completed, "report.completed", true},
+		{`event.status == "final"`, completed, "report.completed", true},
+	}
+	for _, k := range cases {
+		flt, err := f.Compile(k.expr)
+		if err != nil {
+			t.Fatalf("%s: %v", k.expr, err)
+		}
+		if got := flt.Match(k.typ, k.ev); got != k.match {
+			t.Errorf("%s on %s: %v, want %v", k.expr, k.typ, got, k.match)
+		}
+	}
 }
 
 func TestURLHintMasksChatURLs(t *testing.T) {
 	slack := "https://hooks.slack.com/services/T000/B000/XXXXsecretYYYY"
-	if h := URLHint("slack", slack); strings.Contains(h, "secret") || !strings.HasPrefix(h, "https://hooks.slack.com/") || !strings.HasSuffix(h, "YYYY") {
+	reg := compiler(t).Providers
+	if h := reg.URLHint("slack", slack); strings.Contains(h, "secret") || !strings.HasPrefix(h, "https://hooks.slack.com/") || !strings.HasSuffix(h, "YYYY") {
 		t.Errorf("slack hint %q", h)
 	}
-	if h := URLHint("generic", "https://example.com/a"); h != "https://example.com/a" {
+	if h := reg.URLHint("teams", "https://prod.westus.logic.azure.com/workflows/1/triggers/manual/paths/invoke?sig=SECRETsig"); strings.Contains(h, "SECRET") {
+		t.Errorf("teams hint %q", h)
+	}
+	if h := reg.URLHint("generic", "https://example.com/a"); h != "https://example.com/a" {
 		t.Errorf("generic hint %q", h)
 	}
 }
@@ -173,7 +283,7 @@ func TestCodecSealsAndCacheFollowsGeneration(t *testing.T) {
 	key := make([]byte, 32)
 	_, _ = rand.Read(key)
 	box, _ := secretbox.New(key)
-	codec := Codec{Box: box}
+	codec := Codec{Box: box, Providers: compiler(t).Providers}
 	cache := NewCache(db, codec, compiler(t), zap.NewNop())
 	if err := cache.Refresh(ctx); err != nil || len(cache.Subscribed("task.created")) != 0 {
 		t.Fatal(err)
@@ -231,7 +341,7 @@ func TestSafeURLKeepsNoToken(t *testing.T) {
 		if strings.Contains(raw, "slack") {
 			provider = "slack"
 		}
-		got := SafeURL(provider, raw)
+		got := compiler(t).Providers.SafeURL(provider, raw)
 		if strings.Contains(got, "abc123") || strings.Contains(got, "SECRET") || (want != "" && got != want) {
 			t.Errorf("%s: %q", raw, got)
 		}

@@ -1,4 +1,5 @@
-// Package api serves ingest's HTTP API: POST /v1/events and POST /v1/events/batch.
+// Package api serves ingest's HTTP API: POST /v1/events, POST /v1/events/batch and
+// GET /v1/event-types.
 package api
 
 import (
@@ -41,7 +42,7 @@ type Options struct {
 
 // Handler serves the event endpoints.
 type Handler struct {
-	validator *event.Validator
+	validator *event.Catalog
 	pub       Publisher
 	opts      Options
 	metrics   *metrics.Metrics
@@ -49,7 +50,7 @@ type Handler struct {
 }
 
 // New returns the event handlers.
-func New(v *event.Validator, pub Publisher, opts Options, m *metrics.Metrics, log *zap.Logger) *Handler {
+func New(v *event.Catalog, pub Publisher, opts Options, m *metrics.Metrics, log *zap.Logger) *Handler {
 	return &Handler{validator: v, pub: pub, opts: opts, metrics: m, log: log}
 }
 
@@ -57,6 +58,7 @@ func New(v *event.Validator, pub Publisher, opts Options, m *metrics.Metrics, lo
 func (h *Handler) Register(g *echo.Group) {
 	g.POST("/events", h.postEvent)
 	g.POST("/events/batch", h.postBatch)
+	g.GET("/event-types", httpx.EventTypes(h.validator))
 }
 
 // Accepted is the body of a 202 (and of a successful batch item).
@@ -123,7 +125,7 @@ func (h *Handler) postBatch(c echo.Context) error {
 	}
 	switch {
 	case len(items) == 0:
-		return httpx.Errorf(http.StatusUnprocessableEntity, "empty batch: send 1 to %d task events", MaxBatchItems)
+		return httpx.Errorf(http.StatusUnprocessableEntity, "empty batch: send 1 to %d events", MaxBatchItems)
 	case len(items) > MaxBatchItems:
 		return httpx.Errorf(http.StatusRequestEntityTooLarge, "batch holds %d events; at most %d per request, split it", len(items), MaxBatchItems)
 	}
@@ -216,7 +218,7 @@ func validationError(err error) *httpx.Error {
 	case errors.As(err, &me):
 		return &httpx.Error{Status: http.StatusBadRequest, Message: me.Error()}
 	case errors.As(err, &ie):
-		return &httpx.Error{Status: http.StatusUnprocessableEntity, Message: "the task event does not match schemas/task-event.v1.json", Details: ie.Details}
+		return &httpx.Error{Status: http.StatusUnprocessableEntity, Message: ie.Summary(), Details: ie.Details}
 	}
 	return &httpx.Error{Status: http.StatusBadRequest, Message: err.Error()}
 }

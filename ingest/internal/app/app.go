@@ -18,7 +18,7 @@ import (
 	"github.com/taskhook/taskhook/ingest/internal/metrics"
 	"github.com/taskhook/taskhook/ingest/internal/publish"
 	"github.com/taskhook/taskhook/pkg/config"
-	"github.com/taskhook/taskhook/pkg/event"
+	"github.com/taskhook/taskhook/pkg/families"
 	"github.com/taskhook/taskhook/pkg/httpx"
 	"github.com/taskhook/taskhook/pkg/natsx"
 	"github.com/taskhook/taskhook/pkg/version"
@@ -33,7 +33,7 @@ type Hooks struct {
 // Run serves ingest until ctx is cancelled, then shuts down gracefully: the HTTP server stops
 // accepting and finishes in-flight requests, then the NATS connection drains.
 func Run(ctx context.Context, cfg Config, log *zap.Logger, hooks Hooks) error {
-	validator, err := event.NewValidator()
+	validator, err := families.Catalog()
 	if err != nil {
 		return err
 	}

@@ -35,7 +35,12 @@ type harness struct {
 
 func start(t *testing.T, mutate ...func(*Config)) *harness {
 	t.Helper()
-	srv := natstest.Start(t)
+	return startOn(t, natstest.Start(t), mutate...)
+}
+
+// startOn runs ingest against srv.
+func startOn(t *testing.T, srv *natstest.Server, mutate ...func(*Config)) *harness {
+	t.Helper()
 	cfg, err := Load([]string{"NATS_URL=" + srv.URL, "INGEST_ADDR=127.0.0.1:0", "TASKHOOK_INGEST_TOKENS=other," + token,
 		"TASKHOOK_PUBLISH_TIMEOUT=2s"})
 	if err != nil {

@@ -1,8 +1,9 @@
-// Package fhir is the provider for EMRs over FHIR R4: each event becomes a Task resource POSTed
-// to <base>/Task as application/fhir+json, with a conditional create (If-None-Exist on the
-// task's identifier) so that a retry or a redelivery never creates a second Task.
+// Package fhir is the provider for EMRs over FHIR R4: a task event becomes a Task, a report
+// event a DiagnosticReport (report.go), a battery event an Observation of the device's battery
+// (battery.go), each POSTed to <base>/<type> as application/fhir+json with a conditional create
+// (If-None-Exist on its identifier) so that a retry or a redelivery never creates a second one.
 //
-// Mapping: identifier = {system: options.identifier_system (default urn:taskhook:task-id),
+// Task mapping: identifier = {system: options.identifier_system (default urn:taskhook:task-id),
 // value: task_id}; status from the Canvas status (open or absent → requested, completed →
 // completed, closed → cancelled); businessStatus.text = the event (created, updated, due,
 // overdue), so that due and overdue are visible in the EMR; priority urgent for overdue events,
@@ -16,8 +17,10 @@
 package fhir
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -34,12 +37,72 @@ const DefaultIdentifierSystem = "urn:taskhook:task-id"
 // ContentType is FHIR's JSON media type.
 const ContentType = "application/fhir+json"
 
-// Options are a FHIR webhook's options.
+// Default identifier systems, when options set none.
+const (
+	DefaultReportSystem      = "urn:taskhook:report-id"
+	DefaultObservationSystem = "urn:taskhook:event-id"
+	DefaultPatientSystem     = "urn:taskhook:patient-id"
+	DefaultDeviceSystem      = "urn:taskhook:device-id"
+)
+
+// Options are a FHIR webhook's options: the identifier systems of what Taskhook writes and
+// refers to, and the code of its DiagnosticReports.
 type Options struct {
-	IdentifierSystem string `json:"identifier_system"`
+	IdentifierSystem            string  `json:"identifier_system"`             // Task.identifier
+	ReportIdentifierSystem      string  `json:"report_identifier_system"`      // DiagnosticReport.identifier
+	ObservationIdentifierSystem string  `json:"observation_identifier_system"` // Observation.identifier (the event id)
+	PatientIdentifierSystem     string  `json:"patient_identifier_system"`     // subject of reports and observations
+	DeviceIdentifierSystem      string  `json:"device_identifier_system"`      // Observation.device
+	ReportCode                  *Coding `json:"report_code"`                   // DiagnosticReport.code; else the report type as text
 }
 
-// Provider renders FHIR Tasks.
+func parseOptions(raw json.RawMessage) (Options, error) {
+	o := Options{IdentifierSystem: DefaultIdentifierSystem, ReportIdentifierSystem: DefaultReportSystem,
+		ObservationIdentifierSystem: DefaultObservationSystem, PatientIdentifierSystem: DefaultPatientSystem, DeviceIdentifierSystem: DefaultDeviceSystem}
+	if s := strings.TrimSpace(string(raw)); s == "" || s == "null" || s == "{}" {
+		return o, nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&o); err != nil {
+		var ute *json.UnmarshalTypeError
+		switch {
+		case errors.As(err, &ute) && ute.Field != "":
+			return o, fmt.Errorf("fhir option %s has the wrong type: want %s", ute.Field, ute.Type)
+		case strings.Contains(err.Error(), "unknown field"):
+			return o, fmt.Errorf("%s in fhir options (known: identifier_system, report_identifier_system, observation_identifier_system, "+
+				"patient_identifier_system, device_identifier_system, report_code)", strings.TrimPrefix(err.Error(), "json: "))
+		}
+		return o, fmt.Errorf("fhir options must be a JSON object")
+	}
+	for name, v := range map[string]string{"identifier_system": o.IdentifierSystem, "report_identifier_system": o.ReportIdentifierSystem,
+		"observation_identifier_system": o.ObservationIdentifierSystem, "patient_identifier_system": o.PatientIdentifierSystem,
+		"device_identifier_system": o.DeviceIdentifierSystem} {
+		if err := checkSystem(v); err != nil {
+			return o, fmt.Errorf("%s %w", name, err)
+		}
+	}
+	if c := o.ReportCode; c != nil {
+		if c.Code == "" || strings.ContainsAny(c.Code, " \t\n") {
+			return o, fmt.Errorf("report_code.code is required and has no spaces (e.g. {\"system\": \"http://loinc.org\", \"code\": \"11526-1\"})")
+		}
+		if err := checkSystem(c.System); err != nil {
+			return o, fmt.Errorf("report_code.system %w", err)
+		}
+	}
+	return o, nil
+}
+
+func checkSystem(s string) error {
+	u, err := url.Parse(s)
+	if err != nil || u.Scheme == "" || strings.ContainsAny(s, " |") {
+		return fmt.Errorf("must be an absolute URI (e.g. https://ehr.example.org/task-id or urn:oid:1.2.3), got %q", s)
+	}
+	return nil
+}
+
+// Provider renders FHIR resources: a Task per task event, a DiagnosticReport per report event,
+// an Observation per battery event.
 type Provider struct{}
 
 // New returns the FHIR provider.
@@ -48,29 +111,8 @@ func New() *Provider { return &Provider{} }
 // Name implements notify.Provider.
 func (*Provider) Name() string { return "fhir" }
 
-func parseOptions(raw json.RawMessage) (Options, error) {
-	o := Options{IdentifierSystem: DefaultIdentifierSystem}
-	if s := strings.TrimSpace(string(raw)); s == "" || s == "null" || s == "{}" {
-		return o, nil
-	}
-	var m map[string]json.RawMessage
-	if err := json.Unmarshal(raw, &m); err != nil {
-		return o, fmt.Errorf("fhir options must be a JSON object")
-	}
-	for k, v := range m {
-		if k != "identifier_system" {
-			return o, fmt.Errorf("unknown fhir option %q (known: identifier_system)", k)
-		}
-		if err := json.Unmarshal(v, &o.IdentifierSystem); err != nil {
-			return o, fmt.Errorf("identifier_system must be a string")
-		}
-	}
-	u, err := url.Parse(o.IdentifierSystem)
-	if err != nil || u.Scheme == "" || strings.ContainsAny(o.IdentifierSystem, " |") {
-		return o, fmt.Errorf("identifier_system must be an absolute URI (e.g. https://ehr.example.org/task-id or urn:oid:1.2.3), got %q", o.IdentifierSystem)
-	}
-	return o, nil
-}
+// Families implements notify.FamilyRenderer: the families FHIR has a resource for.
+func (*Provider) Families() []string { return []string{event.TaskFamily, "report", "battery"} }
 
 // CheckOptions implements notify.Provider.
 func (*Provider) CheckOptions(raw json.RawMessage) error {
@@ -78,10 +120,11 @@ func (*Provider) CheckOptions(raw json.RawMessage) error {
 	return err
 }
 
-// Reference is a FHIR Reference.
+// Reference is a FHIR Reference: literal (Patient/67890) or logical (by identifier).
 type Reference struct {
-	Reference string `json:"reference"`
-	Display   string `json:"display,omitempty"`
+	Reference  string      `json:"reference,omitempty"`
+	Identifier *Identifier `json:"identifier,omitempty"`
+	Display    string      `json:"display,omitempty"`
 }
 
 // Task is the part of the FHIR R4 Task resource Taskhook writes.
@@ -107,9 +150,17 @@ type Identifier struct {
 	Value  string `json:"value"`
 }
 
-// Concept is a FHIR CodeableConcept (text only).
+// Concept is a FHIR CodeableConcept.
 type Concept struct {
-	Text string `json:"text"`
+	Coding []Coding `json:"coding,omitempty"`
+	Text   string   `json:"text,omitempty"`
+}
+
+// Coding is a FHIR Coding.
+type Coding struct {
+	System  string `json:"system"`
+	Code    string `json:"code"`
+	Display string `json:"display,omitempty"`
 }
 
 // Restriction is Task.restriction.
@@ -188,24 +239,53 @@ func IfNoneExist(system, value string) string {
 	return "identifier=" + searchEscape(system) + "|" + searchEscape(value)
 }
 
-// Render implements notify.Provider.
+// Render implements notify.Provider: the resource of the event's family, POSTed to
+// <base>/<resource type> with a conditional create on its identifier.
 func (*Provider) Render(_ context.Context, t *notify.Target, m *notify.Message) (*notify.Request, error) {
-	task, err := m.Event.Task()
-	if err != nil {
-		return nil, err
-	}
 	opts, err := parseOptions(t.Options)
 	if err != nil {
 		return nil, err
 	}
-	body, err := json.Marshal(Build(task, opts.IdentifierSystem, m.Timestamp, t.Location))
+	loc := t.Location
+	if loc == nil {
+		loc = time.UTC
+	}
+	var res resource
+	switch family, _, _ := strings.Cut(m.Type, "."); family {
+	case "report":
+		res, err = reportResource(m, opts, loc)
+	case "battery":
+		res, err = batteryResource(m, opts, loc)
+	default: // task; a message without a type is a task event, as before families
+		res, err = taskResource(m, opts, loc)
+	}
+	if err != nil {
+		return nil, err
+	}
+	body, err := json.Marshal(res.body)
 	if err != nil {
 		return nil, err
 	}
 	h := http.Header{}
-	h.Set("If-None-Exist", IfNoneExist(opts.IdentifierSystem, task.TaskID))
+	h.Set("If-None-Exist", IfNoneExist(res.id.System, res.id.Value))
 	h.Set("Accept", ContentType)
-	return &notify.Request{URL: strings.TrimRight(t.URL, "/") + "/Task", ContentType: ContentType, Header: h, Body: body}, nil
+	return &notify.Request{URL: strings.TrimRight(t.URL, "/") + "/" + res.kind, ContentType: ContentType, Header: h, Body: body}, nil
+}
+
+// resource is a rendered FHIR resource: its type, its identifier and its JSON.
+type resource struct {
+	kind string
+	id   Identifier
+	body any
+}
+
+func taskResource(m *notify.Message, opts Options, loc *time.Location) (resource, error) {
+	task, err := m.Event.Task()
+	if err != nil {
+		return resource{}, err
+	}
+	return resource{kind: "Task", id: Identifier{System: opts.IdentifierSystem, Value: task.TaskID},
+		body: Build(task, opts.IdentifierSystem, m.Timestamp, loc)}, nil
 }
 
 // Classify implements notify.Provider: the shared rules; 412 means the identifier matches
@@ -213,7 +293,7 @@ func (*Provider) Render(_ context.Context, t *notify.Target, m *notify.Message) 
 func (*Provider) Classify(r *notify.Response) notify.Outcome {
 	out := notify.Classify(r)
 	if r.Err == nil && r.StatusCode == http.StatusPreconditionFailed {
-		out.Reason = "fhir: 412 Precondition Failed: several Tasks carry this identifier; resolve them on the FHIR server"
+		out.Reason = "fhir: 412 Precondition Failed: several resources carry this identifier; resolve them on the FHIR server"
 	}
 	return out
 }

@@ -17,12 +17,14 @@ import (
 	"github.com/santhosh-tekuri/jsonschema/v6"
 
 	"github.com/taskhook/taskhook/dispatcher/internal/notify"
+	"github.com/taskhook/taskhook/dispatcher/internal/notify/notifytest"
 	"github.com/taskhook/taskhook/pkg/event"
+	"github.com/taskhook/taskhook/pkg/families/report"
 )
 
-// compileTaskSchema compiles the FHIR R4 schema's Task definition once per test binary (the
-// schema is 3.9 MB; compiling takes about a second).
-var compileTaskSchema = sync.OnceValues(func() (*jsonschema.Schema, error) {
+// compileSchemas compiles the FHIR R4 schema's definitions of the resources Taskhook writes,
+// once per test binary (the schema is 3.9 MB; compiling takes about a second).
+var compileSchemas = sync.OnceValues(func() (map[string]*jsonschema.Schema, error) {
 	f, err := os.Open("testdata/fhir.schema.v4.json")
 	if err != nil {
 		return nil, err
@@ -36,17 +38,29 @@ var compileTaskSchema = sync.OnceValues(func() (*jsonschema.Schema, error) {
 	if err := c.AddResource("fhir.schema.json", doc); err != nil {
 		return nil, err
 	}
-	return c.Compile("fhir.schema.json#/definitions/Task")
+	out := map[string]*jsonschema.Schema{}
+	for _, kind := range []string{"Task", "DiagnosticReport", "Observation"} {
+		if out[kind], err = c.Compile("fhir.schema.json#/definitions/" + kind); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
 })
 
-func taskSchema(t *testing.T) *jsonschema.Schema {
+// schemaOf is the FHIR R4 JSON Schema of a resource type.
+func schemaOf(t *testing.T, kind string) *jsonschema.Schema {
 	t.Helper()
-	s, err := compileTaskSchema()
+	s, err := compileSchemas()
 	if err != nil {
 		t.Fatal(err)
 	}
-	return s
+	if s[kind] == nil {
+		t.Fatalf("no schema for %q", kind)
+	}
+	return s[kind]
 }
+
+func taskSchema(t *testing.T) *jsonschema.Schema { return schemaOf(t, "Task") }
 
 func seedRaw(t *testing.T) []byte {
 	b, err := os.ReadFile("../../../../examples/seed-task-created.json")
@@ -209,7 +223,7 @@ func TestConditionalCreateNeverDuplicates(t *testing.T) {
 	if fs.posts != 2 || len(fs.tasks) != 1 {
 		t.Fatalf("%d posts created %d Tasks, want 1", fs.posts, len(fs.tasks))
 	}
-	if o := New().Classify(&notify.Response{StatusCode: 412}); o.Result != notify.Fail || !strings.Contains(o.Reason, "several Tasks") {
+	if o := New().Classify(&notify.Response{StatusCode: 412}); o.Result != notify.Fail || !strings.Contains(o.Reason, "several resources") {
 		t.Fatalf("412: %+v", o)
 	}
 }
@@ -221,6 +235,65 @@ func TestSchemaCatchesBadTasks(t *testing.T) {
 		doc, _ := jsonschema.UnmarshalJSON(strings.NewReader(bad))
 		if s.Validate(doc) == nil {
 			t.Errorf("accepted %s", bad)
+		}
+	}
+}
+
+// TestReportsAndBatteries: a report becomes a DiagnosticReport and a battery an Observation,
+// each posted to its resource type with a conditional create on its identifier, with the
+// webhook's identifier systems and report code.
+func TestReportsAndBatteries(t *testing.T) {
+	opts := json.RawMessage(`{"report_identifier_system":"https://goreporter.example.org/report-id","patient_identifier_system":"urn:oid:1.2.840.114350.1.13.0.1.7.5.737384.14",` +
+		`"device_identifier_system":"https://goreporter.example.org/device-id","observation_identifier_system":"https://goreporter.example.org/event-id",` +
+		`"report_code":{"system":"http://loinc.org","code":"34139-6","display":"Pacemaker interrogation"}}`)
+	if err := New().CheckOptions(opts); err != nil {
+		t.Fatal(err)
+	}
+	tgt := &notify.Target{URL: "https://fhir.example.org/R4/", Options: opts}
+	cases := []struct {
+		msg        *notify.Message
+		kind, cond string
+		check      func(map[string]any) bool
+	}{
+		{notifytest.Published(t, []byte(report.Example)), "DiagnosticReport", "identifier=https://goreporter.example.org/report-id|R-2024-0042",
+			func(r map[string]any) bool {
+				code := r["code"].(map[string]any)
+				subject := r["subject"].(map[string]any)["identifier"].(map[string]any)
+				return r["status"] == "final" && code["coding"].([]any)[0].(map[string]any)["code"] == "34139-6" && code["text"] == "remote interrogation" &&
+					subject["value"] == "67890" && strings.HasPrefix(subject["system"].(string), "urn:oid:") &&
+					r["presentedForm"].([]any)[0].(map[string]any)["url"] == "https://goreporter.example.org/reports/R-2024-0042"
+			}},
+		{notifytest.Published(t, []byte(`{"event_id":"b-1","type":"battery.low","device":{"id":"D-7"},"battery":{"percent":18}}`)), "Observation",
+			"identifier=https://goreporter.example.org/event-id|b-1",
+			func(o map[string]any) bool {
+				v := o["valueQuantity"].(map[string]any)
+				return v["value"] == 18.0 && v["code"] == "%" && o["subject"] == nil &&
+					o["device"].(map[string]any)["identifier"].(map[string]any)["value"] == "D-7"
+			}},
+	}
+	for _, c := range cases {
+		req, err := New().Render(context.Background(), tgt, c.msg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var doc map[string]any
+		_ = json.Unmarshal(req.Body, &doc)
+		v, _ := jsonschema.UnmarshalJSON(bytes.NewReader(req.Body))
+		if err := schemaOf(t, c.kind).Validate(v); err != nil {
+			t.Errorf("%s: not valid FHIR R4: %v", c.kind, err)
+		}
+		cond, _ := url.QueryUnescape(req.Header.Get("If-None-Exist"))
+		if req.URL != "https://fhir.example.org/R4/"+c.kind || doc["resourceType"] != c.kind || cond != c.cond || req.ContentType != ContentType {
+			t.Errorf("%s: %s %q %s", c.kind, req.URL, cond, req.Body)
+		}
+		if !c.check(doc) {
+			t.Errorf("%s: %s", c.kind, req.Body)
+		}
+	}
+	for opts, ok := range map[string]bool{`{"report_code":{"system":"http://loinc.org","code":"x y"}}`: false, `{"report_code":{"code":"1"}}`: false,
+		`{"device_identifier_system":"devices"}`: false, `{"patient_identifier_system":"urn:x"}`: true, `{"report_code":"34139-6"}`: false} {
+		if err := New().CheckOptions(json.RawMessage(opts)); (err == nil) != ok {
+			t.Errorf("%s: %v", opts, err)
 		}
 	}
 }

@@ -3,6 +3,7 @@ package fhir
 import (
 	"bytes"
 	"context"
+	"strings"
 	"testing"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
@@ -14,15 +15,18 @@ import (
 // TestGolden renders every event type and task shape and compares with testdata/golden
 // (go test -update rewrites them after a deliberate change; review the diff).
 func TestGolden(t *testing.T) {
-	schema := taskSchema(t)
 	for _, c := range notifytest.Cases() {
 		req, err := New().Render(context.Background(), &notify.Target{URL: "https://receiver.example.org/hook"}, notifytest.Message(c))
 		if err != nil {
 			t.Fatalf("%s: %v", c.Name, err)
 		}
+		kind := req.URL[strings.LastIndex(req.URL, "/")+1:]
 		doc, _ := jsonschema.UnmarshalJSON(bytes.NewReader(req.Body))
-		if err := schema.Validate(doc); err != nil {
-			t.Errorf("%s: not a valid FHIR R4 Task: %v", c.Name, err)
+		if err := schemaOf(t, kind).Validate(doc); err != nil {
+			t.Errorf("%s: not a valid FHIR R4 %s: %v", c.Name, kind, err)
+		}
+		if want := map[string]string{"task": "Task", "report": "DiagnosticReport", "battery": "Observation"}[c.Type[:strings.Index(c.Type, ".")]]; kind != want {
+			t.Errorf("%s: posted to %s, want %s", c.Name, req.URL, want)
 		}
 		notifytest.Golden(t, c.Name, req.Body)
 	}

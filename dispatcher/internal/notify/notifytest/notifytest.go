@@ -1,6 +1,6 @@
-// Package notifytest holds what the providers' tests share: the task events every provider is
-// rendered for (each event type, with and without patient, creator, staff or team), and golden
-// files (go test -update rewrites them).
+// Package notifytest holds what the providers' tests share: the events every provider is
+// rendered for (each type of each family, with and without patient, creator, staff, team,
+// device, battery), the catalog, and golden files (go test -update rewrites them).
 package notifytest
 
 import (
@@ -10,22 +10,29 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/taskhook/taskhook/dispatcher/internal/notify"
 	"github.com/taskhook/taskhook/pkg/event"
+	"github.com/taskhook/taskhook/pkg/families"
+	"github.com/taskhook/taskhook/pkg/families/battery"
+	"github.com/taskhook/taskhook/pkg/families/report"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files")
 
-// Case is a named task event.
+// Case is a named event of a type.
 type Case struct {
 	Name  string
+	Type  string
 	Event []byte
 }
 
-// Cases are every event type crossed with the shapes a task takes.
+// Cases are every task event type crossed with the shapes a task takes, then every report and
+// battery type crossed with theirs.
 func Cases() []Case {
 	shapes := []struct {
 		name   string
@@ -46,19 +53,53 @@ func Cases() []Case {
 	var out []Case
 	for _, ev := range event.Names() {
 		for _, s := range shapes {
-			out = append(out, Case{Name: ev + "-" + s.name,
+			out = append(out, Case{Name: ev + "-" + s.name, Type: "task." + ev,
 				Event: fmt.Appendf(nil, `{"event_id":"evt-%s-%s","task_id":"12345","event":%q,"title":"Follow up with patient",%s}`, ev, s.name, ev, s.fields)})
 		}
+	}
+	return append(out, goReporterCases()...)
+}
+
+// goReporterCases are every report and battery type, with everything, without patient,
+// device, performer or link, and with only what the schema requires.
+func goReporterCases() []Case {
+	var out []Case
+	add := func(typ, shape, body string) {
+		name := strings.ReplaceAll(typ, ".", "-") + "-" + shape
+		body = strings.Replace(body, `{"type":"`+typ[:strings.Index(typ, ".")]+`.`, `{"event_id":"evt-`+name+`","type":"`+typ[:strings.Index(typ, ".")]+`.`, 1)
+		out = append(out, Case{Name: name, Type: typ, Event: []byte(body)})
+	}
+	for _, typ := range []string{report.Created, report.Completed} {
+		full := strings.Replace(report.Example, `"report.completed"`, strconv.Quote(typ), 1)
+		add(typ, "full", full)
+		add(typ, "no-patient", `{"type":"`+typ+`","report_id":"R-2024-0042","title":"Remote transmission","status":"preliminary",`+
+			`"effective_at":"2024-01-15T10:00:00Z","patient":null,"device":null,"performer":null,"url":null}`)
+		add(typ, "minimal", `{"type":"`+typ+`","report_id":"R-2024-0042"}`)
+	}
+	for _, typ := range []string{battery.Low, battery.Critical} {
+		full := strings.Replace(battery.Example, `"battery.critical"`, strconv.Quote(typ), 1)
+		add(typ, "full", full)
+		add(typ, "no-patient", `{"type":"`+typ+`","device":{"id":"D-991","model":"Azure XT DR"},"patient":null,`+
+			`"battery":{"percent":17.5,"status":"LOW"},"occurred_at":"2024-01-15T10:00:00Z"}`)
+		add(typ, "minimal", `{"type":"`+typ+`","device":{"id":"D-991"}}`)
 	}
 	return out
 }
 
 // Message is the notify.Message of a case.
 func Message(c Case) *notify.Message {
-	var head struct{ Event string }
-	_ = json.Unmarshal(c.Event, &head)
-	return &notify.Message{DeliveryID: "00000000-0000-5000-8000-000000000001", EventID: "evt", Type: event.Subject(head.Event),
+	return &notify.Message{DeliveryID: "00000000-0000-5000-8000-000000000001", EventID: "evt", Type: c.Type,
 		Timestamp: time.Date(2024, 1, 10, 9, 0, 0, 0, time.UTC), Event: event.NewLazy(c.Event)}
+}
+
+// Catalog is every event family, as the dispatcher has them.
+func Catalog(t testing.TB) *event.Catalog {
+	t.Helper()
+	c, err := families.Catalog()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
 }
 
 // Golden compares body (JSON, compared indented) with testdata/golden/<name>.json, or writes it
@@ -87,4 +128,16 @@ func Golden(t *testing.T, name string, body []byte) {
 	if !bytes.Equal(want, pretty.Bytes()) {
 		t.Errorf("%s differs from %s:\n%s", name, path, pretty.String())
 	}
+}
+
+// Published is raw as ingest would publish it (validated, event_id filled in) and as the
+// dispatcher hands it to a provider: with its type, at 2024-01-10 09:00 UTC.
+func Published(t testing.TB, raw []byte) *notify.Message {
+	t.Helper()
+	v, err := Catalog(t).Validate(raw, "", func() string { return "evt-generated" })
+	if err != nil {
+		t.Fatalf("not an event ingest accepts: %v", err)
+	}
+	return &notify.Message{DeliveryID: "00000000-0000-5000-8000-000000000001", EventID: v.ID, Type: v.Type,
+		Timestamp: time.Date(2024, 1, 10, 9, 0, 0, 0, time.UTC), Event: event.NewLazy(v.Body)}
 }

@@ -1,24 +1,29 @@
 package notifytest
 
-import (
-	"testing"
+import "testing"
 
-	"github.com/taskhook/taskhook/pkg/event"
-)
-
-// TestCasesAreValidEvents: every case is an event ingest would accept.
+// TestCasesAreValidEvents: every case is an event ingest would accept, of the case's type.
 func TestCasesAreValidEvents(t *testing.T) {
-	v, err := event.NewValidator()
-	if err != nil {
-		t.Fatal(err)
-	}
+	cat := Catalog(t)
 	cases := Cases()
-	if len(cases) != 20 {
+	if len(cases) != 20+12 {
 		t.Fatalf("%d cases", len(cases))
 	}
+	seen := map[string]bool{}
 	for _, c := range cases {
-		if _, err := v.Validate(c.Event, "", func() string { return "x" }); err != nil {
+		v, err := cat.Validate(c.Event, "", func() string { return "x" })
+		if err != nil {
 			t.Errorf("%s: %v", c.Name, err)
+			continue
+		}
+		if v.Type != c.Type || v.ID == "x" {
+			t.Errorf("%s: validated as %s with id %s", c.Name, v.Type, v.ID)
+		}
+		seen[c.Type] = true
+	}
+	for _, typ := range cat.TypeNames() {
+		if !seen[typ] {
+			t.Errorf("no case of %s", typ)
 		}
 	}
 }

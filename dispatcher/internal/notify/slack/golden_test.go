@@ -12,7 +12,7 @@ import (
 // (go test -update rewrites them after a deliberate change; review the diff).
 func TestGolden(t *testing.T) {
 	for _, c := range notifytest.Cases() {
-		req, err := New().Render(context.Background(), &notify.Target{URL: "https://receiver.example.org/hook"}, notifytest.Message(c))
+		req, err := New(notifytest.Catalog(t)).Render(context.Background(), &notify.Target{URL: "https://receiver.example.org/hook"}, notifytest.Message(c))
 		if err != nil {
 			t.Fatalf("%s: %v", c.Name, err)
 		}

@@ -1,5 +1,5 @@
 // Package slack is the provider for Slack Incoming Webhooks: a Block Kit message (a header and a
-// section with the seed's facts) plus the plain `text` fallback Slack shows in notifications,
+// section with the event's facts and link, from its family's summary) plus the plain `text` fallback Slack shows in notifications,
 // within Slack's limits, escaped for mrkdwn. Slack answers errors as short plain-text codes;
 // Classify turns them into outcomes (an archived channel deactivates the webhook).
 package slack
@@ -13,6 +13,7 @@ import (
 
 	"github.com/taskhook/taskhook/dispatcher/internal/notify"
 	"github.com/taskhook/taskhook/dispatcher/internal/notify/chat"
+	"github.com/taskhook/taskhook/pkg/event"
 )
 
 // Slack's limits (https://api.slack.com/reference/block-kit/blocks).
@@ -24,13 +25,19 @@ const (
 )
 
 // Provider renders Slack messages.
-type Provider struct{}
+type Provider struct{ catalog *event.Catalog }
 
-// New returns the Slack provider.
-func New() *Provider { return &Provider{} }
+// New returns the Slack provider for the events of cat.
+func New(cat *event.Catalog) *Provider { return &Provider{catalog: cat} }
 
 // Name implements notify.Provider.
 func (*Provider) Name() string { return "slack" }
+
+// URLIsSecret implements notify.SecretURL: an incoming webhook URL lets anyone post.
+func (*Provider) URLIsSecret() bool { return true }
+
+// Families implements notify.FamilyRenderer: every family with a chat summary.
+func (p *Provider) Families() []string { return chat.Families(p.catalog) }
 
 // DefaultRateLimit implements notify.RateLimited: Slack accepts about one message per second
 // per incoming webhook.
@@ -65,8 +72,8 @@ func Escape(s string) string {
 	return strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;").Replace(s)
 }
 
-// Build renders a chat message as a Slack message.
-func Build(m chat.Message) Message {
+// Build renders an event's summary as a Slack message.
+func Build(m event.Summary) Message {
 	var fallback, section strings.Builder
 	fallback.WriteString(Escape(m.Title))
 	for i, f := range m.Facts {
@@ -85,6 +92,12 @@ func Build(m chat.Message) Message {
 		}
 		section.WriteString(line)
 	}
+	if l := m.Link; l != nil {
+		fallback.WriteString("\n" + l.Label + ": " + Escape(l.URL))
+		if line := "\n<" + Escape(l.URL) + "|" + Escape(l.Label) + ">"; section.Len()+len(line) <= MaxSection && len(l.URL) <= MaxFact {
+			section.WriteString(line)
+		}
+	}
 	msg := Message{
 		Text: chat.Truncate(fallback.String(), MaxText),
 		Blocks: []Block{
@@ -98,8 +111,8 @@ func Build(m chat.Message) Message {
 }
 
 // Render implements notify.Provider.
-func (*Provider) Render(ctx context.Context, t *notify.Target, m *notify.Message) (*notify.Request, error) {
-	return chat.Render(ctx, t, m, func(c chat.Message) any { return Build(c) })
+func (p *Provider) Render(ctx context.Context, t *notify.Target, m *notify.Message) (*notify.Request, error) {
+	return chat.Render(ctx, p.catalog, t, m, func(s event.Summary) any { return Build(s) })
 }
 
 var token = regexp.MustCompile(`^[a-z_]{1,64}$`)

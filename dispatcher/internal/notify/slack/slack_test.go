@@ -13,8 +13,10 @@ import (
 	"unicode/utf8"
 
 	"github.com/taskhook/taskhook/dispatcher/internal/notify"
-	"github.com/taskhook/taskhook/dispatcher/internal/notify/chat"
+	"github.com/taskhook/taskhook/dispatcher/internal/notify/notifytest"
 	"github.com/taskhook/taskhook/pkg/event"
+	"github.com/taskhook/taskhook/pkg/families/battery"
+	"github.com/taskhook/taskhook/pkg/families/report"
 )
 
 func seedRaw(t *testing.T) []byte {
@@ -27,10 +29,15 @@ func seedRaw(t *testing.T) []byte {
 
 func render(t *testing.T, raw []byte, tgt notify.Target) Message {
 	t.Helper()
+	return renderMessage(t, notifytest.Published(t, raw), tgt)
+}
+
+func renderMessage(t *testing.T, msg *notify.Message, tgt notify.Target) Message {
+	t.Helper()
 	if tgt.URL == "" {
 		tgt.URL = "https://hooks.slack.com/services/T0/B0/X"
 	}
-	req, err := New().Render(context.Background(), &tgt, &notify.Message{Type: "task.created", Event: event.NewLazy(raw)})
+	req, err := New(notifytest.Catalog(t)).Render(context.Background(), &tgt, msg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,7 +82,8 @@ func TestLimitsAndEscaping(t *testing.T) {
 	huge := strings.Repeat("é<&>", 2500) // 10,000 runes
 	raw, _ := json.Marshal(map[string]any{"event_id": "e", "task_id": "1", "event": "created", "title": huge,
 		"creator": map[string]any{"id": "c", "first_name": strings.Repeat("x", 5000)}})
-	m := render(t, raw, notify.Target{})
+	// Longer than the schema allows, as a stored event might be under a future schema.
+	m := renderMessage(t, &notify.Message{Type: "task.created", Event: event.NewLazy(raw)}, notify.Target{})
 	if n := utf8.RuneCountInString(m.Blocks[0].Text.Text); n > MaxHeader {
 		t.Errorf("header %d runes", n)
 	}
@@ -106,7 +114,7 @@ func TestRedactAndTimeZone(t *testing.T) {
 }
 
 func TestClassify(t *testing.T) {
-	p := New()
+	p := New(notifytest.Catalog(t))
 	cases := []struct {
 		code    int
 		body    string
@@ -139,7 +147,7 @@ func TestClassify(t *testing.T) {
 			t.Errorf("429 Retry-After: %v", o.RetryAfter)
 		}
 	}
-	if New().DefaultRateLimit() != 1 {
+	if New(notifytest.Catalog(t)).DefaultRateLimit() != 1 {
 		t.Fatal("Slack's default rate")
 	}
 }
@@ -157,7 +165,7 @@ func TestPostsToARealServer(t *testing.T) {
 		io.WriteString(w, "ok")
 	}))
 	defer srv.Close()
-	req, _ := New().Render(context.Background(), &notify.Target{URL: srv.URL}, &notify.Message{Event: event.NewLazy(seedRaw(t))})
+	req, _ := New(notifytest.Catalog(t)).Render(context.Background(), &notify.Target{URL: srv.URL}, notifytest.Published(t, seedRaw(t)))
 	hr, _ := http.NewRequest("POST", req.URL, strings.NewReader(string(req.Body)))
 	hr.Header.Set("Content-Type", req.ContentType)
 	resp, err := http.DefaultClient.Do(hr)
@@ -166,7 +174,31 @@ func TestPostsToARealServer(t *testing.T) {
 	}
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	if o := New().Classify(&notify.Response{StatusCode: resp.StatusCode, Body: body}); o.Result != notify.Success || got.Blocks[0].Text.Text != chat.Title("created") {
+	if o := New(notifytest.Catalog(t)).Classify(&notify.Response{StatusCode: resp.StatusCode, Body: body}); o.Result != notify.Success || got.Blocks[0].Text.Text != "📋 New Task Created" {
 		t.Fatalf("%+v %+v", o, got)
+	}
+}
+
+// TestGoReporterEvents: each report and battery type has its own header and facts; redact
+// leaves the patient's id only; a report's link is a Slack link.
+func TestGoReporterEvents(t *testing.T) {
+	m := render(t, []byte(battery.Example), notify.Target{Redact: true})
+	if m.Blocks[0].Text.Text != "Battery Critical" || !strings.Contains(m.Text, "Battery: 4 % (ERI, about 3 months left)") ||
+		!strings.Contains(m.Text, "Device: Medtronic Azure XT DR (SN RNB123456)") || !strings.Contains(m.Text, "Patient: 67890") {
+		t.Fatalf("battery message %+v", m)
+	}
+	for _, phi := range []string{"John", "Doe", "1980"} {
+		if strings.Contains(m.Text, phi) || strings.Contains(m.Blocks[1].Text.Text, phi) {
+			t.Errorf("redacted battery message carries %q", phi)
+		}
+	}
+	m = render(t, []byte(report.Example), notify.Target{})
+	if m.Blocks[0].Text.Text != "Report Completed" || !strings.HasSuffix(m.Blocks[1].Text.Text, "\n<https://goreporter.example.org/reports/R-2024-0042|View report>") ||
+		!strings.Contains(m.Text, "Conclusion: Normal device function.") {
+		t.Fatalf("report message %+v", m)
+	}
+	low := strings.Replace(battery.Example, "battery.critical", "battery.low", 1)
+	if m := render(t, []byte(low), notify.Target{}); m.Blocks[0].Text.Text != "Battery Low" {
+		t.Fatalf("low: %+v", m.Blocks[0])
 	}
 }

@@ -17,7 +17,7 @@ import (
 func TestGolden(t *testing.T) {
 	schema := cardSchema(t)
 	for _, c := range notifytest.Cases() {
-		req, err := New().Render(context.Background(), &notify.Target{URL: "https://receiver.example.org/hook"}, notifytest.Message(c))
+		req, err := New(notifytest.Catalog(t)).Render(context.Background(), &notify.Target{URL: "https://receiver.example.org/hook"}, notifytest.Message(c))
 		if err != nil {
 			t.Fatalf("%s: %v", c.Name, err)
 		}

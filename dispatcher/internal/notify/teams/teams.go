@@ -1,7 +1,8 @@
 // Package teams is the provider for Microsoft Teams Workflows webhooks (the Office 365
 // connectors are retired): a message whose one attachment is an Adaptive Card 1.4 with the
-// task's title, colour-coded by event (overdue attention, due warning, created good, updated
-// default), and a FactSet of the seed's facts. The body stays under Teams' ~28 KB limit. Teams
+// event's title, coloured by its severity (task.overdue and battery.critical attention, task.due
+// and battery.low warning, task.created and report.completed good, others default), a FactSet
+// of its facts and, for a report, an Action.OpenUrl to it. The body stays under Teams' ~28 KB limit. Teams
 // answers 202 Accepted, a success under the shared rules.
 package teams
 
@@ -19,13 +20,19 @@ import (
 const MaxBody = 27 << 10
 
 // Provider renders Teams messages.
-type Provider struct{}
+type Provider struct{ catalog *event.Catalog }
 
-// New returns the Teams provider.
-func New() *Provider { return &Provider{} }
+// New returns the Teams provider for the events of cat.
+func New(cat *event.Catalog) *Provider { return &Provider{catalog: cat} }
 
 // Name implements notify.Provider.
 func (*Provider) Name() string { return "teams" }
+
+// URLIsSecret implements notify.SecretURL: a Workflows URL carries its signature.
+func (*Provider) URLIsSecret() bool { return true }
+
+// Families implements notify.FamilyRenderer: every family with a chat summary.
+func (p *Provider) Families() []string { return chat.Families(p.catalog) }
 
 // CheckOptions implements notify.Provider: Teams webhooks have no options.
 func (*Provider) CheckOptions(opts json.RawMessage) error {
@@ -55,6 +62,7 @@ type Card struct {
 	Version      string `json:"version"`
 	FallbackText string `json:"fallbackText,omitempty"`
 	Body         []any  `json:"body"`
+	Actions      []any  `json:"actions,omitempty"`
 }
 
 // TextBlock is an Adaptive Card text element.
@@ -79,22 +87,29 @@ type Fact struct {
 	Value string `json:"value"`
 }
 
-// Color is the title colour of an event.
-func Color(name string) string {
-	switch name {
-	case event.Overdue:
+// Color is the Adaptive Card colour of a severity: attention, warning, good, default.
+func Color(s event.Severity) string {
+	switch s {
+	case event.Attention:
 		return "Attention"
-	case event.Due:
+	case event.Warning:
 		return "Warning"
-	case event.Created:
+	case event.Good:
 		return "Good"
 	}
 	return "Default"
 }
 
-// Build renders a chat message as a Teams message; values are cut (with "…") until the body
-// fits MaxBody.
-func Build(m chat.Message) Envelope {
+// OpenURL is an Adaptive Card Action.OpenUrl (the link to a report).
+type OpenURL struct {
+	Type  string `json:"type"`
+	Title string `json:"title"`
+	URL   string `json:"url"`
+}
+
+// Build renders an event's summary as a Teams message; values are cut (with "…") until the
+// body fits MaxBody.
+func Build(m event.Summary) Envelope {
 	for _, limit := range []int{2000, 1000, 400, 100} {
 		env := build(m, limit)
 		if b, err := json.Marshal(env); err == nil && len(b) <= MaxBody {
@@ -104,7 +119,7 @@ func Build(m chat.Message) Envelope {
 	return build(m, 40)
 }
 
-func build(m chat.Message, limit int) Envelope {
+func build(m event.Summary, limit int) Envelope {
 	facts := make([]Fact, len(m.Facts))
 	for i, f := range m.Facts {
 		facts[i] = Fact{Title: f.Label, Value: chat.Truncate(f.Value, limit)}
@@ -113,22 +128,24 @@ func build(m chat.Message, limit int) Envelope {
 	for _, f := range facts {
 		lines = append(lines, f.Title+": "+f.Value)
 	}
-	return Envelope{Type: "message", Attachments: []Attachment{{
-		ContentType: "application/vnd.microsoft.card.adaptive",
-		Content: Card{
-			Schema:       "http://adaptivecards.io/schemas/adaptive-card.json",
-			Type:         "AdaptiveCard",
-			Version:      "1.4",
-			FallbackText: strings.Join(lines, "\n"),
-			Body: []any{
-				TextBlock{Type: "TextBlock", Text: chat.Truncate(m.Title, limit), Weight: "Bolder", Size: "Medium", Color: Color(m.Event), Wrap: true},
-				FactSet{Type: "FactSet", Facts: facts},
-			},
+	card := Card{
+		Schema:  "http://adaptivecards.io/schemas/adaptive-card.json",
+		Type:    "AdaptiveCard",
+		Version: "1.4",
+		Body: []any{
+			TextBlock{Type: "TextBlock", Text: chat.Truncate(m.Title, limit), Weight: "Bolder", Size: "Medium", Color: Color(m.Severity), Wrap: true},
+			FactSet{Type: "FactSet", Facts: facts},
 		},
-	}}}
+	}
+	if l := m.Link; l != nil && len(l.URL) <= MaxBody/2 {
+		lines = append(lines, l.Label+": "+l.URL)
+		card.Actions = []any{OpenURL{Type: "Action.OpenUrl", Title: l.Label, URL: l.URL}}
+	}
+	card.FallbackText = strings.Join(lines, "\n")
+	return Envelope{Type: "message", Attachments: []Attachment{{ContentType: "application/vnd.microsoft.card.adaptive", Content: card}}}
 }
 
 // Render implements notify.Provider.
-func (*Provider) Render(ctx context.Context, t *notify.Target, m *notify.Message) (*notify.Request, error) {
-	return chat.Render(ctx, t, m, func(c chat.Message) any { return Build(c) })
+func (p *Provider) Render(ctx context.Context, t *notify.Target, m *notify.Message) (*notify.Request, error) {
+	return chat.Render(ctx, p.catalog, t, m, func(s event.Summary) any { return Build(s) })
 }

@@ -14,7 +14,10 @@ import (
 	"github.com/santhosh-tekuri/jsonschema/v6"
 
 	"github.com/taskhook/taskhook/dispatcher/internal/notify"
+	"github.com/taskhook/taskhook/dispatcher/internal/notify/notifytest"
 	"github.com/taskhook/taskhook/pkg/event"
+	"github.com/taskhook/taskhook/pkg/families/battery"
+	"github.com/taskhook/taskhook/pkg/families/report"
 )
 
 func cardSchema(t *testing.T) *jsonschema.Schema {
@@ -49,9 +52,13 @@ func seedRaw(t *testing.T) []byte {
 
 // render returns the body and its card, after validating the card against the schema.
 func render(t *testing.T, s *jsonschema.Schema, raw []byte, tgt notify.Target) ([]byte, map[string]any) {
+	return renderMessage(t, s, notifytest.Published(t, raw), tgt)
+}
+
+func renderMessage(t *testing.T, s *jsonschema.Schema, m *notify.Message, tgt notify.Target) ([]byte, map[string]any) {
 	t.Helper()
 	tgt.URL = "https://prod.westeurope.logic.azure.com/workflows/x"
-	req, err := New().Render(context.Background(), &tgt, &notify.Message{Event: event.NewLazy(raw)})
+	req, err := New(notifytest.Catalog(t)).Render(context.Background(), &tgt, m)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -116,7 +123,8 @@ func TestSizeLimitAndRedact(t *testing.T) {
 	s := cardSchema(t)
 	raw, _ := json.Marshal(map[string]any{"event_id": "e", "task_id": "1", "event": "overdue", "title": strings.Repeat("日本語", 33334),
 		"patient": map[string]any{"id": "p", "first_name": strings.Repeat("ж", 5000)}, "creator": map[string]any{"id": "c", "last_name": strings.Repeat("é", 9000)}})
-	body, _ := render(t, s, raw, notify.Target{})
+	// Longer than the schema allows, as a stored event might be under a future schema.
+	body, _ := renderMessage(t, s, &notify.Message{Type: "task.overdue", Event: event.NewLazy(raw)}, notify.Target{})
 	if len(body) > MaxBody {
 		t.Fatalf("body %d bytes > %d", len(body), MaxBody)
 	}
@@ -138,13 +146,13 @@ func TestPostsToARealServer(t *testing.T) {
 		w.WriteHeader(http.StatusAccepted)
 	}))
 	defer srv.Close()
-	req, _ := New().Render(context.Background(), &notify.Target{URL: srv.URL}, &notify.Message{Event: event.NewLazy(seedRaw(t))})
+	req, _ := New(notifytest.Catalog(t)).Render(context.Background(), &notify.Target{URL: srv.URL}, notifytest.Published(t, seedRaw(t)))
 	resp, err := http.Post(req.URL, req.ContentType, bytes.NewReader(req.Body))
 	if err != nil {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	if o := New().Classify(&notify.Response{StatusCode: resp.StatusCode}); o.Result != notify.Success || got.Attachments[0].Content.Version != "1.4" {
+	if o := New(notifytest.Catalog(t)).Classify(&notify.Response{StatusCode: resp.StatusCode}); o.Result != notify.Success || got.Attachments[0].Content.Version != "1.4" {
 		t.Fatalf("%+v", o)
 	}
 }
@@ -162,5 +170,28 @@ func TestSchemaCatchesBadCards(t *testing.T) {
 		if s.Validate(doc) == nil {
 			t.Errorf("accepted %s", bad)
 		}
+	}
+}
+
+// TestGoReporterCards: colours per type, facts, and a report's link as an Action.OpenUrl, every
+// card valid Adaptive Card 1.4.
+func TestGoReporterCards(t *testing.T) {
+	s := cardSchema(t)
+	low := strings.Replace(battery.Example, "battery.critical", "battery.low", 1)
+	created := strings.Replace(report.Example, "report.completed", "report.created", 1)
+	for raw, color := range map[string]string{battery.Example: "Attention", low: "Warning", report.Example: "Good", created: "Default"} {
+		_, card := render(t, s, []byte(raw), notify.Target{})
+		if got := card["body"].([]any)[0].(map[string]any)["color"]; got != color {
+			t.Errorf("colour %v, want %s for %.40s", got, color, raw)
+		}
+	}
+	_, card := render(t, s, []byte(report.Example), notify.Target{})
+	action := card["actions"].([]any)[0].(map[string]any)
+	if action["type"] != "Action.OpenUrl" || action["url"] != "https://goreporter.example.org/reports/R-2024-0042" || facts(card)["Device"] != "Medtronic Azure XT DR (SN RNB123456)" {
+		t.Fatalf("report card %v", card)
+	}
+	body, card := render(t, s, []byte(battery.Example), notify.Target{Redact: true})
+	if facts(card)["Battery"] != "4 % (ERI, about 3 months left)" || facts(card)["Patient"] != "67890" || bytes.Contains(body, []byte("Doe")) {
+		t.Fatalf("battery card %s", body)
 	}
 }
