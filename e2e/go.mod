@@ -10,6 +10,7 @@ require (
 	github.com/pb33f/libopenapi v0.42.3
 	github.com/prometheus/common v0.72.1
 	github.com/prometheus/prometheus v0.316.0
+	github.com/santhosh-tekuri/jsonschema/v6 v6.0.3
 	github.com/taskhook/taskhook/pkg v0.0.0-00010101000000-000000000000
 )
 
@@ -46,7 +47,6 @@ require (
 	github.com/prometheus/client_golang v1.25.0 // indirect
 	github.com/prometheus/client_model v0.6.3 // indirect
 	github.com/prometheus/procfs v0.22.0 // indirect
-	github.com/santhosh-tekuri/jsonschema/v6 v6.0.3 // indirect
 	github.com/sirupsen/logrus v1.10.2 // indirect
 	github.com/taskhook/taskhook/schemas v0.0.0 // indirect
 	github.com/xhit/go-str2duration/v2 v2.1.0 // indirect
