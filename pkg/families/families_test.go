@@ -3,6 +3,8 @@ package families_test
 import (
 	"encoding/json"
 	"errors"
+	"os"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -261,4 +263,28 @@ func FuzzValidate(f *testing.F) {
 			t.Fatalf("accepted body does not decode: %v\n%q", err, got.Body)
 		}
 	})
+}
+
+// TestExampleFiles: the files in examples/ are valid events of their types, equal to the
+// catalog's examples.
+func TestExampleFiles(t *testing.T) {
+	c := catalog(t)
+	for file, typ := range map[string]string{"seed-task-created.json": "task.created",
+		"goreporter-report-completed.json": "report.completed", "goreporter-battery-critical.json": "battery.critical"} {
+		b, err := os.ReadFile("../../examples/" + file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		v, err := c.Validate(b, "", fixedID)
+		if err != nil || v.Type != typ {
+			t.Fatalf("%s: %+v %v", file, v, err)
+		}
+		want, _, _ := c.Lookup(typ)
+		var a, e any
+		_ = json.Unmarshal(b, &a)
+		_ = json.Unmarshal(want.Example, &e)
+		if !reflect.DeepEqual(a, e) {
+			t.Errorf("%s differs from the catalog's example of %s", file, typ)
+		}
+	}
 }

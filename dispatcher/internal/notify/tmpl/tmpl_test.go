@@ -10,6 +10,7 @@ import (
 
 	"github.com/taskhook/taskhook/dispatcher/internal/notify"
 	"github.com/taskhook/taskhook/pkg/event"
+	"github.com/taskhook/taskhook/pkg/families/battery"
 )
 
 func msg(t *testing.T) *notify.Message {
@@ -94,6 +95,19 @@ func TestFailures(t *testing.T) {
 func TestJSONOutputIsValid(t *testing.T) {
 	out, err := run(t, `{"patient": {{ json .event.patient }}, "n": 1}`, "", nil)
 	if err != nil || !json.Valid([]byte(out)) {
+		t.Fatalf("%s %v", out, err)
+	}
+}
+
+// TestEveryFamily: .event is the body of any family.
+func TestEveryFamily(t *testing.T) {
+	tp, err := Parse(`{"alert": {{ json .type }}, "device": {{ json .event.device.serial }}, "percent": {{ .event.battery.percent }}, "report": {{ json (get .event "report_id") }}}`, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := &notify.Message{Type: "battery.critical", Timestamp: time.Date(2024, 1, 15, 10, 0, 0, 0, time.UTC), Event: event.NewLazy([]byte(battery.Example))}
+	out, err := tp.Render(context.Background(), &notify.Target{ID: "w1", Name: "Desk"}, m)
+	if err != nil || string(out) != `{"alert": "battery.critical", "device": "RNB123456", "percent": 4, "report": null}` {
 		t.Fatalf("%s %v", out, err)
 	}
 }
