@@ -126,10 +126,27 @@ func compileSchema(id string, raw []byte) (*jsonschema.Schema, error) {
 	c := jsonschema.NewCompiler()
 	c.DefaultDraft(jsonschema.Draft2020)
 	c.AssertFormat()
+	c.RegisterFormat(&jsonschema.Format{Name: "date-time", Validate: dateTime})
 	if err := c.AddResource(id, doc); err != nil {
 		return nil, err
 	}
 	return c.Compile(id)
+}
+
+// dateTime is the "date-time" format: exactly what every consumer's decoder (encoding/json
+// into time.Time, strict RFC 3339) accepts, so that no accepted event fails to decode later.
+// (The schema library's own check takes "+0" for an hour and lowercase separators, which Go
+// refuses.)
+func dateTime(v any) error {
+	s, ok := v.(string)
+	if !ok {
+		return nil
+	}
+	var t time.Time
+	if err := t.UnmarshalText([]byte(s)); err != nil {
+		return errors.New("not an RFC 3339 date-time such as 2024-01-15T10:00:00Z")
+	}
+	return nil
 }
 
 // Types lists every event type, family by family, in declaration order.

@@ -112,6 +112,9 @@ func TestValidateFamilies(t *testing.T) {
 		{name: "battery percent a string", body: `{"type":"battery.low","device":{"id":"d"},"battery":{"percent":"4"}}`, family: "battery", paths: []string{"/battery/percent"}},
 		{name: "battery bad status", body: `{"type":"battery.critical","device":{"id":"d"},"battery":{"status":"DEAD"}}`, family: "battery", paths: []string{"/battery/status"}},
 		{name: "battery task fields", body: `{"type":"battery.critical","device":{"id":"d"},"task_id":"1"}`, family: "battery", paths: []string{"/task_id"}, msg: "battery event schema"},
+		{name: "date-time with a signed hour", body: `{"type":"battery.low","device":{"id":"d"},"measured_at":"0000-01-01T+0:00:00Z"}`, family: "battery", paths: []string{"/measured_at"}, msg: "RFC 3339"},
+		{name: "date-time in lower case", body: `{"task_id":"1","event":"due","title":"t","due_date":"2024-01-15t10:00:00z"}`, family: "task", paths: []string{"/due_date"}, msg: "RFC 3339"},
+		{name: "date-time leap second", body: `{"type":"report.created","report_id":"r","issued_at":"2016-12-31T23:59:60Z"}`, family: "report", paths: []string{"/issued_at"}},
 		{name: "battery bad birth date", body: `{"type":"battery.low","device":{"id":"d"},"patient":{"id":"p","birth_date":"1980-02-30"}}`, family: "battery", paths: []string{"/patient/birth_date"}},
 	}
 	for _, k := range cases {
