@@ -22,6 +22,7 @@ import (
 
 	"github.com/taskhook/taskhook/dispatcher/internal/credential"
 	"github.com/taskhook/taskhook/dispatcher/internal/deliver"
+	"github.com/taskhook/taskhook/dispatcher/internal/due"
 	"github.com/taskhook/taskhook/dispatcher/internal/replay"
 	"github.com/taskhook/taskhook/dispatcher/internal/store"
 	"github.com/taskhook/taskhook/dispatcher/internal/subscription"
@@ -39,6 +40,7 @@ type Options struct {
 	ReplayLimit        int           // most deliveries one replay re-queues or creates
 	ReplayMaxScan      int           // most stream messages one replay reads
 	Lease              time.Duration // lease of a manual retry
+	Due                *due.Rules    // reminder rules; nil when TASKHOOK_DUE_EVENTS is off
 }
 
 // Deps are the parts of the dispatcher the API drives.
@@ -82,6 +84,7 @@ func (a *API) Register(g *echo.Group) {
 	g.POST("/deliveries/:id/retry", a.retryDelivery, w)
 	g.GET("/stats", a.stats)
 	g.GET("/audit", a.listAudit)
+	g.GET("/tasks/:task_id", a.getTask)
 }
 
 // decode reads a JSON body strictly: 415 for another content type, 400 for malformed JSON,

@@ -20,6 +20,7 @@ import (
 	"github.com/taskhook/taskhook/dispatcher/internal/credential"
 	"github.com/taskhook/taskhook/dispatcher/internal/credential/smart"
 	"github.com/taskhook/taskhook/dispatcher/internal/deliver"
+	"github.com/taskhook/taskhook/dispatcher/internal/due"
 	"github.com/taskhook/taskhook/dispatcher/internal/metrics"
 	"github.com/taskhook/taskhook/dispatcher/internal/netguard"
 	"github.com/taskhook/taskhook/dispatcher/internal/notify/providers"
@@ -107,8 +108,18 @@ func Run(ctx context.Context, cfg Config, deps Deps, log *zap.Logger, ready func
 	engine.Run(work)
 	go cache.Watch(work, time.Second)
 
-	consumer := consume.New(consume.Config{BatchSize: cfg.BatchSize, BatchWait: 2 * time.Millisecond, Window: cfg.AckWindow,
-		Workers: 4, Lease: cfg.Lease, GaugeInterval: cfg.GaugeInterval, Catalog: catalog}, cons, cache, db, engine, box, m, log)
+	var dueRules *due.Rules
+	consumeCfg := consume.Config{BatchSize: cfg.BatchSize, BatchWait: 2 * time.Millisecond, Window: cfg.AckWindow,
+		Workers: 4, Lease: cfg.Lease, GaugeInterval: cfg.GaugeInterval, Catalog: catalog}
+	if cfg.DueEvents == "derive" {
+		dueRules = &due.Rules{Location: cfg.location, Grace: cfg.OverdueGrace}
+		scheduler := &due.Scheduler{Rules: *dueRules, Store: db, Box: box, Catalog: catalog, Metrics: m, Log: log,
+			Pub:      &due.JetStream{JS: js, Stream: streamCfg.Name, Timeout: 5 * time.Second},
+			Interval: cfg.PollInterval, Batch: 200, Gauges: cfg.GaugeInterval}
+		consumeCfg.Tasks = scheduler
+		go scheduler.Run(work)
+	}
+	consumer := consume.New(consumeCfg, cons, cache, db, engine, box, m, log)
 	consumeCtx, stopConsume := context.WithCancel(context.Background())
 	consumed := make(chan error, 1)
 	go func() { consumed <- consumer.Run(consumeCtx) }()
@@ -128,7 +139,7 @@ func Run(ctx context.Context, cfg Config, deps Deps, log *zap.Logger, ready func
 	replayer := replay.New(js, streamCfg.Name, db, box, consume.DeliveryID)
 	admin.New(admin.Deps{DB: db, Codec: codec, Compiler: compiler, Cache: cache, Engine: engine, Replayer: replayer, Log: log},
 		admin.Options{RedAfter: cfg.RedAfter, DefaultMaxAttempts: cfg.schedule.DefaultAttempts(), RotationGrace: cfg.RotationGrace,
-			ReplayLimit: cfg.ReplayLimit, ReplayMaxScan: 20 * cfg.ReplayLimit, Lease: cfg.Lease}).Register(v1)
+			ReplayLimit: cfg.ReplayLimit, ReplayMaxScan: 20 * cfg.ReplayLimit, Lease: cfg.Lease, Due: dueRules}).Register(v1)
 	v1.GET("/event-types", httpx.EventTypes(catalog))
 	e.GET("/openapi.json", func(c echo.Context) error { return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, OpenAPI) })
 	if deps.Routes != nil {

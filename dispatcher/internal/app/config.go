@@ -13,10 +13,11 @@ import (
 )
 
 // Summary is the first paragraph of `dispatcher -h`.
-const Summary = `dispatcher consumes task events from the NATS JetStream stream TASK_EVENTS, matches them to
-the webhooks stored in PostgreSQL, renders each provider's payload, delivers it (signed,
-authenticated, through an SSRF-safe client) and retries failures with backoff. It serves the
-admin JSON API and Prometheus metrics on DISPATCHER_ADDR.`
+const Summary = `dispatcher consumes events (tasks, device reports, device batteries) from the NATS JetStream
+stream TASK_EVENTS, matches them to the webhooks stored in PostgreSQL, renders each provider's
+payload, delivers it (signed, authenticated, through an SSRF-safe client) and retries failures
+with backoff. From the due dates of task events it derives task.due and task.overdue (unless
+TASKHOOK_DUE_EVENTS=off). It serves the admin JSON API and Prometheus metrics on DISPATCHER_ADDR.`
 
 // Config is the dispatcher's configuration, read from the environment.
 type Config struct {
@@ -51,10 +52,14 @@ type Config struct {
 	ShutdownTimeout    time.Duration `env:"TASKHOOK_SHUTDOWN_TIMEOUT" envDefault:"15s" help:"grace period for in-flight work on SIGTERM"`
 	LogLevel           string        `env:"TASKHOOK_LOG_LEVEL" envDefault:"info" help:"debug, info, warn or error"`
 	PprofAddr          string        `env:"TASKHOOK_PPROF_ADDR" help:"serve Go pprof profiles on this address (loopback only; off when empty)"`
+	DueEvents          string        `env:"TASKHOOK_DUE_EVENTS" envDefault:"derive" help:"derive task.due and task.overdue from the due dates of task events, or off (publishers send them)"`
+	Timezone           string        `env:"TASKHOOK_TIMEZONE" envDefault:"UTC" help:"IANA time zone that defines the day a task falls due (task.due fires at its start)"`
+	OverdueGrace       time.Duration `env:"TASKHOOK_OVERDUE_GRACE" envDefault:"0s" help:"wait after a task's due date before task.overdue"`
 
 	key      []byte
 	allowed  []netip.Prefix
 	schedule deliver.Schedule
+	location *time.Location
 }
 
 // Load reads and checks the configuration; the error is one line naming the variable.
@@ -79,6 +84,12 @@ func (c *Config) validate() error {
 	}
 	if c.schedule, err = deliver.ParseSchedule(c.RetrySchedule); err != nil {
 		return err
+	}
+	if c.DueEvents != "derive" && c.DueEvents != "off" {
+		return fmt.Errorf("TASKHOOK_DUE_EVENTS must be derive or off, got %q", c.DueEvents)
+	}
+	if c.location, err = time.LoadLocation(c.Timezone); err != nil || c.Timezone == "Local" || c.Timezone == "" {
+		return fmt.Errorf("TASKHOOK_TIMEZONE must be an IANA time zone such as America/New_York, got %q", c.Timezone)
 	}
 	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
 		return fmt.Errorf("DISPATCHER_ADDR must be host:port, got %q", c.Addr)
@@ -107,6 +118,7 @@ func (c *Config) validate() error {
 		{c.ReplayLimit >= 1 && c.ReplayLimit <= 1000000, "TASKHOOK_REPLAY_LIMIT must be 1 to 1000000"},
 		{c.DBMaxConns >= 2, "TASKHOOK_DB_MAX_CONNS must be at least 2"},
 		{c.ShutdownTimeout > 0, "TASKHOOK_SHUTDOWN_TIMEOUT must be positive"},
+		{c.OverdueGrace >= 0 && c.OverdueGrace <= 30*24*time.Hour, "TASKHOOK_OVERDUE_GRACE must be between 0 and 720h"},
 	}
 	for _, ch := range checks {
 		if !ch.ok {

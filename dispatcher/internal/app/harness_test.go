@@ -91,7 +91,10 @@ func testEnv(natsURL, dbURL string) []string {
 		"TASKHOOK_ADMIN_TOKENS=" + adminToken, "TASKHOOK_VIEWER_TOKENS=" + viewerToken, "TASKHOOK_ENCRYPTION_KEY=" + testKey(),
 		"TASKHOOK_ALLOW_HTTP=true", "TASKHOOK_ALLOWED_NETWORKS=127.0.0.0/8",
 		"TASKHOOK_RETRY_SCHEDULE=100ms,200ms,300ms,300ms", "TASKHOOK_ATTEMPT_TIMEOUT=1s", "TASKHOOK_LEASE=5s",
-		"TASKHOOK_POLL_INTERVAL=50ms", "TASKHOOK_ACK_WINDOW=100ms", "TASKHOOK_GAUGE_INTERVAL=100ms", "TASKHOOK_SHUTDOWN_TIMEOUT=5s", "TASKHOOK_LOG_LEVEL=debug"}
+		"TASKHOOK_POLL_INTERVAL=50ms", "TASKHOOK_ACK_WINDOW=100ms", "TASKHOOK_GAUGE_INTERVAL=100ms", "TASKHOOK_SHUTDOWN_TIMEOUT=5s", "TASKHOOK_LOG_LEVEL=debug",
+		// The seed's due date is in 2024: derived reminders would add a task.overdue to every
+		// test that publishes it. The tests of reminders turn them on (TASKHOOK_DUE_EVENTS=derive).
+		"TASKHOOK_DUE_EVENTS=off"}
 }
 
 func start(t *testing.T, extraEnv ...string) *harness {

@@ -13,6 +13,7 @@ package consume
 import (
 	"context"
 	"encoding/json"
+	"strings"
 	"sync"
 	"time"
 
@@ -21,6 +22,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/taskhook/taskhook/dispatcher/internal/deliver"
+	"github.com/taskhook/taskhook/dispatcher/internal/due"
 	"github.com/taskhook/taskhook/dispatcher/internal/metrics"
 	"github.com/taskhook/taskhook/dispatcher/internal/secretbox"
 	"github.com/taskhook/taskhook/dispatcher/internal/store"
@@ -47,6 +49,14 @@ type Config struct {
 	GaugeInterval time.Duration
 	// Catalog tells which subjects carry events; a message on any other is terminated.
 	Catalog *event.Catalog
+	// Tasks, when set, is told of every task event of a batch before the batch is
+	// acknowledged (the state behind derived task.due and task.overdue).
+	Tasks TaskObserver
+}
+
+// TaskObserver keeps what the dispatcher knows of tasks.
+type TaskObserver interface {
+	Observe(ctx context.Context, obs []due.Observation) error
 }
 
 // Consumer fans events out into deliveries.
@@ -137,6 +147,7 @@ func collect(ctx context.Context, msgs <-chan jetstream.Msg, n int, wait time.Du
 // item is one message of a batch.
 type item struct {
 	msg      jetstream.Msg
+	seq      uint64 // stream sequence
 	subject  string
 	eventID  string
 	raw      []byte
@@ -156,13 +167,20 @@ func (c *Consumer) process(msgs []jetstream.Msg) {
 		c.retryLater(msgs, "refresh webhooks", err)
 		return
 	}
-	items := make([]*item, 0, len(msgs))
-	var ids []uuid.UUID
+	parsed := make([]*item, 0, len(msgs))
 	for _, m := range msgs {
-		it := c.parse(m)
-		if it == nil {
-			continue
+		if it := c.parse(m); it != nil {
+			parsed = append(parsed, it)
 		}
+	}
+	if err := c.observeTasks(ctx, parsed); err != nil {
+		c.retryLater(msgsOf(parsed), "record task state", err)
+		return
+	}
+	items := make([]*item, 0, len(parsed))
+	var ids []uuid.UUID
+	for _, it := range parsed {
+		m := it.msg
 		if !c.match(it) {
 			c.metrics.Events.WithLabelValues(it.subject, "unmatched").Inc()
 			_ = m.Ack()
@@ -253,6 +271,27 @@ func (c *Consumer) process(msgs []jetstream.Msg) {
 	}
 }
 
+// observeTasks hands the batch's task events to the task observer (none when due events are
+// off). An event it cannot read (it passed the schema, so this is a bug) is logged and left out.
+func (c *Consumer) observeTasks(ctx context.Context, items []*item) error {
+	if c.cfg.Tasks == nil {
+		return nil
+	}
+	var obs []due.Observation
+	for _, it := range items {
+		if !strings.HasPrefix(it.subject, event.TaskFamily+".") {
+			continue
+		}
+		o, err := due.Parse(it.raw, it.seq, it.received)
+		if err != nil {
+			c.log.Error("task event not readable for reminders", zap.String("event_id", it.eventID), zap.Uint64("stream_seq", it.seq))
+			continue
+		}
+		obs = append(obs, o)
+	}
+	return c.cfg.Tasks.Observe(ctx, obs)
+}
+
 func (c *Consumer) providerOf(id uuid.UUID) string {
 	if w := c.cache.Get(id); w != nil {
 		return w.Provider.Name()
@@ -279,9 +318,9 @@ func (c *Consumer) wait(jobs []*deliver.Job) {
 // parse reads a message; a message that can never be processed is terminated (and counted).
 func (c *Consumer) parse(m jetstream.Msg) *item {
 	meta, err := m.Metadata()
-	received := time.Now()
+	received, seq := time.Now(), uint64(0)
 	if err == nil {
-		received = meta.Timestamp
+		received, seq = meta.Timestamp, meta.Sequence.Stream
 	}
 	subject := m.Subject()
 	if !c.cfg.Catalog.IsType(subject) {
@@ -301,7 +340,7 @@ func (c *Consumer) parse(m jetstream.Msg) *item {
 		c.poison(m, "no_event_id")
 		return nil
 	}
-	return &item{msg: m, subject: subject, eventID: id, raw: m.Data(), event: event.NewLazy(m.Data()), occurred: head.OccurredAt, received: received}
+	return &item{msg: m, seq: seq, subject: subject, eventID: id, raw: m.Data(), event: event.NewLazy(m.Data()), occurred: head.OccurredAt, received: received}
 }
 
 func (c *Consumer) poison(m jetstream.Msg, reason string) {

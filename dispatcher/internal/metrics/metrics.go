@@ -30,6 +30,10 @@ type Metrics struct {
 	WebhooksDisabled prometheus.Counter       // taskhook_dispatch_webhooks_disabled_total
 	Requests         *prometheus.CounterVec   // taskhook_dispatch_http_requests_total{route,code}
 	RequestDuration  *prometheus.HistogramVec // taskhook_dispatch_http_request_duration_seconds{route}
+	DueScheduled     prometheus.Gauge         // taskhook_due_scheduled_tasks
+	DueFired         *prometheus.CounterVec   // taskhook_due_fired_total{kind}
+	DueLag           prometheus.Gauge         // taskhook_due_lag_seconds
+	DuePollDuration  prometheus.Histogram     // taskhook_due_poll_duration_seconds
 }
 
 var latencyBuckets = []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 300, 1800, 7200}
@@ -79,10 +83,19 @@ func New() *Metrics {
 			Help: "HTTP requests answered by the dispatcher, by route and status code."}, []string{"route", "code"}),
 		RequestDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "taskhook_dispatch_http_request_duration_seconds",
 			Help: "Time to answer an HTTP request, by route.", Buckets: latencyBuckets[:12]}, []string{"route"}),
+		DueScheduled: prometheus.NewGauge(prometheus.GaugeOpts{Name: "taskhook_due_scheduled_tasks",
+			Help: "Open tasks with a task.due or task.overdue still to come (TASKHOOK_DUE_EVENTS=derive)."}),
+		DueFired: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "taskhook_due_fired_total",
+			Help: "Reminders published by this replica, by kind (due, overdue; skipped_due: a due day that began when the task was overdue already)."}, []string{"kind"}),
+		DueLag: prometheus.NewGauge(prometheus.GaugeOpts{Name: "taskhook_due_lag_seconds",
+			Help: "How long the oldest reminder whose time has come has waited to be published (0 when none)."}),
+		DuePollDuration: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "taskhook_due_poll_duration_seconds",
+			Help: "Time of one scheduler poll: claim the due reminders, publish them, mark them fired.", Buckets: latencyBuckets[:12]}),
 	}
 	reg.MustRegister(m.Events, m.Poison, m.Deliveries, m.Attempts, m.AttemptDuration, m.Retries, m.DeliveryLatency,
 		m.RetryBacklog, m.PendingBacklog, m.RetryOldestAge, m.ConsumerPending, m.ConsumerAckPend, m.Inflight, m.Queued,
 		m.BatchDuration, m.ClaimDuration, m.WriteErrors, m.WebhooksDisabled, m.Requests, m.RequestDuration,
+		m.DueScheduled, m.DueFired, m.DueLag, m.DuePollDuration,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

@@ -186,7 +186,7 @@ func (db *DB) DisableFailing(ctx context.Context, after time.Duration) ([]uuid.U
 }
 
 // Prune deletes, in batches of batch rows, final deliveries (with their attempts) and events
-// older than before, and hourly stats older than before. It returns the rows deleted.
+// older than before, hourly stats older than before, and tasks completed or closed before it. It returns the rows deleted.
 func (db *DB) Prune(ctx context.Context, before time.Time, batch int) (int64, error) {
 	var total int64
 	stmts := []string{
@@ -194,6 +194,7 @@ func (db *DB) Prune(ctx context.Context, before time.Time, batch int) (int64, er
 		`DELETE FROM deliveries WHERE id = ANY(ARRAY(SELECT id FROM deliveries WHERE created_at < $1 AND due_at IS NULL LIMIT $2))`,
 		`DELETE FROM events WHERE id = ANY(ARRAY(SELECT id FROM events WHERE received_at < $1 LIMIT $2))`,
 		`DELETE FROM webhook_stats WHERE ctid = ANY(ARRAY(SELECT ctid FROM webhook_stats WHERE hour < $1 LIMIT $2))`,
+		`DELETE FROM tasks WHERE task_id = ANY(ARRAY(SELECT task_id FROM tasks WHERE closed_at < $1 LIMIT $2))`,
 	}
 	for _, q := range stmts {
 		for {
