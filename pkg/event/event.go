@@ -133,12 +133,13 @@ type Device struct {
 }
 
 // Display is "Medtronic Azure XT DR (SN RNB123456)", with only the parts present, else the id.
-func (d *Device) Display() string {
+// With redact the serial number, an identifier of the patient's implant, is left out.
+func (d *Device) Display(redact bool) string {
 	if d == nil {
 		return ""
 	}
 	out := joinName(d.Manufacturer, d.Model)
-	if s := strings.TrimSpace(d.Serial); s != "" {
+	if s := strings.TrimSpace(d.Serial); s != "" && !redact {
 		if out == "" {
 			return "SN " + s
 		}

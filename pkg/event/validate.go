@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -99,7 +100,7 @@ func NewCatalog(families ...Family) (*Catalog, error) {
 		c.families = append(c.families, cf)
 		c.byName[f.Name] = cf
 		for _, t := range f.Types {
-			if !strings.HasPrefix(t.Type, f.Name+".") || c.byType[t.Type] != nil {
+			if !strings.HasPrefix(t.Type, f.Name+".") || slices.ContainsFunc(c.types, func(o Type) bool { return o.Type == t.Type }) {
 				return nil, fmt.Errorf("event catalog: type %q must be new and start with %q", t.Type, f.Name+".")
 			}
 			t.Family = f.Name
@@ -348,6 +349,31 @@ func (c *Catalog) family(obj map[string]any) (*compiled, error) {
 	return c.byName[c.byType[typ].Family], nil
 }
 
+// missingType is the detail to lead with when a body without "type" failed the default
+// family's schema and does not look like one of its events at all (neither task_id nor its
+// event field): most likely an event of another family that forgot its type.
+func (c *Catalog) missingType(obj map[string]any, f *compiled) (Detail, bool) {
+	if obj == nil || f != c.families[0] || len(c.families) == 1 {
+		return Detail{}, false
+	}
+	if _, has := obj["type"]; has {
+		return Detail{}, false
+	}
+	for _, k := range []string{f.EventField, "task_id"} {
+		if _, has := obj[k]; has && k != "" {
+			return Detail{}, false
+		}
+	}
+	var others []string
+	for _, t := range c.types {
+		if t.Family != f.Name {
+			others = append(others, t.Type)
+		}
+	}
+	return Detail{Path: "/type", Message: fmt.Sprintf("is required for events other than %s events (%s); without it the body is read as a %s event",
+		f.Name, strings.Join(others, ", "), f.Name)}, true
+}
+
 func describe(v any) string {
 	if s, ok := v.(string); ok {
 		return strconv.Quote(s)
@@ -370,13 +396,21 @@ func (c *Catalog) ValidateValue(doc any, raw []byte, key string, newID func() st
 	if err := f.schema.Validate(doc); err != nil {
 		var ve *jsonschema.ValidationError
 		if errors.As(err, &ve) {
-			return nil, &InvalidError{Family: f.Name, SchemaFile: f.SchemaFile, Details: c.details(f.Family, ve)}
+			ie := &InvalidError{Family: f.Name, SchemaFile: f.SchemaFile, Details: c.details(f.Family, ve)}
+			if hint, ok := c.missingType(obj, f); ok {
+				ie.Details = append([]Detail{hint}, ie.Details...)
+			}
+			return nil, ie
 		}
 		return nil, &InvalidError{Family: f.Name, SchemaFile: f.SchemaFile, Details: []Detail{{Path: "", Message: err.Error()}}}
 	}
 	typ, _ := obj["type"].(string)
 	if f.EventField != "" {
-		derived := f.Name + "." + obj[f.EventField].(string) // the schema requires it, as an enum of strings
+		name, ok := obj[f.EventField].(string)
+		if !ok { // the family's schema must require it as a string
+			return nil, &InvalidError{Family: f.Name, SchemaFile: f.SchemaFile, Details: []Detail{{Path: "/" + escape(f.EventField), Message: "is required"}}}
+		}
+		derived := f.Name + "." + name
 		if typ != "" && typ != derived {
 			return nil, &InvalidError{Family: f.Name, SchemaFile: f.SchemaFile, Details: []Detail{{Path: "/type",
 				Message: fmt.Sprintf("%q disagrees with %s %q: send %q, or leave type out", typ, f.EventField, obj[f.EventField], derived)}}}

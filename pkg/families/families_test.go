@@ -100,10 +100,14 @@ func TestValidateFamilies(t *testing.T) {
 		{name: "task type disagrees", body: `{"type":"task.due","task_id":"1","event":"created","title":"t"}`, family: "task", paths: []string{"/type"}, msg: "disagrees"},
 		{name: "unknown type", body: `{"type":"battery.dead","device":{"id":"d"}}`, paths: []string{"/type"}, msg: "battery.critical"},
 		{name: "type not a string", body: `{"type":7,"task_id":"1","event":"created","title":"t"}`, paths: []string{"/type"}, msg: "unknown event type 7"},
+		{name: "report without its type", body: `{"report_id":"R-1","status":"final"}`, family: "task", paths: []string{"/type", "/event", "/report_id", "/status", "/task_id", "/title"}, msg: "is required for events other than task events"},
 		{name: "report without id", body: `{"type":"report.completed"}`, family: "report", paths: []string{"/report_id"}, msg: "required"},
 		{name: "report bad status", body: `{"type":"report.completed","report_id":"r","status":"done"}`, family: "report", paths: []string{"/status"}},
 		{name: "report bad date", body: `{"type":"report.created","report_id":"r","effective_at":"yesterday"}`, family: "report", paths: []string{"/effective_at"}, msg: "date-time"},
 		{name: "report bad url", body: `{"type":"report.created","report_id":"r","url":"goreporter/r/1"}`, family: "report", paths: []string{"/url"}},
+		{name: "report url without host", body: `{"type":"report.created","report_id":"r","url":"http://"}`, family: "report", paths: []string{"/url"}},
+		{name: "report url with a space", body: `{"type":"report.created","report_id":"r","url":"https://x.example/a b"}`, family: "report", paths: []string{"/url"}},
+		{name: "report url with credentials", body: `{"type":"report.created","report_id":"r","url":"https://u:p@x.example/a"}`, family: "report", paths: []string{"/url"}},
 		{name: "report unknown field", body: `{"type":"report.created","report_id":"r","reportid":"x"}`, family: "report", paths: []string{"/reportid"}, msg: "report event schema"},
 		{name: "report device without id", body: `{"type":"report.created","report_id":"r","device":{"model":"x"}}`, family: "report", paths: []string{"/device/id"}},
 		{name: "battery without device", body: `{"type":"battery.low"}`, family: "battery", paths: []string{"/device"}, msg: "required"},
@@ -188,7 +192,7 @@ func TestDeviceDisplay(t *testing.T) {
 		{nil, ""},
 	}
 	for _, k := range cases {
-		if got := k.d.Display(); got != k.want {
+		if got := k.d.Display(false); got != k.want {
 			t.Errorf("%+v: %q, want %q", k.d, got, k.want)
 		}
 	}
@@ -207,13 +211,17 @@ func TestSummaries(t *testing.T) {
 		{"battery.critical", battery.Example, false, event.Attention,
 			"Battery Critical\nPatient: John Doe (DOB: 05/15/1980)\nDevice: Medtronic Azure XT DR (SN RNB123456)\nBattery: 4 % (ERI, about 3 months left)\nVoltage: 2.61 V\nMeasured: January 15, 2024 at 4:58 AM"},
 		{"battery.critical", battery.Example, true, event.Attention,
-			"Battery Critical\nPatient: 67890\nDevice: Medtronic Azure XT DR (SN RNB123456)\nBattery: 4 % (ERI, about 3 months left)\nVoltage: 2.61 V\nMeasured: January 15, 2024 at 4:58 AM"},
+			"Battery Critical\nPatient: 67890\nDevice: Medtronic Azure XT DR\nBattery: 4 % (ERI, about 3 months left)\nVoltage: 2.61 V\nMeasured: January 15, 2024 at 4:58 AM"},
 		{"battery.low", `{"type":"battery.low","device":{"id":"D-7"}}`, false, event.Warning, "Battery Low\nDevice: D-7"},
 		{"report.completed", report.Example, false, event.Good,
 			"Report Completed\nReport: Remote transmission\nType: remote interrogation\nStatus: final\nPatient: John Doe (DOB: 05/15/1980, Male)\n" +
 				"Device: Medtronic Azure XT DR (SN RNB123456)\nPerformed by: Dr. Jane Smith\nEffective: January 15, 2024 at 5:00 AM\n" +
 				"Conclusion: Normal device function. Battery 7.5 years.\nView report: https://goreporter.example.org/reports/R-2024-0042"},
 		{"report.created", `{"type":"report.created","report_id":"R-1"}`, false, event.Neutral, "Report Created\nReport: R-1"},
+		{"report.completed", report.Example, true, event.Good,
+			"Report Completed\nReport: Remote transmission\nType: remote interrogation\nStatus: final\nPatient: 67890\n" +
+				"Device: Medtronic Azure XT DR\nPerformed by: Dr. Jane Smith\nEffective: January 15, 2024 at 5:00 AM\n" +
+				"View report: https://goreporter.example.org/reports/R-2024-0042"},
 	}
 	for _, k := range cases {
 		s, err := c.Summarize(k.typ, []byte(k.body), ny, k.redact)

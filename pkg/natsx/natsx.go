@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -58,15 +59,19 @@ func EnsureStream(ctx context.Context, js jetstream.JetStream, cfg StreamConfig)
 }
 
 // EnsureStreamLoop calls EnsureStream until it succeeds or ctx ends, backing off up to 5 s, so
-// that a service can start before NATS is reachable.
+// that a service can start before NATS is reachable. Subjects the stream has and cfg lacks are
+// kept: a service of an older release (fewer families) restarting beside newer ones must not
+// take a family's subjects away from the stream.
 func EnsureStreamLoop(ctx context.Context, js jetstream.JetStream, cfg StreamConfig, log *zap.Logger) (jetstream.Stream, error) {
 	wait := 100 * time.Millisecond
 	for {
 		actx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		want := cfg
 		if cur, err := js.Stream(actx, cfg.Name); err == nil {
-			warnOnChange(log, cur.CachedInfo().Config, cfg.jetstream())
+			want.Subjects = MergeSubjects(cfg.Subjects, cur.CachedInfo().Config.Subjects)
+			warnOnChange(log, cur.CachedInfo().Config, want.jetstream())
 		}
-		s, err := EnsureStream(actx, js, cfg)
+		s, err := EnsureStream(actx, js, want)
 		cancel()
 		if err == nil {
 			return s, nil
@@ -81,14 +86,29 @@ func EnsureStreamLoop(ctx context.Context, js jetstream.JetStream, cfg StreamCon
 	}
 }
 
+// MergeSubjects is want followed by the subjects of have that want lacks.
+func MergeSubjects(want, have []string) []string {
+	out := slices.Clone(want)
+	for _, s := range have {
+		if !slices.Contains(out, s) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
 // warnOnChange logs when declaring the stream changes settings an operator chose: both
 // services declare it, so two services configured differently undo each other's settings.
+// New subjects (a new event family) are logged at info.
 func warnOnChange(log *zap.Logger, cur, want jetstream.StreamConfig) {
 	if cur.Replicas != want.Replicas || cur.Duplicates != want.Duplicates || cur.MaxAge != want.MaxAge {
 		log.Warn("the stream's settings differ from this service's; updating them (configure ingest and dispatcher alike)",
 			zap.String("stream", cur.Name), zap.Int("replicas_was", cur.Replicas), zap.Int("replicas", want.Replicas),
 			zap.Duration("duplicate_window_was", cur.Duplicates), zap.Duration("duplicate_window", want.Duplicates),
 			zap.Duration("max_age_was", cur.MaxAge), zap.Duration("max_age", want.MaxAge))
+	}
+	if added := slices.DeleteFunc(slices.Clone(want.Subjects), func(s string) bool { return slices.Contains(cur.Subjects, s) }); len(added) > 0 {
+		log.Info("the stream gains subjects", zap.String("stream", cur.Name), zap.Strings("subjects", added))
 	}
 }
 

@@ -56,6 +56,7 @@ type Config struct {
 
 // TaskObserver keeps what the dispatcher knows of tasks.
 type TaskObserver interface {
+	// Observe records obs durably before it returns.
 	Observe(ctx context.Context, obs []due.Observation) error
 }
 
@@ -168,22 +169,17 @@ func (c *Consumer) process(msgs []jetstream.Msg) {
 		return
 	}
 	parsed := make([]*item, 0, len(msgs))
-	for _, m := range msgs {
-		if it := c.parse(m); it != nil {
-			parsed = append(parsed, it)
-		}
-	}
-	if err := c.observeTasks(ctx, parsed); err != nil {
-		c.retryLater(msgsOf(parsed), "record task state", err)
-		return
-	}
-	items := make([]*item, 0, len(parsed))
+	items := make([]*item, 0, len(msgs))
+	var unmatched []*item
 	var ids []uuid.UUID
-	for _, it := range parsed {
-		m := it.msg
+	for _, m := range msgs {
+		it := c.parse(m)
+		if it == nil {
+			continue
+		}
+		parsed = append(parsed, it)
 		if !c.match(it) {
-			c.metrics.Events.WithLabelValues(it.subject, "unmatched").Inc()
-			_ = m.Ack()
+			unmatched = append(unmatched, it)
 			continue
 		}
 		for _, j := range it.jobs {
@@ -191,12 +187,17 @@ func (c *Consumer) process(msgs []jetstream.Msg) {
 		}
 		items = append(items, it)
 	}
+	// The task state is recorded while the batch's first attempts run, off their path; no
+	// message of the batch is acknowledged before it is stored.
+	observed := make(chan error, 1)
+	go func() { observed <- c.observeTasks(ctx, parsed) }()
 	if len(items) == 0 {
+		c.ack(parsed, unmatched, nil, <-observed)
 		return
 	}
 	existing, err := c.db.ExistingDeliveries(ctx, ids)
 	if err != nil {
-		c.retryLater(msgsOf(items), "check existing deliveries", err)
+		c.retryLater(msgsOf(parsed), "check existing deliveries", err)
 		return
 	}
 	var jobs []*deliver.Job
@@ -252,7 +253,7 @@ func (c *Consumer) process(msgs []jetstream.Msg) {
 		j.Settle(err == nil)
 	}
 	if err != nil {
-		c.retryLater(msgsOf(items), "store deliveries", err)
+		c.retryLater(msgsOf(parsed), "store deliveries", err)
 		return
 	}
 	for _, r := range results {
@@ -266,7 +267,22 @@ func (c *Consumer) process(msgs []jetstream.Msg) {
 		}
 	}
 	c.metrics.WebhooksDisabled.Add(float64(len(b.Disable)))
-	for _, it := range items {
+	c.ack(parsed, unmatched, items, <-observed)
+}
+
+// ack acknowledges a batch once everything it needs is stored; when the task state could not
+// be, every message goes back to the stream instead (deliveries already stored are skipped when
+// they come back).
+func (c *Consumer) ack(parsed, unmatched, matched []*item, observeErr error) {
+	if observeErr != nil {
+		c.retryLater(msgsOf(parsed), "record task state", observeErr)
+		return
+	}
+	for _, it := range unmatched {
+		c.metrics.Events.WithLabelValues(it.subject, "unmatched").Inc()
+		_ = it.msg.Ack()
+	}
+	for _, it := range matched {
 		_ = it.msg.Ack()
 	}
 }
@@ -324,7 +340,12 @@ func (c *Consumer) parse(m jetstream.Msg) *item {
 	}
 	subject := m.Subject()
 	if !c.cfg.Catalog.IsType(subject) {
-		c.poison(m, "unknown_subject")
+		// Only ingest publishes to the stream, and only types it knows: a type this dispatcher
+		// does not know comes from a newer release. Wait for an upgraded replica rather than
+		// drop the event for every webhook.
+		c.metrics.Poison.WithLabelValues("unknown_subject").Inc()
+		c.log.Warn("event of a type this dispatcher does not know; redelivered in a minute (upgrade the dispatchers)", zap.String("subject", subject))
+		_ = m.NakWithDelay(time.Minute)
 		return nil
 	}
 	head, err := event.ParseHead(m.Data())

@@ -23,7 +23,8 @@ import (
 type Store interface {
 	UpdateTasks(ctx context.Context, ids []string, fn func([]store.Task) ([]store.Task, error)) error
 	ClaimDueTasks(ctx context.Context, now time.Time, limit int, fn func([]store.Task) ([]store.Task, error)) (int, error)
-	TaskBacklog(ctx context.Context) (store.TaskBacklog, error)
+	ScheduledTasks(ctx context.Context) (int64, error)
+	ReminderLag(ctx context.Context) (time.Duration, error)
 }
 
 // Message is a reminder to publish.
@@ -52,8 +53,11 @@ type Scheduler struct {
 	Log      *zap.Logger
 	Interval time.Duration // how often due reminders are looked for
 	Batch    int           // reminders claimed per transaction
-	Gauges   time.Duration // how often the gauges are refreshed
-	Now      func() time.Time
+	Gauges   time.Duration // how often the lag gauge is refreshed
+	// CountEvery is how often the scheduled-tasks gauge is refreshed (default a minute): a count
+	// scans the index of every waiting task, so it must not run at the lag gauge's pace.
+	CountEvery time.Duration
+	Now        func() time.Time
 }
 
 func payloadAAD(taskID string) []byte { return []byte("task:" + taskID) }
@@ -144,13 +148,22 @@ func (s *Scheduler) Run(ctx context.Context) {
 	defer poll.Stop()
 	gauges := time.NewTicker(s.Gauges)
 	defer gauges.Stop()
-	s.refresh(ctx)
+	every := s.CountEvery
+	if every <= 0 {
+		every = time.Minute
+	}
+	count := time.NewTicker(every)
+	defer count.Stop()
+	s.refreshLag(ctx)
+	s.refreshCount(ctx)
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-gauges.C:
-			s.refresh(ctx)
+			s.refreshLag(ctx)
+		case <-count.C:
+			s.refreshCount(ctx)
 		case <-poll.C:
 			for ctx.Err() == nil {
 				n, err := s.Poll(ctx)
@@ -169,15 +182,20 @@ func (s *Scheduler) Run(ctx context.Context) {
 	}
 }
 
-func (s *Scheduler) refresh(ctx context.Context) {
+func (s *Scheduler) refreshLag(ctx context.Context) {
 	gctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	b, err := s.Store.TaskBacklog(gctx)
-	if err != nil {
-		return
+	if lag, err := s.Store.ReminderLag(gctx); err == nil {
+		s.Metrics.DueLag.Set(lag.Seconds())
 	}
-	s.Metrics.DueScheduled.Set(float64(b.Scheduled))
-	s.Metrics.DueLag.Set(b.Lag.Seconds())
+}
+
+func (s *Scheduler) refreshCount(ctx context.Context) {
+	gctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if n, err := s.Store.ScheduledTasks(gctx); err == nil {
+		s.Metrics.DueScheduled.Set(float64(n))
+	}
 }
 
 // Poll claims the reminders whose time has come, publishes them and marks them fired; it

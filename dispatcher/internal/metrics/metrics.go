@@ -84,7 +84,7 @@ func New() *Metrics {
 		RequestDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "taskhook_dispatch_http_request_duration_seconds",
 			Help: "Time to answer an HTTP request, by route.", Buckets: latencyBuckets[:12]}, []string{"route"}),
 		DueScheduled: prometheus.NewGauge(prometheus.GaugeOpts{Name: "taskhook_due_scheduled_tasks",
-			Help: "Open tasks with a task.due or task.overdue still to come (TASKHOOK_DUE_EVENTS=derive)."}),
+			Help: "Open tasks with a task.due or task.overdue still to come (TASKHOOK_DUE_EVENTS=derive); refreshed every minute."}),
 		DueFired: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "taskhook_due_fired_total",
 			Help: "Reminders published by this replica, by kind (due, overdue; skipped_due: a due day that began when the task was overdue already)."}, []string{"kind"}),
 		DueLag: prometheus.NewGauge(prometheus.GaugeOpts{Name: "taskhook_due_lag_seconds",

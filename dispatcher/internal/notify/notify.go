@@ -162,9 +162,14 @@ func Renders(p Provider, family string) bool {
 	return false
 }
 
-// URLIsSecret reports whether the named provider's URLs are credentials.
+// URLIsSecret reports whether the named provider's URLs are credentials; an unknown provider's
+// are treated as such (masking fails closed).
 func (r Registry) URLIsSecret(provider string) bool {
-	s, ok := r.byName[provider].(SecretURL)
+	p, known := r.byName[provider]
+	if !known {
+		return true
+	}
+	s, ok := p.(SecretURL)
 	return ok && s.URLIsSecret()
 }
 

@@ -46,14 +46,35 @@ func (db *DB) UpdateTasks(ctx context.Context, ids []string, fn func([]Task) ([]
 		return err
 	}
 	defer tx.Rollback() //nolint:errcheck // after Commit it is a no-op
-	if _, err := tx.ExecContext(ctx, `INSERT INTO tasks (task_id) SELECT unnest($1::text[]) ORDER BY 1 ON CONFLICT (task_id) DO NOTHING`,
-		pq.Array(ids)); err != nil {
+	lock := func(ids []string) ([]Task, error) {
+		var rows []Task
+		err := tx.SelectContext(ctx, &rows, `SELECT `+taskColumns+` FROM tasks WHERE task_id = ANY($1) ORDER BY task_id FOR UPDATE`, pq.Array(ids))
+		return rows, err
+	}
+	rows, err := lock(ids)
+	if err != nil {
 		return err
 	}
-	var rows []Task
-	if err := tx.SelectContext(ctx, &rows, `SELECT `+taskColumns+` FROM tasks WHERE task_id = ANY($1) ORDER BY task_id FOR UPDATE`,
-		pq.Array(ids)); err != nil {
-		return err
+	if len(rows) < len(ids) { // tasks seen for the first time: create their rows, then lock them too
+		found := make(map[string]bool, len(rows))
+		for _, r := range rows {
+			found[r.TaskID] = true
+		}
+		var missing []string
+		for _, id := range ids {
+			if !found[id] {
+				missing = append(missing, id)
+			}
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO tasks (task_id) SELECT unnest($1::text[]) ORDER BY 1 ON CONFLICT (task_id) DO NOTHING`,
+			pq.Array(missing)); err != nil {
+			return err
+		}
+		more, err := lock(missing)
+		if err != nil {
+			return err
+		}
+		rows = append(rows, more...)
 	}
 	out, err := fn(rows)
 	if err != nil {
@@ -162,21 +183,19 @@ func (db *DB) GetTask(ctx context.Context, id string) (*Task, error) {
 	return &t, err
 }
 
-// TaskBacklog is what the reminder gauges show.
-type TaskBacklog struct {
-	Scheduled int64         // tasks with a reminder to come
-	Lag       time.Duration // how long the oldest reminder that has come has waited (0: none)
+// ScheduledTasks counts the tasks with a reminder to come (a scan of the partial index on
+// next_fire_at: about 170 ms for a million on the bench machine, so its gauge is refreshed
+// rarely).
+func (db *DB) ScheduledTasks(ctx context.Context) (int64, error) {
+	var n int64
+	err := db.GetContext(ctx, &n, `SELECT count(*) FROM tasks WHERE next_fire_at IS NOT NULL`)
+	return n, err
 }
 
-// TaskBacklog counts the scheduled tasks and finds the oldest reminder due but not fired (both
-// from the partial index on next_fire_at).
-func (db *DB) TaskBacklog(ctx context.Context) (TaskBacklog, error) {
-	var row struct {
-		Scheduled int64           `db:"scheduled"`
-		Lag       sql.NullFloat64 `db:"lag"`
-	}
-	err := db.GetContext(ctx, &row, `SELECT
-		(SELECT count(*) FROM tasks WHERE next_fire_at IS NOT NULL) AS scheduled,
-		(SELECT extract(epoch FROM now() - min(next_fire_at)) FROM tasks WHERE next_fire_at <= now()) AS lag`)
-	return TaskBacklog{Scheduled: row.Scheduled, Lag: time.Duration(row.Lag.Float64 * float64(time.Second))}, err
+// ReminderLag is how long the oldest reminder whose time has come has waited (0: none); one
+// index lookup whatever the number of tasks waiting.
+func (db *DB) ReminderLag(ctx context.Context) (time.Duration, error) {
+	var lag sql.NullFloat64
+	err := db.GetContext(ctx, &lag, `SELECT extract(epoch FROM now() - min(next_fire_at)) FROM tasks WHERE next_fire_at <= now()`)
+	return time.Duration(lag.Float64 * float64(time.Second)), err
 }

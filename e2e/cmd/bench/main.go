@@ -28,6 +28,7 @@ type options struct {
 	latencyDuration time.Duration
 	pprof           string
 	backlog         int
+	dueTasks        int
 	duration        time.Duration
 	warmup          time.Duration
 	concurrency     int
@@ -51,8 +52,9 @@ func (l *envList) Set(v string) error {
 
 func main() {
 	var o options
-	flag.StringVar(&o.suites, "suites", "ingest,delivery,latency,backlog", "comma-separated suites to run: ingest, delivery, latency, backlog")
+	flag.StringVar(&o.suites, "suites", "ingest,delivery,latency,backlog,due", "comma-separated suites to run: ingest, delivery, latency, backlog, due")
 	flag.IntVar(&o.backlog, "backlog", 1000000, "deliveries in the retry backlog of the backlog suite")
+	flag.IntVar(&o.dueTasks, "due-tasks", 1000000, "open tasks waiting for their reminders in the due suite")
 	flag.IntVar(&o.events, "events", 50000, "events of the end-to-end delivery run")
 	flag.IntVar(&o.fanoutEvents, "fanout-events", 1000, "events of the fan-out run (each to 100 webhooks)")
 	flag.IntVar(&o.latencyRate, "latency-rate", 500, "events per second of the latency run")
@@ -106,6 +108,8 @@ func run(ctx context.Context, o options) error {
 			got, err = benchLatency(ctx, e)
 		case "backlog":
 			got, err = benchBacklog(ctx, e)
+		case "due":
+			got, err = benchDue(ctx, e)
 		default:
 			return fmt.Errorf("unknown suite %q", s)
 		}

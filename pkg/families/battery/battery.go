@@ -95,7 +95,7 @@ func Summarize(typ string, raw []byte, loc *time.Location, redact bool) (event.S
 		s.Severity = event.Attention
 	}
 	s.Add("Patient", b.Patient.Display(redact))
-	s.Add("Device", b.Device.Display())
+	s.Add("Device", b.Device.Display(redact))
 	s.Add("Battery", b.Battery.Display())
 	if b.Battery != nil && b.Battery.Voltage != nil {
 		s.Add("Voltage", number(*b.Battery.Voltage)+" V")

@@ -85,7 +85,8 @@ func Title(typ string) string {
 }
 
 // Summarize implements event.Family.Summarize: the report, its status, patient, device, who
-// performed it, when, its conclusion and a link to it.
+// performed it, when, its conclusion and a link to it. With redact the patient is shown by id,
+// the device without its serial number, and the conclusion (free text) not at all.
 func Summarize(typ string, raw []byte, loc *time.Location, redact bool) (event.Summary, error) {
 	r, err := Parse(raw)
 	if err != nil {
@@ -99,12 +100,14 @@ func Summarize(typ string, raw []byte, loc *time.Location, redact bool) (event.S
 	s.Add("Type", strings.ReplaceAll(r.ReportType, "_", " "))
 	s.Add("Status", r.Status)
 	s.Add("Patient", r.Patient.Display(redact))
-	s.Add("Device", r.Device.Display())
+	s.Add("Device", r.Device.Display(redact))
 	if r.Performer != nil {
 		s.Add("Performed by", event.NameOr(r.Performer.FullName(), r.Performer.ID))
 	}
 	s.Add("Effective", event.FormatTime(r.EffectiveAt, loc))
-	s.Add("Conclusion", r.Conclusion)
+	if !redact { // free text: it may name the patient
+		s.Add("Conclusion", r.Conclusion)
+	}
 	if u := strings.TrimSpace(r.URL); u != "" {
 		s.Link = &event.Link{Label: "View report", URL: u}
 	}

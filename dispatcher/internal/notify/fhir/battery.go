@@ -7,11 +7,16 @@ import (
 	"github.com/taskhook/taskhook/pkg/families/battery"
 )
 
-// UCUM is the system of FHIR quantities' units.
-const UCUM = "http://unitsofmeasure.org"
+// Code systems of the Observation.
+const (
+	UCUM                 = "http://unitsofmeasure.org" // units of quantities
+	InterpretationSystem = "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation"
+	DataAbsentSystem     = "http://terminology.hl7.org/CodeSystem/data-absent-reason"
+)
 
 // Observation is the part of the FHIR R4 Observation Taskhook writes for a battery event: the
-// remaining charge as a Quantity in %, the battery status as interpretation, voltage and
+// remaining charge as a Quantity in %, the interpretation (critical abnormal for
+// battery.critical, abnormal for battery.low, the battery status as its text), voltage and
 // remaining longevity as components, the device and the patient by identifier. Its identifier
 // is the event id (options.observation_identifier_system): each measurement is an observation
 // of its own, and a retry of the same event never makes a second one.
@@ -25,6 +30,7 @@ type Observation struct {
 	EffectiveDateTime string       `json:"effectiveDateTime,omitempty"`
 	Issued            string       `json:"issued,omitempty"`
 	ValueQuantity     *Quantity    `json:"valueQuantity,omitempty"`
+	DataAbsentReason  *Concept     `json:"dataAbsentReason,omitempty"` // no percent was sent
 	Interpretation    []Concept    `json:"interpretation,omitempty"`
 	Component         []Component  `json:"component,omitempty"`
 }
@@ -57,7 +63,7 @@ func BuildObservation(b *battery.Event, opts Options, at time.Time, loc *time.Lo
 		Code:         Concept{Text: "Device battery remaining"},
 		Subject:      patientRef(b.Patient, opts),
 		Device: &Reference{Identifier: &Identifier{System: opts.DeviceIdentifierSystem, Value: b.Device.ID},
-			Display: b.Device.Display()},
+			Display: b.Device.Display(false)},
 		EffectiveDateTime: ts(at),
 		Issued:            ts(at),
 	}
@@ -67,12 +73,20 @@ func BuildObservation(b *battery.Event, opts Options, at time.Time, loc *time.Lo
 	case b.OccurredAt != nil:
 		o.EffectiveDateTime = ts(*b.OccurredAt)
 	}
+	// The type says how bad it is (v3 ObservationInterpretation: critical abnormal, abnormal);
+	// the device's own status, when sent, is the text.
+	interp := Concept{Coding: []Coding{{System: InterpretationSystem, Code: "A", Display: "Abnormal"}}, Text: "battery low"}
+	if b.Type == battery.Critical {
+		interp = Concept{Coding: []Coding{{System: InterpretationSystem, Code: "AA", Display: "Critical abnormal"}}, Text: "battery critical"}
+	}
+	o.Interpretation = []Concept{interp}
+	o.DataAbsentReason = &Concept{Coding: []Coding{{System: DataAbsentSystem, Code: "unknown", Display: "Unknown"}}}
 	if bat := b.Battery; bat != nil {
 		if bat.Percent != nil {
-			o.ValueQuantity = ucum(*bat.Percent, "%", "%")
+			o.ValueQuantity, o.DataAbsentReason = ucum(*bat.Percent, "%", "%"), nil
 		}
 		if bat.Status != "" {
-			o.Interpretation = []Concept{{Text: bat.Status}}
+			o.Interpretation[0].Text = bat.Status
 		}
 		if bat.Voltage != nil {
 			o.Component = append(o.Component, Component{Code: Concept{Text: "Battery voltage"}, ValueQuantity: ucum(*bat.Voltage, "V", "V")})

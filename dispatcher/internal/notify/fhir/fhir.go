@@ -39,26 +39,29 @@ const ContentType = "application/fhir+json"
 
 // Default identifier systems, when options set none.
 const (
-	DefaultReportSystem      = "urn:taskhook:report-id"
-	DefaultObservationSystem = "urn:taskhook:event-id"
-	DefaultPatientSystem     = "urn:taskhook:patient-id"
-	DefaultDeviceSystem      = "urn:taskhook:device-id"
+	DefaultReportSystem       = "urn:taskhook:report-id"
+	DefaultObservationSystem  = "urn:taskhook:event-id"
+	DefaultPatientSystem      = "urn:taskhook:patient-id"
+	DefaultDeviceSystem       = "urn:taskhook:device-id"
+	DefaultPractitionerSystem = "urn:taskhook:practitioner-id"
 )
 
 // Options are a FHIR webhook's options: the identifier systems of what Taskhook writes and
 // refers to, and the code of its DiagnosticReports.
 type Options struct {
-	IdentifierSystem            string  `json:"identifier_system"`             // Task.identifier
-	ReportIdentifierSystem      string  `json:"report_identifier_system"`      // DiagnosticReport.identifier
-	ObservationIdentifierSystem string  `json:"observation_identifier_system"` // Observation.identifier (the event id)
-	PatientIdentifierSystem     string  `json:"patient_identifier_system"`     // subject of reports and observations
-	DeviceIdentifierSystem      string  `json:"device_identifier_system"`      // Observation.device
-	ReportCode                  *Coding `json:"report_code"`                   // DiagnosticReport.code; else the report type as text
+	IdentifierSystem             string  `json:"identifier_system"`              // Task.identifier
+	ReportIdentifierSystem       string  `json:"report_identifier_system"`       // DiagnosticReport.identifier
+	ObservationIdentifierSystem  string  `json:"observation_identifier_system"`  // Observation.identifier (the event id)
+	PatientIdentifierSystem      string  `json:"patient_identifier_system"`      // subject of reports and observations
+	DeviceIdentifierSystem       string  `json:"device_identifier_system"`       // Observation.device
+	PractitionerIdentifierSystem string  `json:"practitioner_identifier_system"` // DiagnosticReport.performer
+	ReportCode                   *Coding `json:"report_code"`                    // DiagnosticReport.code; else the report type as text
 }
 
 func parseOptions(raw json.RawMessage) (Options, error) {
 	o := Options{IdentifierSystem: DefaultIdentifierSystem, ReportIdentifierSystem: DefaultReportSystem,
-		ObservationIdentifierSystem: DefaultObservationSystem, PatientIdentifierSystem: DefaultPatientSystem, DeviceIdentifierSystem: DefaultDeviceSystem}
+		ObservationIdentifierSystem: DefaultObservationSystem, PatientIdentifierSystem: DefaultPatientSystem, DeviceIdentifierSystem: DefaultDeviceSystem,
+		PractitionerIdentifierSystem: DefaultPractitionerSystem}
 	if s := strings.TrimSpace(string(raw)); s == "" || s == "null" || s == "{}" {
 		return o, nil
 	}
@@ -71,13 +74,13 @@ func parseOptions(raw json.RawMessage) (Options, error) {
 			return o, fmt.Errorf("fhir option %s has the wrong type: want %s", ute.Field, ute.Type)
 		case strings.Contains(err.Error(), "unknown field"):
 			return o, fmt.Errorf("%s in fhir options (known: identifier_system, report_identifier_system, observation_identifier_system, "+
-				"patient_identifier_system, device_identifier_system, report_code)", strings.TrimPrefix(err.Error(), "json: "))
+				"patient_identifier_system, device_identifier_system, practitioner_identifier_system, report_code)", strings.TrimPrefix(err.Error(), "json: "))
 		}
 		return o, fmt.Errorf("fhir options must be a JSON object")
 	}
 	for name, v := range map[string]string{"identifier_system": o.IdentifierSystem, "report_identifier_system": o.ReportIdentifierSystem,
 		"observation_identifier_system": o.ObservationIdentifierSystem, "patient_identifier_system": o.PatientIdentifierSystem,
-		"device_identifier_system": o.DeviceIdentifierSystem} {
+		"device_identifier_system": o.DeviceIdentifierSystem, "practitioner_identifier_system": o.PractitionerIdentifierSystem} {
 		if err := checkSystem(v); err != nil {
 			return o, fmt.Errorf("%s %w", name, err)
 		}

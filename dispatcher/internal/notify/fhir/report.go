@@ -11,8 +11,9 @@ import (
 
 // DiagnosticReport is the part of the FHIR R4 DiagnosticReport Taskhook writes for a report
 // event: identifier = report id (options.report_identifier_system), status, code
-// (options.report_code, else the report type as text), subject = the patient by identifier,
-// effectiveDateTime, issued, performer, conclusion, presentedForm = the link to the report.
+// (options.report_code, else the report type as text), subject = the patient and performer =
+// the practitioner by identifier, effectiveDateTime, issued, conclusion, presentedForm = the
+// link to the report.
 type DiagnosticReport struct {
 	ResourceType      string       `json:"resourceType"`
 	Identifier        []Identifier `json:"identifier"`
@@ -53,24 +54,25 @@ func BuildReport(r *report.Event, opts Options, at time.Time, loc *time.Location
 		Identifier:   []Identifier{{System: opts.ReportIdentifierSystem, Value: r.ReportID}},
 		Status:       ReportStatus(r),
 		Code:         Concept{Text: event.NameOr(strings.ReplaceAll(r.ReportType, "_", " "), event.NameOr(r.Title, "Device report"))},
-		Issued:       ts(at),
 		Conclusion:   r.Conclusion,
 		Subject:      patientRef(r.Patient, opts),
 	}
 	if c := opts.ReportCode; c != nil {
 		dr.Code.Coding = []Coding{*c}
 	}
-	switch {
-	case r.EffectiveAt != nil:
+	if r.EffectiveAt != nil { // the clinically relevant time; when the event was sent is not it
 		dr.EffectiveDateTime = ts(*r.EffectiveAt)
-	case r.OccurredAt != nil:
-		dr.EffectiveDateTime = ts(*r.OccurredAt)
 	}
-	if r.IssuedAt != nil {
+	// issued is when the report was made available to providers: goReporter's issued_at, else
+	// the time of the event that made it final.
+	switch {
+	case r.IssuedAt != nil:
 		dr.Issued = ts(*r.IssuedAt)
+	case dr.Status == "final" || dr.Status == "amended":
+		dr.Issued = ts(at)
 	}
 	if p := r.Performer; p != nil {
-		dr.Performer = []Reference{{Reference: "Practitioner/" + p.ID, Display: p.FullName()}}
+		dr.Performer = []Reference{{Identifier: &Identifier{System: opts.PractitionerIdentifierSystem, Value: p.ID}, Display: p.FullName()}}
 	}
 	if u := strings.TrimSpace(r.URL); u != "" {
 		dr.PresentedForm = []Attachment{{URL: u, Title: strings.TrimSpace(r.Title)}}

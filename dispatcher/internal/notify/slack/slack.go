@@ -94,7 +94,8 @@ func Build(m event.Summary) Message {
 	}
 	if l := m.Link; l != nil {
 		fallback.WriteString("\n" + l.Label + ": " + Escape(l.URL))
-		if line := "\n<" + Escape(l.URL) + "|" + Escape(l.Label) + ">"; section.Len()+len(line) <= MaxSection && len(l.URL) <= MaxFact {
+		// In <url|text> a "|" of the URL would end it and choose the text: encode it.
+		if line := "\n<" + Escape(strings.ReplaceAll(l.URL, "|", "%7C")) + "|" + Escape(l.Label) + ">"; section.Len()+len(line) <= MaxSection && len(l.URL) <= MaxFact {
 			section.WriteString(line)
 		}
 	}

@@ -184,10 +184,10 @@ func TestPostsToARealServer(t *testing.T) {
 func TestGoReporterEvents(t *testing.T) {
 	m := render(t, []byte(battery.Example), notify.Target{Redact: true})
 	if m.Blocks[0].Text.Text != "Battery Critical" || !strings.Contains(m.Text, "Battery: 4 % (ERI, about 3 months left)") ||
-		!strings.Contains(m.Text, "Device: Medtronic Azure XT DR (SN RNB123456)") || !strings.Contains(m.Text, "Patient: 67890") {
+		!strings.Contains(m.Text, "Device: Medtronic Azure XT DR\n") || !strings.Contains(m.Text, "Patient: 67890") {
 		t.Fatalf("battery message %+v", m)
 	}
-	for _, phi := range []string{"John", "Doe", "1980"} {
+	for _, phi := range []string{"John", "Doe", "1980", "RNB123456"} {
 		if strings.Contains(m.Text, phi) || strings.Contains(m.Blocks[1].Text.Text, phi) {
 			t.Errorf("redacted battery message carries %q", phi)
 		}
@@ -200,5 +200,10 @@ func TestGoReporterEvents(t *testing.T) {
 	low := strings.Replace(battery.Example, "battery.critical", "battery.low", 1)
 	if m := render(t, []byte(low), notify.Target{}); m.Blocks[0].Text.Text != "Battery Low" {
 		t.Fatalf("low: %+v", m.Blocks[0])
+	}
+	// A "|" in the URL cannot choose the link's text.
+	spoof := strings.Replace(report.Example, "R-2024-0042\",\"patient\"", "R-2024-0042|Click-here\",\"patient\"", 1)
+	if m := render(t, []byte(spoof), notify.Target{}); !strings.HasSuffix(m.Blocks[1].Text.Text, "<https://goreporter.example.org/reports/R-2024-0042%7CClick-here|View report>") {
+		t.Fatalf("link %q", m.Blocks[1].Text.Text)
 	}
 }

@@ -110,12 +110,13 @@ type OpenURL struct {
 // Build renders an event's summary as a Teams message; values are cut (with "…") until the
 // body fits MaxBody.
 func Build(m event.Summary) Envelope {
-	for _, limit := range []int{2000, 1000, 400, 100} {
+	for _, limit := range []int{2000, 1000, 400, 100, 40} {
 		env := build(m, limit)
 		if b, err := json.Marshal(env); err == nil && len(b) <= MaxBody {
 			return env
 		}
 	}
+	m.Link = nil // a link too long to fit even with every value cut
 	return build(m, 40)
 }
 
@@ -137,7 +138,7 @@ func build(m event.Summary, limit int) Envelope {
 			FactSet{Type: "FactSet", Facts: facts},
 		},
 	}
-	if l := m.Link; l != nil && len(l.URL) <= MaxBody/2 {
+	if l := m.Link; l != nil {
 		lines = append(lines, l.Label+": "+l.URL)
 		card.Actions = []any{OpenURL{Type: "Action.OpenUrl", Title: l.Label, URL: l.URL}}
 	}
