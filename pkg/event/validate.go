@@ -12,7 +12,9 @@ import (
 	"time"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
+
 	"github.com/santhosh-tekuri/jsonschema/v6/kind"
+	"github.com/taskhook/taskhook/pkg/jsonx"
 	"golang.org/x/text/language"
 	"golang.org/x/text/message"
 )
@@ -34,11 +36,15 @@ type InvalidError struct {
 	Family     string // "" when the family could not be told (an unknown type)
 	SchemaFile string
 	Details    []Detail
+	Text       bool // the JSON text itself is refused (a key twice, invalid UTF-8, NUL), not the schema
 }
 
 // Summary is the 422 message: which schema the body failed.
 func (e *InvalidError) Summary() string {
-	if e.Family == "" {
+	switch {
+	case e.Text:
+		return "the event's JSON holds something Taskhook cannot deliver as it validated it; see details"
+	case e.Family == "":
 		return "the event's type is not one Taskhook knows"
 	}
 	return "the " + e.Family + " event does not match " + e.SchemaFile
@@ -392,6 +398,9 @@ func (c *Catalog) ValidateValue(doc any, raw []byte, key string, newID func() st
 		if f, err = c.family(obj); err != nil {
 			return nil, err
 		}
+	}
+	if e := jsonx.Check(raw); e != nil {
+		return nil, &InvalidError{Family: f.Name, SchemaFile: f.SchemaFile, Text: true, Details: []Detail{{Path: e.Path, Message: e.Message}}}
 	}
 	if err := f.schema.Validate(doc); err != nil {
 		var ve *jsonschema.ValidationError

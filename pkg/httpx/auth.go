@@ -5,6 +5,7 @@ import (
 	"crypto/subtle"
 	"encoding/hex"
 	"net/http"
+	"net/url"
 	"strings"
 
 	"github.com/labstack/echo/v4"
@@ -81,16 +82,31 @@ const principalKey = "taskhook.principal"
 // refused, because URLs end up in proxy and access logs.
 var queryTokenParams = [...]string{"access_token", "token", "api_key", "apikey", "auth", "authorization"}
 
+// CheckQuery refuses a query string that does not parse (Go drops such a query whole, so its
+// parameters would be silently ignored: "?window=1h';--" would mean the default window) and
+// one carrying credentials, whatever their case (?Token=, ?ACCESS_TOKEN=).
+func CheckQuery(raw string) error {
+	q, err := url.ParseQuery(raw)
+	if err != nil {
+		return Errorf(http.StatusBadRequest, "malformed query string (%v): separate parameters with & and percent-encode ; and other reserved characters", err)
+	}
+	for k := range q {
+		for _, p := range queryTokenParams {
+			if strings.EqualFold(k, p) {
+				return Errorf(http.StatusBadRequest, "credentials in the query string are refused (%q); send Authorization: Bearer <token>", k)
+			}
+		}
+	}
+	return nil
+}
+
 // Authenticate requires "Authorization: Bearer <token>" with a token of t. It refuses
 // credentials in the query string (400) and answers 401 otherwise.
 func Authenticate(t *Tokens) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
-			q := c.Request().URL.Query()
-			for _, p := range queryTokenParams {
-				if q.Has(p) {
-					return Errorf(http.StatusBadRequest, "credentials in the query string are refused (%q); send Authorization: Bearer <token>", p)
-				}
+			if err := CheckQuery(c.Request().URL.RawQuery); err != nil {
+				return err
 			}
 			h := c.Request().Header.Get(echo.HeaderAuthorization)
 			scheme, tok, found := strings.Cut(h, " ")

@@ -27,6 +27,7 @@ import (
 	"github.com/taskhook/taskhook/dispatcher/internal/store"
 	"github.com/taskhook/taskhook/dispatcher/internal/subscription"
 	"github.com/taskhook/taskhook/pkg/httpx"
+	"github.com/taskhook/taskhook/pkg/jsonx"
 )
 
 // MaxBodyBytes bounds an admin request body.
@@ -110,6 +111,9 @@ func decode(c echo.Context, v any) error {
 	if dec.More() {
 		return httpx.Errorf(http.StatusBadRequest, "malformed JSON: more than one value in the body")
 	}
+	if e := jsonx.Check(body); e != nil { // a key twice, invalid UTF-8, a lone surrogate, NUL
+		return unprocessable([]subscription.Problem{{Path: e.Path, Message: e.Message}})
+	}
 	return nil
 }
 
@@ -119,7 +123,7 @@ func decodeError(err error) error {
 	switch {
 	case errors.As(err, &ute):
 		path := "/" + strings.ReplaceAll(ute.Field, ".", "/")
-		return unprocessable([]subscription.Problem{{Path: path, Message: fmt.Sprintf("must be %s, got %s", jsonType(ute.Type.String()), ute.Value)}})
+		return unprocessable([]subscription.Problem{{Path: path, Message: fmt.Sprintf("must be %s, got %s", jsonType(ute.Type.String()), article(ute.Value))}})
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
 		field := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
 		return unprocessable([]subscription.Problem{{Path: "/" + field, Message: "unknown field (check the spelling)"}})
@@ -129,7 +133,12 @@ func decodeError(err error) error {
 	return httpx.Errorf(http.StatusBadRequest, "malformed JSON: %v", err)
 }
 
+// jsonType names the JSON a Go type takes: "an array of strings" for []string.
 func jsonType(goType string) string {
+	goType = strings.TrimPrefix(goType, "*")
+	if elem, ok := strings.CutPrefix(goType, "[]"); ok {
+		return "an array of " + strings.TrimPrefix(strings.TrimPrefix(jsonType(elem), "a "), "an ") + "s"
+	}
 	switch {
 	case strings.Contains(goType, "string"):
 		return "a string"
@@ -137,10 +146,21 @@ func jsonType(goType string) string {
 		return "true or false"
 	case strings.Contains(goType, "int"), strings.Contains(goType, "float"):
 		return "a number"
-	case strings.HasPrefix(goType, "[]"), strings.HasPrefix(goType, "*[]"):
-		return "an array"
 	}
 	return "an object"
+}
+
+// article names the JSON kind json.UnmarshalTypeError reports ("string", "number", "array").
+func article(kind string) string {
+	switch kind {
+	case "array", "object":
+		return "an " + kind
+	case "bool":
+		return "true or false"
+	case "string", "number":
+		return "a " + kind
+	}
+	return kind
 }
 
 func unprocessable(ps []subscription.Problem) error {

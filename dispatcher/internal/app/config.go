@@ -29,32 +29,32 @@ type Config struct {
 	EncryptionKey      string        `env:"TASKHOOK_ENCRYPTION_KEY,required,notEmpty" help:"base64 of 32 random bytes; encrypts webhook secrets and stored payloads at rest"`
 	AllowHTTP          bool          `env:"TASKHOOK_ALLOW_HTTP" envDefault:"false" help:"allow http:// webhook URLs (development and tests only)"`
 	AllowedNetworks    string        `env:"TASKHOOK_ALLOWED_NETWORKS" help:"CIDRs webhook targets may resolve to although private, loopback or link-local"`
-	StreamReplicas     int           `env:"TASKHOOK_STREAM_REPLICAS" envDefault:"1" help:"JetStream replicas of the event stream (3 in a NATS cluster)"`
+	StreamReplicas     int           `env:"TASKHOOK_STREAM_REPLICAS" envDefault:"1" help:"JetStream replicas of the event stream (3 in a NATS cluster); 1 to 5"`
 	DuplicateWindow    time.Duration `env:"TASKHOOK_DUPLICATE_WINDOW" envDefault:"2m" help:"JetStream duplicate window of the stream"`
 	StreamMaxAge       time.Duration `env:"TASKHOOK_STREAM_MAX_AGE" envDefault:"168h" help:"how long events stay in the stream (0 keeps them forever)"`
 	RetrySchedule      string        `env:"TASKHOOK_RETRY_SCHEDULE" envDefault:"5s,5m,30m,2h,5h,10h,10h" help:"delays between attempts (Go durations); its length + 1 is the default number of attempts"`
 	AttemptTimeout     time.Duration `env:"TASKHOOK_ATTEMPT_TIMEOUT" envDefault:"10s" help:"timeout of one delivery attempt"`
 	RetryAfterMax      time.Duration `env:"TASKHOOK_RETRY_AFTER_MAX" envDefault:"1h" help:"cap on a receiver's Retry-After"`
-	Lease              time.Duration `env:"TASKHOOK_LEASE" envDefault:"2m" help:"how long a replica holds a claimed delivery before another may take it"`
+	Lease              time.Duration `env:"TASKHOOK_LEASE" envDefault:"2m" help:"how long a replica holds a claimed delivery before another may take it (also the consumer's ack wait); at least 2 x TASKHOOK_ATTEMPT_TIMEOUT + 2s"`
 	MaxInflight        int           `env:"TASKHOOK_MAX_INFLIGHT" envDefault:"512" help:"attempts in flight at once, all webhooks"`
 	WebhookConcurrency int           `env:"TASKHOOK_WEBHOOK_CONCURRENCY" envDefault:"32" help:"attempts in flight at once to one webhook"`
-	PollInterval       time.Duration `env:"TASKHOOK_POLL_INTERVAL" envDefault:"500ms" help:"how often due retries are looked for"`
+	PollInterval       time.Duration `env:"TASKHOOK_POLL_INTERVAL" envDefault:"500ms" help:"how often due retries (and due reminders) are looked for; at least 10ms"`
 	ConsumerName       string        `env:"TASKHOOK_CONSUMER" envDefault:"taskhook-dispatcher" help:"durable JetStream consumer shared by the replicas"`
-	BatchSize          int           `env:"TASKHOOK_BATCH_SIZE" envDefault:"256" help:"events fanned out per database transaction"`
-	AckWindow          time.Duration `env:"TASKHOOK_ACK_WINDOW" envDefault:"250ms" help:"how long a batch waits for its first attempts before storing them as pending"`
-	GaugeInterval      time.Duration `env:"TASKHOOK_GAUGE_INTERVAL" envDefault:"5s" help:"how often the retry backlog and consumer gauges are refreshed"`
-	RedAfter           int           `env:"TASKHOOK_RED_AFTER" envDefault:"5" help:"consecutive failures that make a webhook's health red"`
-	DisableAfter       time.Duration `env:"TASKHOOK_DISABLE_AFTER" envDefault:"120h" help:"deactivate a webhook failing without a success for this long (0 never)"`
-	Retention          time.Duration `env:"TASKHOOK_RETENTION" envDefault:"720h" help:"deliveries, attempts and stored events older than this are pruned"`
+	BatchSize          int           `env:"TASKHOOK_BATCH_SIZE" envDefault:"256" help:"events fanned out per database transaction; 1 to 5000"`
+	AckWindow          time.Duration `env:"TASKHOOK_ACK_WINDOW" envDefault:"250ms" help:"how long a batch waits for its first attempts before storing them as pending; 0 to less than TASKHOOK_LEASE"`
+	GaugeInterval      time.Duration `env:"TASKHOOK_GAUGE_INTERVAL" envDefault:"5s" help:"how often the retry backlog, consumer and reminder-lag gauges are refreshed; at least 100ms"`
+	RedAfter           int           `env:"TASKHOOK_RED_AFTER" envDefault:"5" help:"consecutive failures that make a webhook's health red; at least 1"`
+	DisableAfter       time.Duration `env:"TASKHOOK_DISABLE_AFTER" envDefault:"120h" help:"deactivate a webhook failing without a success for this long; 0 (never) or at least 1h"`
+	Retention          time.Duration `env:"TASKHOOK_RETENTION" envDefault:"720h" help:"deliveries, attempts and stored events older than this are pruned, and tasks closed longer ago; at least 24h"`
 	RotationGrace      time.Duration `env:"TASKHOOK_ROTATION_GRACE" envDefault:"24h" help:"how long a rotated hmac secret keeps signing beside the new one"`
-	ReplayLimit        int           `env:"TASKHOOK_REPLAY_LIMIT" envDefault:"10000" help:"most deliveries one replay re-queues or creates"`
-	DBMaxConns         int           `env:"TASKHOOK_DB_MAX_CONNS" envDefault:"16" help:"PostgreSQL connections per replica"`
+	ReplayLimit        int           `env:"TASKHOOK_REPLAY_LIMIT" envDefault:"10000" help:"most deliveries one replay re-queues or creates; 1 to 1000000"`
+	DBMaxConns         int           `env:"TASKHOOK_DB_MAX_CONNS" envDefault:"16" help:"PostgreSQL connections per replica; at least 2"`
 	ShutdownTimeout    time.Duration `env:"TASKHOOK_SHUTDOWN_TIMEOUT" envDefault:"15s" help:"grace period for in-flight work on SIGTERM"`
 	LogLevel           string        `env:"TASKHOOK_LOG_LEVEL" envDefault:"info" help:"debug, info, warn or error"`
 	PprofAddr          string        `env:"TASKHOOK_PPROF_ADDR" help:"serve Go pprof profiles on this address (loopback only; off when empty)"`
 	DueEvents          string        `env:"TASKHOOK_DUE_EVENTS" envDefault:"derive" help:"derive task.due and task.overdue from the due dates of task events, or off (publishers send them)"`
 	Timezone           string        `env:"TASKHOOK_TIMEZONE" envDefault:"UTC" help:"IANA time zone that defines the day a task falls due (task.due fires at its start)"`
-	OverdueGrace       time.Duration `env:"TASKHOOK_OVERDUE_GRACE" envDefault:"0s" help:"wait after a task's due date before task.overdue"`
+	OverdueGrace       time.Duration `env:"TASKHOOK_OVERDUE_GRACE" envDefault:"0s" help:"wait after a task's due date before task.overdue; 0 to 720h"`
 
 	key      []byte
 	allowed  []netip.Prefix

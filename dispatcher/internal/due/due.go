@@ -80,19 +80,29 @@ func Parse(raw []byte, seq uint64, received time.Time) (Observation, error) {
 	if err := json.Unmarshal(raw, &ev); err != nil {
 		return Observation{}, fmt.Errorf("decode task event: %w", err)
 	}
-	o := Observation{TaskID: ev.TaskID, Event: ev.Event, EventID: ev.EventID, Status: ev.Status, Occurred: ev.OccurredAt,
+	o := Observation{TaskID: ev.TaskID, Event: ev.Event, EventID: ev.EventID, Status: ev.Status, Occurred: micro(ev.OccurredAt),
 		Seq: seq, Received: received, Raw: raw, HasDueDate: len(ev.DueDate) > 0}
 	if o.HasDueDate && string(ev.DueDate) != "null" {
 		var d time.Time
 		if err := json.Unmarshal(ev.DueDate, &d); err != nil {
 			return Observation{}, fmt.Errorf("decode task event due_date: %w", err)
 		}
-		o.DueDate = &d
+		o.DueDate = micro(&d)
 	}
 	if o.TaskID == "" || o.Event == "" {
 		return Observation{}, fmt.Errorf("decode task event: task_id and event are required")
 	}
 	return o, nil
+}
+
+// micro rounds a time to the microsecond, PostgreSQL's precision: a due date must compare equal,
+// and derive the same reminder id, before and after it is stored.
+func micro(t *time.Time) *time.Time {
+	if t == nil {
+		return nil
+	}
+	r := t.Round(time.Microsecond)
+	return &r
 }
 
 // Newer reports whether an event (occurred, seq) comes after the one a task's state is from:
@@ -159,7 +169,8 @@ func Apply(t *Task, o Observation, now time.Time) Task {
 	return out
 }
 
-func same(a, b *time.Time) bool { return a != nil && b != nil && a.Equal(*b) }
+// same compares due dates at PostgreSQL's precision (a microsecond).
+func same(a, b *time.Time) bool { return a != nil && b != nil && a.Sub(*b).Abs() < time.Microsecond }
 
 // StartOfDay is midnight, in loc, of the day t falls on in loc (on a day whose midnight a DST
 // change skips, the first instant of that day).
@@ -256,7 +267,7 @@ func Settle(t *Task, kinds []string, skipDue bool, now time.Time) Task {
 // it and however often, so that JetStream (Nats-Msg-Id) and the delivery ids de-duplicate a
 // reminder published twice.
 func EventID(taskID, kind string, dueDate time.Time) string {
-	sum := sha256.Sum256([]byte(taskID + "\x00" + kind + "\x00" + dueDate.UTC().Format(time.RFC3339Nano)))
+	sum := sha256.Sum256([]byte(taskID + "\x00" + kind + "\x00" + dueDate.Round(time.Microsecond).UTC().Format(time.RFC3339Nano)))
 	return DerivedPrefix + kind + "-" + hex.EncodeToString(sum[:16])
 }
 

@@ -195,7 +195,7 @@ func TestDerivedReminderChangesOnlyItsMarker(t *testing.T) {
 func TestEventIDAndReminder(t *testing.T) {
 	d := *at("2024-01-15T10:00:00Z")
 	id := EventID("12345", Overdue, d)
-	if id != EventID("12345", Overdue, d.In(zone("Asia/Tokyo"))) || id == EventID("12345", Due, d) || id == EventID("12346", Overdue, d) ||
+	if id != EventID("12345", Overdue, d.In(zone("Asia/Tokyo"))) || id != EventID("12345", Overdue, d.Add(300*time.Nanosecond)) || id == EventID("12345", Due, d) || id == EventID("12346", Overdue, d) ||
 		id == EventID("12345", Overdue, d.Add(time.Minute)) || !strings.HasPrefix(id, "taskhook-overdue-") || len(id) > 128 {
 		t.Fatalf("event id %q", id)
 	}
@@ -240,5 +240,26 @@ func TestParse(t *testing.T) {
 	}
 	if _, err := Parse([]byte(`{"event":"created"}`), 1, time.Now()); err == nil {
 		t.Error("an event without task_id parsed")
+	}
+}
+
+// TestPrecision: a due date with nanoseconds, stored (microseconds) and read back, is the same
+// due date: it settles the same reminder and derives the same id.
+func TestPrecision(t *testing.T) {
+	o, err := Parse([]byte(`{"task_id":"1","event":"due","title":"t","due_date":"2024-01-15T10:00:00.123456789Z"}`), 1, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	task := Apply(nil, o, time.Now())
+	stored := task.DueDate.Truncate(time.Microsecond) // as PostgreSQL returns it
+	reloaded := task
+	reloaded.DueDate, reloaded.DueFiredFor = &stored, &stored
+	again, _ := Parse([]byte(`{"task_id":"1","event":"updated","title":"t","due_date":"2024-01-15T10:00:00.123456789Z"}`), 2, time.Now())
+	next := Apply(&reloaded, again, time.Now())
+	if p := Pending(&next, Rules{Location: time.UTC}); p.Due != nil {
+		t.Fatal("the same due date re-armed task.due after a round trip through the database")
+	}
+	if EventID("1", Due, *next.DueDate) != EventID("1", Due, stored) {
+		t.Fatal("the reminder id changed with the precision")
 	}
 }

@@ -2,9 +2,11 @@ package subscription
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"mime"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -96,8 +98,10 @@ func (c *Compiler) Check(ctx context.Context, w *Webhook) []Problem {
 	if w.Filter != "" {
 		if len(w.Filter) > MaxFilterLen {
 			add("/filter", "must be at most %d characters", MaxFilterLen)
-		} else if _, err := c.Filters.Compile(w.Filter); err != nil {
+		} else if flt, err := c.Filters.Compile(w.Filter); err != nil {
 			add("/filter", "does not compile: %s", oneLine(err.Error()))
+		} else if typ, over := c.overCost(flt, w); over {
+			add("/filter", "does not finish within the cost limit of %d on the example %s event (GET /v1/event-types): simplify it", CostLimit, typ)
 		}
 	}
 	if w.TemplateType != "" {
@@ -125,6 +129,29 @@ func (c *Compiler) Check(ctx context.Context, w *Webhook) []Problem {
 	}
 	ps = append(ps, c.checkAuth(ctx, w.Auth)...)
 	return ps
+}
+
+// overCost runs flt on the catalog's example of every type w subscribes to: a filter that
+// exceeds its cost limit there would silently match nothing in production.
+func (c *Compiler) overCost(flt *Filter, w *Webhook) (string, bool) {
+	for _, t := range c.Catalog.Types() {
+		wanted := false
+		for _, p := range w.Events {
+			types, _ := c.Catalog.Expand(p)
+			wanted = wanted || slices.Contains(types, t.Type)
+		}
+		if !wanted {
+			continue
+		}
+		var ev map[string]any
+		if json.Unmarshal(t.Example, &ev) != nil {
+			continue
+		}
+		if _, err := flt.Eval(t.Type, ev); OverCost(err) {
+			return t.Type, true
+		}
+	}
+	return "", false
 }
 
 // checkEvents checks that every pattern is a type, <family>.* or *, and that the provider

@@ -83,6 +83,11 @@ func (h *Handler) postEvent(c echo.Context) error {
 		return validationError(err)
 	}
 	ack, err := h.pub.Publish(c.Request().Context(), v)
+	var tle *publish.TooLargeError
+	if errors.As(err, &tle) {
+		h.metrics.Events.WithLabelValues(v.Subject, metrics.Invalid).Inc()
+		return httpx.Errorf(http.StatusRequestEntityTooLarge, "%v", tle)
+	}
 	if err != nil {
 		h.metrics.Events.WithLabelValues(v.Subject, metrics.Unavailable).Inc()
 		h.log.Warn("event not stored", zap.String("event_id", v.ID), zap.String("subject", v.Subject), zap.Error(err))
@@ -135,6 +140,12 @@ func (h *Handler) postBatch(c echo.Context) error {
 	validIdx := make([]int, 0, len(items))
 	for i, item := range items {
 		results[i].Index = i
+		if int64(len(item.Raw)) > h.opts.MaxBodyBytes { // the limit of one event applies to each
+			h.metrics.Events.WithLabelValues("unknown", metrics.Invalid).Inc()
+			results[i].Status, results[i].Error = http.StatusRequestEntityTooLarge,
+				fmt.Sprintf("the event is %d bytes; one event may have at most %d (TASKHOOK_MAX_BODY_BYTES)", len(item.Raw), h.opts.MaxBodyBytes)
+			continue
+		}
 		itemKey := ""
 		if key != "" {
 			itemKey = key + "." + strconv.Itoa(i)
@@ -155,6 +166,12 @@ func (h *Handler) postBatch(c echo.Context) error {
 	}
 	for j, r := range h.pub.PublishBatch(c.Request().Context(), valid) {
 		i, v := validIdx[j], valid[j]
+		var tle *publish.TooLargeError
+		if errors.As(r.Err, &tle) {
+			h.metrics.Events.WithLabelValues(v.Subject, metrics.Invalid).Inc()
+			results[i].Status, results[i].Error = http.StatusRequestEntityTooLarge, tle.Error()
+			continue
+		}
 		if r.Err != nil {
 			h.metrics.Events.WithLabelValues(v.Subject, metrics.Unavailable).Inc()
 			h.log.Warn("event not stored", zap.String("event_id", v.ID), zap.String("subject", v.Subject), zap.Error(r.Err))

@@ -19,6 +19,22 @@ import (
 // acknowledgement timed out. The caller answers 503 and the publisher retries.
 var ErrUnavailable = errors.New("event store unavailable")
 
+// TooLargeError is an event larger than the NATS server takes in one message (max_payload): no
+// retry can store it (HTTP 413).
+type TooLargeError struct{ Size, Max int64 }
+
+func (e *TooLargeError) Error() string {
+	return fmt.Sprintf("the event is %d bytes; the event store takes at most %d per event", e.Size, e.Max)
+}
+
+// fits refuses an event the server would refuse (a permanent error, not an outage).
+func (p *Publisher) fits(v *event.Validated) error {
+	if max := p.nc.MaxPayload(); max > 0 && int64(len(v.Body)) > max {
+		return &TooLargeError{Size: int64(len(v.Body)), Max: max}
+	}
+	return nil
+}
+
 // Ack is JetStream's acknowledgement of one event.
 type Ack struct {
 	Duplicate bool   // the event id was already stored within the duplicate window
@@ -59,6 +75,9 @@ func (p *Publisher) Publish(ctx context.Context, v *event.Validated) (Ack, error
 	if err := natsx.Ready(p.nc); err != nil {
 		return Ack{}, fmt.Errorf("%w: %v", ErrUnavailable, err)
 	}
+	if err := p.fits(v); err != nil {
+		return Ack{}, err
+	}
 	// An asynchronous publish and one wait: concurrent requests share the connection's flushes
 	// and ack subscription instead of each building a request. The JetStream context bounds
 	// the wait by the publish timeout.
@@ -93,6 +112,10 @@ func (p *Publisher) PublishBatch(ctx context.Context, vs []*event.Validated) []R
 	start := time.Now()
 	futures := make([]jetstream.PubAckFuture, len(vs))
 	for i, v := range vs {
+		if err := p.fits(v); err != nil {
+			out[i].Err = err
+			continue
+		}
 		f, err := p.js.PublishMsgAsync(p.msg(v), jetstream.WithExpectStream(p.stream))
 		if err != nil {
 			out[i].Err = p.unavailable(err)
