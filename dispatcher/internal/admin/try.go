@@ -75,7 +75,7 @@ func (a *API) try(c echo.Context, w *subscription.Compiled) (*TestResult, error)
 		return nil, err
 	}
 	msg := &notify.Message{DeliveryID: "test_" + uuid.NewString(), EventID: "test", Type: subject, Timestamp: now, Event: event.NewLazy(raw)}
-	resp, out, took := a.Engine.Try(w, msg)
+	resp, out, took := a.Engine.Try(c.Request().Context(), w, msg)
 	r := &TestResult{OK: out.Result == notify.Success, DurationMS: took.Milliseconds(), ResponseExcerpt: string(resp.Body),
 		WebhookID: msg.DeliveryID, EventType: subject}
 	if resp.StatusCode != 0 {

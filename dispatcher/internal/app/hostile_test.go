@@ -1,8 +1,14 @@
 package app
 
 import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestHostileAdminInput: what a hostile probe found, each answered with the right 4xx and a
@@ -45,5 +51,56 @@ func TestHostileAdminInput(t *testing.T) {
 	}
 	if r := h.do("GET", "/v1/stats?window=1h", adminToken, nil); r.Status != 200 {
 		t.Errorf("a good window: %d", r.Status)
+	}
+}
+
+// TestUserProgramsAndContexts: a template that would hold a CPU is stopped (also inside the
+// test endpoint) and the dispatcher stays responsive; a test whose caller goes away cancels
+// the outbound request.
+func TestUserProgramsAndContexts(t *testing.T) {
+	h := start(t)
+	hook := newReceiver(t)
+	start := time.Now()
+	r := h.do("POST", "/v1/webhooks/test", adminToken, map[string]any{"name": "x", "url": hook.URL, "template": "{{range 100000000}}{{end}}", "template_content_type": "text/plain"})
+	var res struct {
+		OK    bool
+		Error string
+	}
+	r.decode(t, &res)
+	if r.Status != 200 || res.OK || !strings.Contains(res.Error, "iterations") || time.Since(start) > 2*time.Second {
+		t.Fatalf("hostile template: %d %s after %s", r.Status, r.Body, time.Since(start))
+	}
+	if r := h.do("POST", "/v1/webhooks", adminToken, map[string]any{"name": "x", "url": hook.URL, "template": `{{define "a"}}x{{end}}{{template "a"}}`}); r.Status != 422 {
+		t.Fatalf("nested templates: %d %s", r.Status, r.Body)
+	}
+
+	cancelled := make(chan time.Time, 1)
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.ReadAll(r.Body) // (a server notices a client gone only once the body is read)
+		select {
+		case <-r.Context().Done():
+			cancelled <- time.Now()
+		case <-time.After(5 * time.Second):
+		}
+	}))
+	defer slow.Close()
+	body, _ := json.Marshal(map[string]any{"name": "x", "url": slow.URL})
+	req, _ := http.NewRequest("POST", h.base+"/v1/webhooks/test", bytes.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+adminToken)
+	req.Header.Set("Content-Type", "application/json")
+	if _, err := (&http.Client{Timeout: 200 * time.Millisecond}).Do(req); err == nil {
+		t.Fatal("the slow test answered")
+	}
+	gone := time.Now()
+	select {
+	case at := <-cancelled:
+		if at.Sub(gone) > 400*time.Millisecond { // (the attempt timeout, 1 s here, would cancel it only 1 s after the start)
+			t.Fatalf("the outbound request was cancelled %s after the caller left", at.Sub(gone))
+		}
+	case <-time.After(3 * time.Second):
+		t.Fatal("the outbound request was not cancelled")
+	}
+	if r := h.do("GET", "/healthz", "", nil); r.Status != 200 {
+		t.Fatalf("healthz: %d", r.Status)
 	}
 }

@@ -68,6 +68,9 @@ type Engine struct {
 	workers  sync.WaitGroup
 	writer   *writer
 	poll     chan struct{}
+	// base is the context of the lanes' attempts: Stop cancels it once the grace period is over.
+	base       context.Context
+	cancelBase context.CancelFunc
 }
 
 // New returns an engine; Run starts its poller and writer.
@@ -87,6 +90,7 @@ func New(cfg Config, db *store.DB, hooks Webhooks, client *http.Client, box *sec
 	e := &Engine{cfg: cfg, db: db, hooks: hooks, client: client, box: box, metrics: m, log: log,
 		sem: make(chan struct{}, cfg.MaxInflight), lanes: map[uuid.UUID]*lane{}, poll: make(chan struct{}, 1)}
 	e.writer = newWriter(e)
+	e.base, e.cancelBase = context.WithCancel(context.Background())
 	return e
 }
 
@@ -237,16 +241,45 @@ func (e *Engine) process(lim *rate.Limiter, j *Job) {
 			return
 		}
 	}
-	if time.Now().After(e.deadline(j)) {
+	// Wait for a global slot only until the last moment the attempt may start: past it another
+	// replica may have claimed the row, and the attempt would race it.
+	if !acquire(e.sem, e.deadline(j)) {
 		e.giveBack(j)
 		return
 	}
-	e.sem <- struct{}{}
 	e.metrics.Inflight.Inc()
-	r := e.attempt(j)
+	r := e.attempt(e.base, j)
 	e.metrics.Inflight.Dec()
 	<-e.sem
 	e.complete(r)
+}
+
+// acquire takes a slot of sem, waiting at most until deadline; false when the deadline came
+// first (or had passed).
+func acquire(sem chan struct{}, deadline time.Time) bool {
+	wait := time.Until(deadline)
+	if wait <= 0 {
+		return false
+	}
+	select {
+	case sem <- struct{}{}:
+		return true
+	default:
+	}
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case sem <- struct{}{}:
+		return time.Now().Before(deadline) || release(sem)
+	case <-t.C:
+		return false
+	}
+}
+
+// release gives a slot back and says false (for acquire's late-slot case).
+func release(sem chan struct{}) bool {
+	<-sem
+	return false
 }
 
 // LeaseMargin is kept between the end of an attempt and the end of its lease (clock skew
@@ -274,8 +307,9 @@ func (e *Engine) complete(r *Result) {
 	e.writer.add(r)
 }
 
-// attempt makes one attempt and decides the delivery's next state.
-func (e *Engine) attempt(j *Job) *Result {
+// attempt makes one attempt, bounded by ctx and the attempt timeout, and decides the delivery's
+// next state.
+func (e *Engine) attempt(ctx context.Context, j *Job) *Result {
 	r := &Result{Job: j, Attempted: true}
 	wh := e.hooks.Get(j.WebhookID)
 	started := time.Now()
@@ -290,7 +324,7 @@ func (e *Engine) attempt(j *Job) *Result {
 		j.Provider = wh.Provider.Name()
 	default:
 		j.Provider = wh.Provider.Name()
-		resp, out = e.send(wh, Message(j), started)
+		resp, out = e.send(ctx, wh, Message(j), started)
 	}
 	took := time.Since(started)
 	r.Outcome = out
@@ -359,8 +393,8 @@ func Message(j *Job) *notify.Message {
 
 // send renders, signs and posts one attempt, retrying once at once when a credential with a
 // cached token gets 401 (the token may have been revoked).
-func (e *Engine) send(wh *subscription.Compiled, m *notify.Message, now time.Time) (notify.Response, notify.Outcome) {
-	ctx, cancel := context.WithTimeout(context.Background(), e.cfg.AttemptTimeout)
+func (e *Engine) send(ctx context.Context, wh *subscription.Compiled, m *notify.Message, now time.Time) (notify.Response, notify.Outcome) {
+	ctx, cancel := context.WithTimeout(ctx, e.cfg.AttemptTimeout)
 	defer cancel()
 	resp, err := Send(ctx, e.client, wh, m, now, e.cfg.ExcerptBytes)
 	if err != nil {
@@ -379,10 +413,10 @@ func (e *Engine) send(wh *subscription.Compiled, m *notify.Message, now time.Tim
 
 // Try sends m to wh now, exactly as a delivery would be sent (render, sign, SSRF-safe client,
 // one re-authentication after a 401), and classifies the answer. Nothing is recorded and
-// nothing is retried: it is the admin API's test.
-func (e *Engine) Try(wh *subscription.Compiled, m *notify.Message) (notify.Response, notify.Outcome, time.Duration) {
+// nothing is retried: it is the admin API's test. ctx (the request's) bounds it too.
+func (e *Engine) Try(ctx context.Context, wh *subscription.Compiled, m *notify.Message) (notify.Response, notify.Outcome, time.Duration) {
 	start := time.Now()
-	resp, out := e.send(wh, m, start)
+	resp, out := e.send(ctx, wh, m, start)
 	return resp, out, time.Since(start)
 }
 

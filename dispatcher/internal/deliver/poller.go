@@ -115,9 +115,10 @@ func (e *Engine) jobFromClaim(c *store.Claimed) (*Job, *Result) {
 func (e *Engine) AttemptNow(ctx context.Context, c *store.Claimed) (*Result, error) {
 	j, r := e.jobFromClaim(c)
 	if r == nil {
-		r = e.attempt(j)
+		r = e.attempt(ctx, j)
 	}
-	if _, err := e.db.Write(ctx, &store.Batch{
+	// The outcome is recorded even when the caller has gone meanwhile.
+	if _, err := e.db.Write(context.WithoutCancel(ctx), &store.Batch{
 		Updates:  []store.Update{{ID: r.Job.DeliveryID, WebhookID: r.Job.WebhookID, Lease: r.Job.Lease, State: r.State}},
 		Attempts: []store.Attempt{r.Attempt},
 		Disable:  disables(r),
@@ -200,6 +201,13 @@ func (e *Engine) Stop(ctx context.Context) {
 	select {
 	case <-done:
 	case <-ctx.Done():
+		// The grace period is over: cancel the attempts still in flight (their deliveries stay
+		// leased to this replica and are claimed by another when the lease ends).
+		e.cancelBase()
+		select {
+		case <-done:
+		case <-time.After(time.Second):
+		}
 	}
 	for e.writer.size() > 0 && ctx.Err() == nil {
 		if err := e.writer.flush(ctx); err != nil {

@@ -111,3 +111,59 @@ func TestEveryFamily(t *testing.T) {
 		t.Fatalf("%s %v", out, err)
 	}
 }
+
+// TestHostileTemplatesAreBounded: what cannot be bounded is refused at save time; ranges stop
+// at MaxIterations (all of them together, however nested) and at the attempt's deadline, long
+// before they could hold a CPU.
+func TestHostileTemplatesAreBounded(t *testing.T) {
+	for _, text := range []string{`{{define "x"}}a{{end}}{{template "x"}}`, `{{block "b" .}}x{{end}}`, `{{template "body" .}}`} {
+		if _, err := Parse(text, "text/plain"); err == nil {
+			t.Errorf("%s: accepted", text)
+		}
+	}
+	items := make([]any, 1000)
+	for i := range items {
+		items[i] = i
+	}
+	raw, _ := json.Marshal(map[string]any{"task_id": "1", "event": "created", "title": "t", "items": items})
+	m := &notify.Message{Type: "task.created", Timestamp: time.Now(), Event: event.NewLazy(raw)}
+	cases := []struct {
+		text string
+		ctx  func() (context.Context, context.CancelFunc)
+		want string
+	}{
+		{`{{range 100000000}}{{end}}`, nil, "iterations"},
+		{`{{range $i := 100000000}}x{{end}}`, nil, "iterations"},
+		{`{{range .event.items}}{{range $.event.items}}{{range $.event.items}}{{end}}{{end}}{{end}}`, nil, "iterations"},
+		{`{{range .event.items}}{{if true}}{{range $.event.items}}{{with 1}}{{range $.event.items}}{{end}}{{end}}{{end}}{{end}}{{end}}`, nil, "iterations"},
+		{`{{range .event.items}}` + strings.Repeat("x", 300) + `{{end}}`, nil, "exceeds"}, // 300 KB of output
+		{`{{range .event.items}}{{.}}{{end}}`, func() (context.Context, context.CancelFunc) {
+			return context.WithDeadline(context.Background(), time.Now().Add(-time.Second))
+		}, "deadline"},
+	}
+	for _, c := range cases {
+		tp, err := Parse(c.text, "text/plain")
+		if err != nil {
+			t.Fatalf("%s: %v", c.text, err)
+		}
+		ctx, cancel := context.Background(), func() {}
+		if c.ctx != nil {
+			ctx, cancel = c.ctx()
+		}
+		start := time.Now()
+		_, err = tp.Render(ctx, &notify.Target{ID: "w", Name: "n"}, m)
+		cancel()
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: %v, want an error about %s", c.text, err, c.want)
+		}
+		if took := time.Since(start); took > 2*time.Second {
+			t.Errorf("%s: stopped after %s", c.text, took)
+		}
+	}
+	// Ordinary ranges are untouched.
+	tp, _ := Parse(`{{range $i, $v := .event.items}}{{if lt $i 3}}{{$v}},{{end}}{{end}}`, "text/plain")
+	out, err := tp.Render(context.Background(), &notify.Target{}, m)
+	if err != nil || string(out) != "0,1,2," {
+		t.Fatalf("%q %v", out, err)
+	}
+}
