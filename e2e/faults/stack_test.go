@@ -143,7 +143,7 @@ func (s *stack) dispatcherEnvAt(addr string) []string {
 	return append([]string{"NATS_URL=" + s.natsURL, "DATABASE_URL=" + s.dbURL, "DISPATCHER_ADDR=" + addr,
 		"TASKHOOK_ADMIN_TOKENS=" + adminToken, "TASKHOOK_ENCRYPTION_KEY=" + s.key,
 		"TASKHOOK_ALLOW_HTTP=true", "TASKHOOK_ALLOWED_NETWORKS=127.0.0.0/8",
-		"TASKHOOK_RETRY_SCHEDULE=200ms,500ms,1s,1s,1s,1s,1s,1s,1s", "TASKHOOK_ATTEMPT_TIMEOUT=1s", "TASKHOOK_LEASE=4s",
+		"TASKHOOK_RETRY_SCHEDULE=200ms,500ms,1s,1s,1s,1s,1s,1s,1s", "TASKHOOK_ATTEMPT_TIMEOUT=1s", "TASKHOOK_LEASE=5s",
 		"TASKHOOK_POLL_INTERVAL=100ms", "TASKHOOK_SHUTDOWN_TIMEOUT=5s", "TASKHOOK_LOG_LEVEL=info",
 		// Reminders off unless a test asks (extraEnv comes last): the seed's due date is in 2024.
 		"TASKHOOK_DUE_EVENTS=off"}, s.extraEnv...)

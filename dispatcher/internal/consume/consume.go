@@ -161,6 +161,7 @@ type item struct {
 func (c *Consumer) process(msgs []jetstream.Msg) {
 	start := time.Now()
 	defer func() { c.metrics.BatchDuration.Observe(time.Since(start).Seconds()) }()
+	defer c.keepAlive(msgs)()
 	// Storage calls get a context of their own: a shutdown lets the batch finish.
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -249,6 +250,9 @@ func (c *Consumer) process(msgs []jetstream.Msg) {
 		}
 	}
 	written, err := c.db.Write(ctx, &b)
+	if err == nil {
+		c.engine.Hold(detached...) // their pending rows are leased to this replica: renewed from now on
+	}
 	for _, j := range detached {
 		j.Settle(err == nil)
 	}
@@ -285,6 +289,33 @@ func (c *Consumer) ack(parsed, unmatched, matched []*item, observeErr error) {
 	for _, it := range matched {
 		_ = it.msg.Ack()
 	}
+}
+
+// keepAlive tells JetStream, every third of the ack wait, that the batch's messages are still
+// being worked on (a slow write, say), so that the ack wait can be short (a crashed replica's
+// messages come back within it) without redelivering a live replica's batch. It returns the
+// function that stops it.
+func (c *Consumer) keepAlive(msgs []jetstream.Msg) func() {
+	every := c.cfg.Lease / 3
+	if every <= 0 {
+		return func() {}
+	}
+	done := make(chan struct{})
+	go func() {
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				for _, m := range msgs {
+					_ = m.InProgress()
+				}
+			}
+		}
+	}()
+	return func() { close(done) }
 }
 
 // observeTasks hands the batch's task events to the task observer (none when due events are

@@ -71,6 +71,9 @@ type Engine struct {
 	// base is the context of the lanes' attempts: Stop cancels it once the grace period is over.
 	base       context.Context
 	cancelBase context.CancelFunc
+
+	heldMu sync.Mutex
+	held   map[uuid.UUID]*Job // jobs whose rows this replica holds a lease on, until their outcome is written
 }
 
 // New returns an engine; Run starts its poller and writer.
@@ -88,7 +91,7 @@ func New(cfg Config, db *store.DB, hooks Webhooks, client *http.Client, box *sec
 		cfg.MaxQueued = 100000
 	}
 	e := &Engine{cfg: cfg, db: db, hooks: hooks, client: client, box: box, metrics: m, log: log,
-		sem: make(chan struct{}, cfg.MaxInflight), lanes: map[uuid.UUID]*lane{}, poll: make(chan struct{}, 1)}
+		sem: make(chan struct{}, cfg.MaxInflight), lanes: map[uuid.UUID]*lane{}, poll: make(chan struct{}, 1), held: map[uuid.UUID]*Job{}}
 	e.writer = newWriter(e)
 	e.base, e.cancelBase = context.WithCancel(context.Background())
 	return e
@@ -282,13 +285,88 @@ func release(sem chan struct{}) bool {
 	return false
 }
 
+// Hold registers jobs whose rows are leased to this replica, so that their leases are renewed
+// until their outcome is written (the consumer calls it for the pending rows it wrote).
+func (e *Engine) Hold(jobs ...*Job) {
+	e.heldMu.Lock()
+	for _, j := range jobs {
+		e.held[j.DeliveryID] = j
+	}
+	e.heldMu.Unlock()
+}
+
+// unhold forgets jobs whose outcome (or release) is written.
+func (e *Engine) unhold(rs []*Result) {
+	e.heldMu.Lock()
+	for _, r := range rs {
+		if e.held[r.Job.DeliveryID] == r.Job {
+			delete(e.held, r.Job.DeliveryID)
+		}
+	}
+	e.heldMu.Unlock()
+}
+
+// RenewEvery is how often a replica renews its leases: a fifth of the lease, so that a live
+// replica's leases never have less than four fifths left, and a dead one's end within a lease.
+func RenewEvery(lease time.Duration) time.Duration { return max(lease/5, 200*time.Millisecond) }
+
+// MinLease is the shortest lease that leaves an attempt room to start and finish after the
+// latest renewal: four fifths of it must cover the attempt timeout and LeaseMargin.
+func MinLease(attemptTimeout time.Duration) time.Duration {
+	return (attemptTimeout + LeaseMargin) * 5 / 4
+}
+
+// renewLoop renews the leases of every held job, every RenewEvery, in one statement.
+func (e *Engine) renewLoop(ctx context.Context) {
+	t := time.NewTicker(RenewEvery(e.cfg.Lease))
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if err := e.renew(ctx); err != nil && ctx.Err() == nil {
+			e.metrics.WriteErrors.WithLabelValues("renew leases").Inc()
+			e.log.Warn("renewing leases failed; retrying", zap.Error(err))
+		}
+	}
+}
+
+func (e *Engine) renew(ctx context.Context) error {
+	e.heldMu.Lock()
+	leases := make([]store.Lease, 0, len(e.held))
+	jobs := make(map[uuid.UUID]*Job, len(e.held))
+	for id, j := range e.held {
+		leases = append(leases, store.Lease{ID: id, Token: j.Lease})
+		jobs[id] = j
+	}
+	e.heldMu.Unlock()
+	if len(leases) == 0 {
+		return nil
+	}
+	until := time.Now().Add(e.cfg.Lease)
+	rctx, cancel := context.WithTimeout(ctx, RenewEvery(e.cfg.Lease))
+	defer cancel()
+	renewed, err := e.db.RenewLeases(rctx, leases, e.cfg.Lease)
+	if err != nil {
+		return err
+	}
+	// A row not renewed is final, released, or claimed by another replica after this one lost
+	// its lease (a stall): its job keeps its old end, and is given back when it passes.
+	for _, id := range renewed {
+		jobs[id].extend(until)
+	}
+	return nil
+}
+
 // LeaseMargin is kept between the end of an attempt and the end of its lease (clock skew
 // between replicas and PostgreSQL, time to record the outcome).
 const LeaseMargin = 2 * time.Second
 
 // deadline is the last moment an attempt may start and still finish within the lease.
 func (e *Engine) deadline(j *Job) time.Time {
-	return j.LeaseUntil.Add(-e.cfg.AttemptTimeout - LeaseMargin)
+	return j.leaseEnd().Add(-e.cfg.AttemptTimeout - LeaseMargin)
 }
 
 // giveBack returns a job that will not be attempted now.

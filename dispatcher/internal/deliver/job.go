@@ -26,6 +26,24 @@ type Job struct {
 	Provider   string      // for metrics, filled when attempted
 
 	fresh *fresh // non-nil for jobs the consumer attempts before their row exists
+	// renewed is the lease's end after the last renewal (unix nanoseconds; 0: LeaseUntil),
+	// read and written atomically (a plain int64, so that a Job can still be copied before use).
+	renewed int64
+}
+
+// leaseEnd is when the lease this replica holds on the row ends, renewals included.
+func (j *Job) leaseEnd() time.Time {
+	if n := atomic.LoadInt64(&j.renewed); n != 0 {
+		return time.Unix(0, n)
+	}
+	return j.LeaseUntil
+}
+
+// extend records a renewal of the lease until t.
+func (j *Job) extend(t time.Time) {
+	if t.After(j.leaseEnd()) {
+		atomic.StoreInt64(&j.renewed, t.UnixNano())
+	}
 }
 
 // Result is what came of a job.

@@ -16,6 +16,7 @@ const ClaimBatch = 500
 // Run starts the poller, the writer and the backlog gauges; they stop when ctx ends (call Stop
 // for a graceful end).
 func (e *Engine) Run(ctx context.Context) {
+	go e.renewLoop(ctx)
 	go e.writer.run(ctx)
 	go e.pollLoop(ctx)
 	go e.backlogLoop(ctx)
@@ -79,6 +80,7 @@ func (e *Engine) pollOnce(ctx context.Context) (int, bool) {
 	}
 	for i := range claimed {
 		j, failed := e.jobFromClaim(&claimed[i])
+		e.Hold(j) // renewed until the outcome (or the release) is written
 		if failed != nil {
 			e.writer.add(failed)
 			continue

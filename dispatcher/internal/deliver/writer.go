@@ -114,6 +114,14 @@ func (w *writer) flush(ctx context.Context) error {
 }
 
 func (w *writer) write(ctx context.Context, rs []*Result) error {
+	if err := w.store(ctx, rs); err != nil {
+		return err
+	}
+	w.e.unhold(rs)
+	return nil
+}
+
+func (w *writer) store(ctx context.Context, rs []*Result) error {
 	var b store.Batch
 	var release []store.Lease
 	for _, r := range rs {

@@ -521,6 +521,21 @@ func (db *DB) Claim(ctx context.Context, limit int, lease time.Duration) ([]Clai
 	return out, err
 }
 
+// RenewLeases extends, to now + lease, the leases of rows still held with their token (and not
+// final); it returns the ids renewed. One statement for all of a replica's leases.
+func (db *DB) RenewLeases(ctx context.Context, ls []Lease, lease time.Duration) ([]uuid.UUID, error) {
+	ids, tokens := make([]uuid.UUID, len(ls)), make([]uuid.UUID, len(ls))
+	for i, l := range ls {
+		ids[i], tokens[i] = l.ID, l.Token
+	}
+	var out []uuid.UUID
+	err := db.SelectContext(ctx, &out, `UPDATE deliveries d SET due_at = now() + make_interval(secs => $3)
+		FROM unnest($1::uuid[], $2::uuid[]) AS u(id, token)
+		WHERE d.id = u.id AND d.lease_token = u.token AND d.due_at IS NOT NULL
+		RETURNING d.id`, pq.Array(uuidStrings(ids)), pq.Array(uuidStrings(tokens)), lease.Seconds())
+	return out, err
+}
+
 // Lease identifies a leased delivery (and, to release it, when it may be claimed again).
 type Lease struct {
 	ID    uuid.UUID

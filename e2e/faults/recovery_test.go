@@ -1,0 +1,54 @@
+package faults
+
+import (
+	"fmt"
+	"testing"
+	"time"
+)
+
+// TestRecoveryInSeconds: with the default lease (16 s, renewed every fifth by the live
+// replica), kill -9 of a dispatcher mid-burst delays the deliveries it was working on by
+// seconds, not minutes: beside a second replica, and alone followed by a restart. The time from
+// the kill to the last delivery is logged (and kept in BENCHMARKS.md).
+func TestRecoveryInSeconds(t *testing.T) {
+	for _, replicas := range []int{2, 1} {
+		t.Run(fmt.Sprintf("%d replicas", replicas), func(t *testing.T) { recoverFromKill(t, replicas) })
+	}
+}
+
+func recoverFromKill(t *testing.T, replicas int) {
+	s := newStack(t, "TASKHOOK_LEASE=16s", "TASKHOOK_ATTEMPT_TIMEOUT=10s")
+	s.startDispatcher()
+	if replicas == 2 {
+		s.startReplica()
+	}
+	s.startIngest()
+	sink := newSink(t, 20*time.Millisecond) // slow enough that the killed replica has work in flight
+	s.createWebhook(map[string]any{"url": sink.URL})
+	p, stop := startPublisher(s, fmt.Sprintf("r%d", replicas), 2*time.Millisecond)
+	waitUntil(t, 30*time.Second, "deliveries under way", func() bool { return sink.requests() > 200 })
+	s.dispatcher.Kill()
+	killed := time.Now()
+	if replicas == 1 {
+		s.startDispatcher()
+	}
+	time.Sleep(time.Second)
+	stop()
+	ids := p.ids()
+	var last time.Time
+	for deadline := killed.Add(60 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if len(sink.missing(t, ids)) == 0 {
+			last = time.Now()
+			break
+		}
+		if time.Now().After(deadline) {
+			diagnose(t, s, sink.missing(t, ids))
+			t.Fatalf("%d of %d events not delivered 60 s after the kill", len(sink.missing(t, ids)), len(ids))
+		}
+	}
+	recovery := last.Sub(killed)
+	t.Logf("%d replica(s): every one of %d events delivered %s after kill -9 (%d duplicates, same webhook-id)", replicas, len(ids), recovery.Round(100*time.Millisecond), sink.duplicates())
+	if recovery > 20*time.Second {
+		t.Fatalf("recovery took %s, more than 20 s", recovery)
+	}
+}
