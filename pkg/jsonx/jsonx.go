@@ -7,6 +7,7 @@
 package jsonx
 
 import (
+	"bytes"
 	"fmt"
 	"strconv"
 	"strings"
@@ -25,7 +26,7 @@ func (e *Error) Error() string { return e.Path + ": " + e.Message }
 // Check reports the first duplicate key, invalid UTF-8, lone surrogate or NUL in b, which must
 // be well-formed JSON (json.Valid). It returns nil when there is none.
 func Check(b []byte) *Error {
-	s := scanner{b: b}
+	s := scanner{b: b, path: make([]token, 0, 8)}
 	s.value(0)
 	return s.err
 }
@@ -33,8 +34,14 @@ func Check(b []byte) *Error {
 type scanner struct {
 	b    []byte
 	i    int
-	path []string // reference tokens to the current value
+	path []token // reference tokens to the current value
 	err  *Error
+}
+
+// token is one step of the path: an object key (its value's bytes) or an array index.
+type token struct {
+	key   []byte
+	index int // -1 for a key
 }
 
 func (s *scanner) fail(msg string) {
@@ -43,11 +50,16 @@ func (s *scanner) fail(msg string) {
 	}
 }
 
-func pointer(tokens []string) string {
+// pointer builds the JSON pointer (only on error: the scan itself allocates no strings).
+func pointer(tokens []token) string {
 	var sb strings.Builder
 	for _, t := range tokens {
 		sb.WriteByte('/')
-		sb.WriteString(strings.ReplaceAll(strings.ReplaceAll(t, "~", "~0"), "/", "~1"))
+		if t.index >= 0 {
+			sb.WriteString(strconv.Itoa(t.index))
+			continue
+		}
+		sb.WriteString(strings.ReplaceAll(strings.ReplaceAll(string(t.key), "~", "~0"), "/", "~1"))
 	}
 	return sb.String()
 }
@@ -76,15 +88,19 @@ func (s *scanner) value(depth int) {
 	case '"':
 		s.str()
 	default: // number, true, false, null: skip to the next delimiter
-		for s.i < len(s.b) && !strings.ContainsRune(",]} \t\r\n", rune(s.b[s.i])) {
-			s.i++
+		for ; s.i < len(s.b); s.i++ {
+			switch s.b[s.i] {
+			case ',', ']', '}', ' ', '\t', '\r', '\n':
+				return
+			}
 		}
 	}
 }
 
 func (s *scanner) object(depth int) {
 	s.i++ // {
-	var small []string
+	var keys [16][]byte // the first keys, compared in place (most objects have fewer)
+	small := keys[:0]
 	var large map[string]bool
 	for s.err == nil {
 		s.space()
@@ -101,22 +117,24 @@ func (s *scanner) object(depth int) {
 			return
 		}
 		dup := false
-		if large != nil {
-			dup = large[key]
-			large[key] = true
-		} else {
+		switch {
+		case large != nil:
+			dup = large[string(key)]
+			large[string(key)] = true
+		case len(small) < cap(small):
 			for _, k := range small {
-				dup = dup || k == key
+				dup = dup || bytes.Equal(k, key)
 			}
 			small = append(small, key)
-			if len(small) > 16 {
-				large = make(map[string]bool, 64)
-				for _, k := range small {
-					large[k] = true
-				}
+		default:
+			large = make(map[string]bool, 64)
+			for _, k := range small {
+				large[string(k)] = true
 			}
+			dup = large[string(key)]
+			large[string(key)] = true
 		}
-		s.path = append(s.path, key)
+		s.path = append(s.path, token{key: key, index: -1})
 		if dup {
 			s.fail("the key appears twice in this object; send it once")
 			return
@@ -141,34 +159,35 @@ func (s *scanner) array(depth int) {
 			n++
 			continue
 		}
-		s.path = append(s.path, strconv.Itoa(n))
+		s.path = append(s.path, token{index: n})
 		s.value(depth)
 		s.path = s.path[:len(s.path)-1]
 	}
 }
 
-// str reads a string at s.i (its opening quote) and returns its value (only when it held an
-// escape is a copy made; keys are compared by value, so "a" and "\u0061" are the same key).
-func (s *scanner) str() string {
+// str reads a string at s.i (its opening quote) and returns its value: the input's bytes, or a
+// copy only when it held an escape (keys are compared by value, so "a" and "\u0061" are the
+// same key).
+func (s *scanner) str() []byte {
 	s.i++ // "
 	start := s.i
-	var sb *strings.Builder
+	var sb *bytes.Buffer
 	for s.i < len(s.b) {
 		c := s.b[s.i]
 		switch {
 		case c == '"':
-			out := string(s.b[start:s.i])
+			out := s.b[start:s.i]
 			if sb != nil {
-				out = sb.String()
+				out = sb.Bytes()
 			}
 			s.i++
 			return out
 		case c == 0:
 			s.fail("holds a NUL character")
-			return ""
+			return nil
 		case c == '\\':
 			if sb == nil {
-				sb = &strings.Builder{}
+				sb = &bytes.Buffer{}
 				sb.Write(s.b[start:s.i])
 			}
 			s.escape(sb)
@@ -181,7 +200,7 @@ func (s *scanner) str() string {
 			r, n := utf8.DecodeRune(s.b[s.i:])
 			if r == utf8.RuneError && n <= 1 {
 				s.fail("is not valid UTF-8 text")
-				return ""
+				return nil
 			}
 			if sb != nil {
 				sb.WriteRune(r)
@@ -189,13 +208,13 @@ func (s *scanner) str() string {
 			s.i += n
 		}
 		if s.err != nil {
-			return ""
+			return nil
 		}
 	}
-	return ""
+	return nil
 }
 
-func (s *scanner) escape(sb *strings.Builder) {
+func (s *scanner) escape(sb *bytes.Buffer) {
 	if s.i+1 >= len(s.b) {
 		s.i = len(s.b)
 		return

@@ -90,3 +90,17 @@ func FuzzCheck(f *testing.F) {
 		}
 	})
 }
+
+func BenchmarkCheckSeed(b *testing.B) {
+	body := []byte(`{"task_id":"12345","event":"created","title":"Follow up with patient","due_date":"2024-01-15T10:00:00Z",` +
+		`"patient":{"id":"67890","first_name":"John","last_name":"Doe","birth_date":"1980-05-15","sex_at_birth":"Male"},` +
+		`"creator":{"id":"11111","first_name":"Dr. Jane","last_name":"Smith"},` +
+		`"assignee":{"staff":{"id":"22222","first_name":"Nurse","last_name":"Johnson"},"team":null}}`)
+	b.ReportAllocs()
+	b.SetBytes(int64(len(body)))
+	for b.Loop() {
+		if err := Check(body); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
