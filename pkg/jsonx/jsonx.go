@@ -98,8 +98,9 @@ func (s *scanner) value(depth int) {
 }
 
 func (s *scanner) object(depth int) {
-	s.i++ // {
-	var keys [16][]byte // the first keys, compared in place (most objects have fewer)
+	s.i++ // the {
+	// The first keys are compared in place (most objects have fewer than 16).
+	var keys [16][]byte
 	small := keys[:0]
 	var large map[string]bool
 	for s.err == nil {
