@@ -53,6 +53,8 @@ type Deps struct {
 	Engine   *deliver.Engine
 	Replayer *replay.Replayer
 	Log      *zap.Logger
+	// Sealed is how many values are still sealed with previous keys (-1: not counted yet).
+	Sealed func() int64
 }
 
 // API is the admin API.

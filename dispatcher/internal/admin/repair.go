@@ -88,6 +88,9 @@ type StatsView struct {
 	PendingDeliveries       int64             `json:"pending_deliveries"`
 	OldestPendingAgeSeconds float64           `json:"oldest_pending_age_seconds"`
 	DisabledWebhooks        []DisabledWebhook `json:"disabled_webhooks"`
+	// SealedWithPreviousKeys counts the values still sealed with a key other than
+	// TASKHOOK_ENCRYPTION_KEY after a rotation (null before the first count).
+	SealedWithPreviousKeys *int64 `json:"sealed_with_previous_keys"`
 }
 
 // DisabledWebhook is an inactive webhook in the stats.
@@ -124,6 +127,11 @@ func (a *API) stats(c echo.Context) error {
 		return err
 	}
 	out.RetryBacklog, out.PendingDeliveries = b.Retrying, b.Pending
+	if a.Sealed != nil {
+		if n := a.Sealed(); n >= 0 {
+			out.SealedWithPreviousKeys = &n
+		}
+	}
 	if b.OldestPending.Valid {
 		out.OldestPendingAgeSeconds = a.now().Sub(b.OldestPending.Time).Seconds()
 	}

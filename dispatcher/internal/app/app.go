@@ -25,6 +25,7 @@ import (
 	"github.com/taskhook/taskhook/dispatcher/internal/netguard"
 	"github.com/taskhook/taskhook/dispatcher/internal/notify/providers"
 	"github.com/taskhook/taskhook/dispatcher/internal/replay"
+	"github.com/taskhook/taskhook/dispatcher/internal/reseal"
 	"github.com/taskhook/taskhook/dispatcher/internal/secretbox"
 	"github.com/taskhook/taskhook/dispatcher/internal/store"
 	"github.com/taskhook/taskhook/dispatcher/internal/subscription"
@@ -45,7 +46,7 @@ type Deps struct {
 // HTTP, stop consuming (finish batches in progress, hand back the rest), finish in-flight
 // attempts and give back queued ones, write outcomes, drain NATS.
 func Run(ctx context.Context, cfg Config, deps Deps, log *zap.Logger, ready func(net.Addr)) error {
-	box, err := secretbox.New(cfg.key)
+	box, err := secretbox.New(cfg.key, cfg.previous...)
 	if err != nil {
 		return err
 	}
@@ -137,7 +138,9 @@ func Run(ctx context.Context, cfg Config, deps Deps, log *zap.Logger, ready func
 	tokens.Add(httpx.RoleViewer, config.SplitList(cfg.ViewerTokens)...)
 	v1 := e.Group("/v1", httpx.Authenticate(tokens))
 	replayer := replay.New(js, streamCfg.Name, db, box, consume.DeliveryID)
-	admin.New(admin.Deps{DB: db, Codec: codec, Compiler: compiler, Cache: cache, Engine: engine, Replayer: replayer, Log: log},
+	resealer := &reseal.Resealer{DB: db, Box: box, Metrics: m, Log: log, Batch: 500, Every: 10 * time.Minute}
+	go resealer.Run(work)
+	admin.New(admin.Deps{DB: db, Codec: codec, Compiler: compiler, Cache: cache, Engine: engine, Replayer: replayer, Log: log, Sealed: resealer.Left},
 		admin.Options{RedAfter: cfg.RedAfter, DefaultMaxAttempts: cfg.schedule.DefaultAttempts(), RotationGrace: cfg.RotationGrace,
 			ReplayLimit: cfg.ReplayLimit, ReplayMaxScan: 20 * cfg.ReplayLimit, Lease: cfg.Lease, Due: dueRules}).Register(v1)
 	v1.GET("/event-types", httpx.EventTypes(catalog))

@@ -27,6 +27,7 @@ type Config struct {
 	AdminTokens        string        `env:"TASKHOOK_ADMIN_TOKENS,required,notEmpty" help:"comma-separated bearer tokens with full admin access"`
 	ViewerTokens       string        `env:"TASKHOOK_VIEWER_TOKENS" help:"comma-separated bearer tokens with read-only access"`
 	EncryptionKey      string        `env:"TASKHOOK_ENCRYPTION_KEY,required,notEmpty" help:"base64 of 32 random bytes; encrypts webhook secrets and stored payloads at rest"`
+	PreviousKeys       string        `env:"TASKHOOK_PREVIOUS_ENCRYPTION_KEYS" help:"comma-separated old encryption keys that only open; what they sealed is re-sealed with TASKHOOK_ENCRYPTION_KEY in the background"`
 	AllowHTTP          bool          `env:"TASKHOOK_ALLOW_HTTP" envDefault:"false" help:"allow http:// webhook URLs (development and tests only)"`
 	AllowedNetworks    string        `env:"TASKHOOK_ALLOWED_NETWORKS" help:"CIDRs webhook targets may resolve to although private, loopback or link-local"`
 	StreamReplicas     int           `env:"TASKHOOK_STREAM_REPLICAS" envDefault:"1" help:"JetStream replicas of the event stream (3 in a NATS cluster); 1 to 5"`
@@ -57,6 +58,7 @@ type Config struct {
 	OverdueGrace       time.Duration `env:"TASKHOOK_OVERDUE_GRACE" envDefault:"0s" help:"wait after a task's due date before task.overdue; 0 to 720h"`
 
 	key      []byte
+	previous [][]byte
 	allowed  []netip.Prefix
 	schedule deliver.Schedule
 	location *time.Location
@@ -78,6 +80,13 @@ func (c *Config) validate() error {
 	}
 	if c.key, err = secretbox.ParseKey(c.EncryptionKey); err != nil {
 		return fmt.Errorf("TASKHOOK_ENCRYPTION_KEY %v", err)
+	}
+	for i, k := range config.SplitList(c.PreviousKeys) {
+		pk, err := secretbox.ParseKey(k)
+		if err != nil {
+			return fmt.Errorf("TASKHOOK_PREVIOUS_ENCRYPTION_KEYS: key %d %v", i+1, err)
+		}
+		c.previous = append(c.previous, pk)
 	}
 	if c.allowed, err = netguard.ParseAllowed(c.AllowedNetworks); err != nil {
 		return err

@@ -60,7 +60,8 @@ type Scheduler struct {
 	Now        func() time.Time
 }
 
-func payloadAAD(taskID string) []byte { return []byte("task:" + taskID) }
+// PayloadAAD binds a task's sealed latest event to its row.
+func PayloadAAD(taskID string) []byte { return []byte("task:" + taskID) }
 
 func (s *Scheduler) now() time.Time {
 	if s.Now != nil {
@@ -134,7 +135,7 @@ func (s *Scheduler) Observe(ctx context.Context, obs []Observation) error {
 			}
 			var payload []byte
 			if t.LastSeq != seq {
-				payload = s.Box.Seal(t.Payload, payloadAAD(t.TaskID))
+				payload = s.Box.Seal(t.Payload, PayloadAAD(t.TaskID))
 			}
 			out = append(out, toRow(t, payload, s.Rules))
 		}
@@ -215,7 +216,7 @@ func (s *Scheduler) Poll(ctx context.Context) (int, error) {
 			}
 			kinds, skipDue := Fire(t, s.Rules, now)
 			if len(kinds) > 0 {
-				plain, err := s.Box.Open(r.Payload, payloadAAD(t.TaskID))
+				plain, err := s.Box.Open(r.Payload, PayloadAAD(t.TaskID))
 				if err != nil {
 					return nil, fmt.Errorf("task %s: open stored event: %w", t.TaskID, err)
 				}

@@ -140,7 +140,7 @@ func TestObserveFromTwoReplicas(t *testing.T) {
 		if row.LastSeq != int64(newest) || !row.DueDate.Time.Equal(want) || !row.NextFireAt.Valid {
 			t.Fatalf("task %d: seq %d due %v next %v, want seq %d due %v", k, row.LastSeq, row.DueDate.Time, row.NextFireAt, newest, want)
 		}
-		plain, err := r.box.Open(row.Payload, payloadAAD(row.TaskID))
+		plain, err := r.box.Open(row.Payload, PayloadAAD(row.TaskID))
 		if err != nil || !strings.Contains(string(plain), fmt.Sprintf(`"e-%s-%d"`, row.TaskID, newest)) {
 			t.Fatalf("task %d payload %s %v", k, plain, err)
 		}

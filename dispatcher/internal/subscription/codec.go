@@ -17,8 +17,9 @@ type Codec struct {
 	Providers notify.Registry // masks URLs that are credentials in url_hint
 }
 
-func urlAAD(w string) []byte  { return []byte("webhook-url:" + w) }
-func authAAD(w string) []byte { return []byte("webhook-auth:" + w) }
+// URLAAD and AuthAAD bind a webhook's sealed URL and credential to its row.
+func URLAAD(w string) []byte  { return []byte("webhook-url:" + w) }
+func AuthAAD(w string) []byte { return []byte("webhook-auth:" + w) }
 
 // ToRow seals w into a row.
 func (c Codec) ToRow(w *Webhook) (*store.Webhook, error) {
@@ -29,9 +30,9 @@ func (c Codec) ToRow(w *Webhook) (*store.Webhook, error) {
 	id := w.ID.String()
 	r := &store.Webhook{
 		ID: w.ID, Name: w.Name, Description: w.Description,
-		URLSealed: c.Box.Seal([]byte(w.URL), urlAAD(id)), URLHint: c.Providers.SafeURL(w.Provider, w.URL),
+		URLSealed: c.Box.Seal([]byte(w.URL), URLAAD(id)), URLHint: c.Providers.SafeURL(w.Provider, w.URL),
 		Provider: w.Provider, Events: w.Events, Filter: w.Filter, Active: w.Active,
-		AuthType: w.Auth.Type, AuthSealed: c.Box.Seal(auth, authAAD(id)), AuthHint: credential.Hint(w.Auth),
+		AuthType: w.Auth.Type, AuthSealed: c.Box.Seal(auth, AuthAAD(id)), AuthHint: credential.Hint(w.Auth),
 		Template: w.Template, TemplateType: w.TemplateType, Timezone: w.Timezone, Redact: w.Redact, Options: w.Options,
 		DisabledReason: w.DisabledReason,
 	}
@@ -50,7 +51,7 @@ func (c Codec) ToRow(w *Webhook) (*store.Webhook, error) {
 // FromRow opens a row.
 func (c Codec) FromRow(r *store.Webhook) (*Webhook, error) {
 	id := r.ID.String()
-	u, err := c.Box.Open(r.URLSealed, urlAAD(id))
+	u, err := c.Box.Open(r.URLSealed, URLAAD(id))
 	if err != nil {
 		return nil, fmt.Errorf("webhook %s url: %w", id, err)
 	}
@@ -67,7 +68,7 @@ func (c Codec) FromRow(r *store.Webhook) (*Webhook, error) {
 		w.DisabledAt = r.DisabledAt.Time
 	}
 	if len(r.AuthSealed) > 0 {
-		a, err := c.Box.Open(r.AuthSealed, authAAD(id))
+		a, err := c.Box.Open(r.AuthSealed, AuthAAD(id))
 		if err != nil {
 			return nil, fmt.Errorf("webhook %s auth: %w", id, err)
 		}
