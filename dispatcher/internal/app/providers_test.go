@@ -122,12 +122,18 @@ func newSmartFHIR(t *testing.T) *smartFHIR {
 				return
 			}
 			s.posts = append(s.posts, r)
-			key := r.Header.Get("If-None-Exist")
+			b, _ := io.ReadAll(r.Body)
+			if r.Method == "PUT" { // conditional update on ?identifier=: replace, or create
+				_, existed := s.tasks[r.URL.RawQuery]
+				s.tasks[r.URL.RawQuery] = b
+				w.WriteHeader(map[bool]int{true: 200, false: 201}[existed])
+				return
+			}
+			key := r.Header.Get("If-None-Exist") // conditional create
 			if _, ok := s.tasks[key]; ok {
 				w.WriteHeader(200)
 				return
 			}
-			b, _ := io.ReadAll(r.Body)
 			s.tasks[key] = b
 			w.WriteHeader(201)
 		default:
@@ -167,15 +173,18 @@ func TestFHIRWithSMARTBackendAuth(t *testing.T) {
 	if len(emr.tasks) != 1 {
 		t.Fatalf("%d Tasks created for one task id", len(emr.tasks))
 	}
-	for _, p := range emr.posts {
-		if p.Header.Get("Content-Type") != "application/fhir+json" || p.Header.Get("If-None-Exist") != "identifier=urn%3Aoid%3A1.2.3.4|12345" {
-			t.Fatalf("headers %v", p.Header)
-		}
+	// The created task: a conditional create; the updated one: a conditional update of it.
+	if p := emr.posts[0]; p.Method != "POST" || p.Header.Get("Content-Type") != "application/fhir+json" || p.Header.Get("If-None-Exist") != "identifier=urn%3Aoid%3A1.2.3.4|12345" {
+		t.Fatalf("created: %s %v", p.Method, p.Header)
+	}
+	if p := emr.posts[1]; p.Method != "PUT" || p.Header.Get("Content-Type") != "application/fhir+json" || p.URL.RawQuery != "identifier=urn%3Aoid%3A1.2.3.4|12345" {
+		t.Fatalf("updated: %s %s %v", p.Method, p.URL, p.Header)
 	}
 	for _, task := range emr.tasks {
 		var m map[string]any
 		_ = json.Unmarshal(task, &m)
-		if m["resourceType"] != "Task" || m["description"] != "Follow up with patient" || m["for"].(map[string]any)["reference"] != "Patient/67890" {
+		if m["resourceType"] != "Task" || m["description"] != "Follow up with patient" || m["for"].(map[string]any)["reference"] != "Patient/67890" ||
+			m["businessStatus"].(map[string]any)["text"] != "updated" {
 			t.Fatalf("task %s", task)
 		}
 	}

@@ -513,7 +513,11 @@ func Send(ctx context.Context, client *http.Client, wh *subscription.Compiled, m
 		}
 		ctype = wh.Template.ContentType()
 	}
-	hr, err := http.NewRequestWithContext(ctx, http.MethodPost, req.URL, bytes.NewReader(body))
+	method := req.Method
+	if method == "" {
+		method = http.MethodPost
+	}
+	hr, err := http.NewRequestWithContext(ctx, method, req.URL, bytes.NewReader(body))
 	if err != nil {
 		return notify.Response{}, &notify.Outcome{Result: notify.Fail, Reason: "invalid target URL"}
 	}

@@ -40,6 +40,7 @@ type Target struct {
 
 // Request is a rendered delivery. The engine POSTs Body to URL with ContentType and Header.
 type Request struct {
+	Method      string // "" is POST; FHIR updates a Task with a conditional PUT
 	URL         string
 	ContentType string
 	Header      http.Header // provider headers (may be nil)

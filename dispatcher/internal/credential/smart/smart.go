@@ -152,10 +152,10 @@ func (s *Credential) Assertion() (string, error) {
 		return "", err
 	}
 	now := s.now()
-	t := jwt.NewWithClaims(s.key.method, jwt.RegisteredClaims{
+	t := jwt.NewWithClaims(s.key.method, assertionClaims{
 		Issuer:    s.cfg.ClientID,
 		Subject:   s.cfg.ClientID,
-		Audience:  jwt.ClaimStrings{s.cfg.TokenURL},
+		Audience:  s.cfg.TokenURL,
 		IssuedAt:  jwt.NewNumericDate(now),
 		ExpiresAt: jwt.NewNumericDate(now.Add(AssertionLifetime)),
 		ID:        hex.EncodeToString(jti),
@@ -163,6 +163,27 @@ func (s *Credential) Assertion() (string, error) {
 	t.Header["kid"] = s.cfg.KeyID
 	t.Header["typ"] = "JWT"
 	return t.SignedString(s.key.signer)
+}
+
+// assertionClaims are the claims of a client assertion. aud is a single string, as in the SMART
+// Backend Services examples (jwt.RegisteredClaims writes an array, which some servers refuse).
+type assertionClaims struct {
+	Issuer    string           `json:"iss"`
+	Subject   string           `json:"sub"`
+	Audience  string           `json:"aud"`
+	IssuedAt  *jwt.NumericDate `json:"iat"`
+	ExpiresAt *jwt.NumericDate `json:"exp"`
+	ID        string           `json:"jti"`
+}
+
+// The jwt.Claims methods (the library validates with them; Taskhook only signs).
+func (c assertionClaims) GetExpirationTime() (*jwt.NumericDate, error) { return c.ExpiresAt, nil }
+func (c assertionClaims) GetIssuedAt() (*jwt.NumericDate, error)       { return c.IssuedAt, nil }
+func (c assertionClaims) GetNotBefore() (*jwt.NumericDate, error)      { return nil, nil }
+func (c assertionClaims) GetIssuer() (string, error)                   { return c.Issuer, nil }
+func (c assertionClaims) GetSubject() (string, error)                  { return c.Subject, nil }
+func (c assertionClaims) GetAudience() (jwt.ClaimStrings, error) {
+	return jwt.ClaimStrings{c.Audience}, nil
 }
 
 type tokenAnswer struct {

@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
+	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
 	"net/http"
@@ -75,6 +76,13 @@ func (ts *tokenServer) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	if tok.Header["kid"] != "key-1" || claims.Subject != "client-1" || claims.ExpiresAt.Sub(claims.IssuedAt.Time) > 5*time.Minute || claims.ID == "" {
 		ts.t.Errorf("claims %+v header %v", claims, tok.Header)
+	}
+	// aud is one string, as in the SMART Backend Services examples (some servers refuse an array).
+	parts := strings.Split(f.Get("client_assertion"), ".")
+	payload, _ := base64.RawURLEncoding.DecodeString(parts[1])
+	var raw map[string]any
+	if err := json.Unmarshal(payload, &raw); err != nil || raw["aud"] != ts.URL+"/token" {
+		ts.t.Errorf("aud is %#v, want the token URL as a string", raw["aud"])
 	}
 	ts.mu.Lock()
 	if ts.jtis[claims.ID] {

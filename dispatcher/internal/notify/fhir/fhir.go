@@ -270,16 +270,24 @@ func (*Provider) Render(_ context.Context, t *notify.Target, m *notify.Message) 
 		return nil, err
 	}
 	h := http.Header{}
-	h.Set("If-None-Exist", IfNoneExist(res.id.System, res.id.Value))
 	h.Set("Accept", ContentType)
-	return &notify.Request{URL: strings.TrimRight(t.URL, "/") + "/" + res.kind, ContentType: ContentType, Header: h, Body: body}, nil
+	base := strings.TrimRight(t.URL, "/") + "/" + res.kind
+	if res.update {
+		// A conditional update: the Task with this identifier takes the new state (or is created
+		// when there is none); sending it again changes nothing more.
+		return &notify.Request{Method: http.MethodPut, URL: base + "?" + IfNoneExist(res.id.System, res.id.Value), ContentType: ContentType, Header: h, Body: body}, nil
+	}
+	h.Set("If-None-Exist", IfNoneExist(res.id.System, res.id.Value))
+	return &notify.Request{URL: base, ContentType: ContentType, Header: h, Body: body}, nil
 }
 
-// resource is a rendered FHIR resource: its type, its identifier and its JSON.
+// resource is a rendered FHIR resource: its type, its identifier, its JSON, and whether it
+// updates the resource with that identifier (conditional update) rather than creating it once.
 type resource struct {
-	kind string
-	id   Identifier
-	body any
+	kind   string
+	id     Identifier
+	body   any
+	update bool
 }
 
 func taskResource(m *notify.Message, opts Options, loc *time.Location) (resource, error) {
@@ -287,8 +295,10 @@ func taskResource(m *notify.Message, opts Options, loc *time.Location) (resource
 	if err != nil {
 		return resource{}, err
 	}
+	// task.created creates the Task once (If-None-Exist); every later event of the task (updated,
+	// due, overdue) updates it in place, so that the EMR sees its new status, due date and owner.
 	return resource{kind: "Task", id: Identifier{System: opts.IdentifierSystem, Value: task.TaskID},
-		body: Build(task, opts.IdentifierSystem, m.Timestamp, loc)}, nil
+		body: Build(task, opts.IdentifierSystem, m.Timestamp, loc), update: task.Event != event.Created}, nil
 }
 
 // Classify implements notify.Provider: the shared rules; 412 means the identifier matches

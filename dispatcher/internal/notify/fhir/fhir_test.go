@@ -182,8 +182,27 @@ func (f *fhirServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.posts++
-	if r.Method != "POST" || !strings.HasSuffix(r.URL.Path, "/Task") || r.Header.Get("Content-Type") != ContentType {
+	if !strings.HasSuffix(r.URL.Path, "/Task") || r.Header.Get("Content-Type") != ContentType {
 		w.WriteHeader(400)
+		return
+	}
+	if r.Method == "PUT" { // conditional update: replace the Task with this identifier, or create it
+		if r.URL.RawQuery == "" {
+			w.WriteHeader(400)
+			return
+		}
+		b, _ := io.ReadAll(r.Body)
+		_, existed := f.tasks[r.URL.RawQuery]
+		f.tasks[r.URL.RawQuery] = b
+		if existed {
+			w.WriteHeader(http.StatusOK)
+		} else {
+			w.WriteHeader(http.StatusCreated)
+		}
+		return
+	}
+	if r.Method != "POST" {
+		w.WriteHeader(405)
 		return
 	}
 	key := r.Header.Get("If-None-Exist")
@@ -225,6 +244,58 @@ func TestConditionalCreateNeverDuplicates(t *testing.T) {
 	}
 	if o := New().Classify(&notify.Response{StatusCode: 412}); o.Result != notify.Fail || !strings.Contains(o.Reason, "several resources") {
 		t.Fatalf("412: %+v", o)
+	}
+}
+
+// TestUpdatesReachTheTask: task.created creates the Task once; a later task.updated (then its
+// retry) replaces it through a conditional update on the same identifier: one Task, with the
+// new status.
+func TestUpdatesReachTheTask(t *testing.T) {
+	fs := &fhirServer{tasks: map[string][]byte{}}
+	srv := httptest.NewServer(fs)
+	defer srv.Close()
+	send := func(raw []byte) *http.Response {
+		req, err := New().Render(context.Background(), &notify.Target{URL: srv.URL + "/fhir/r4"}, &notify.Message{Timestamp: at, Event: event.NewLazy(raw)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		method := req.Method
+		if method == "" {
+			method = "POST"
+		}
+		hr, _ := http.NewRequest(method, req.URL, bytes.NewReader(req.Body))
+		hr.Header = req.Header.Clone()
+		hr.Header.Set("Content-Type", req.ContentType)
+		resp, err := http.DefaultClient.Do(hr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp
+	}
+	created := seedRaw(t)
+	updated := bytes.Replace(created, []byte(`"event": "created"`), []byte(`"event": "updated", "status": "completed"`), 1)
+	if !bytes.Contains(updated, []byte(`"completed"`)) {
+		t.Fatal("test event not rewritten")
+	}
+	for i, raw := range [][]byte{created, updated, updated} {
+		if resp := send(raw); resp.StatusCode != 200 && resp.StatusCode != 201 {
+			t.Fatalf("send %d: %d", i, resp.StatusCode)
+		}
+	}
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	var completed int
+	for key, b := range fs.tasks {
+		if strings.Contains(string(b), `"status":"completed"`) {
+			completed++
+			if !strings.HasPrefix(key, "identifier=urn%3Ataskhook%3Atask-id|12345") {
+				t.Errorf("updated under %q", key)
+			}
+		}
+	}
+	if completed != 1 {
+		t.Fatalf("%d completed Tasks among %d stored", completed, len(fs.tasks))
 	}
 }
 

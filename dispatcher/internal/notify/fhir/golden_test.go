@@ -20,7 +20,11 @@ func TestGolden(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", c.Name, err)
 		}
-		kind := req.URL[strings.LastIndex(req.URL, "/")+1:]
+		path, query, _ := strings.Cut(req.URL, "?")
+		kind := path[strings.LastIndex(path, "/")+1:]
+		if (req.Method == "PUT") != (query != "") || (req.Method == "PUT") == (req.Header.Get("If-None-Exist") != "") {
+			t.Errorf("%s: %s %s If-None-Exist %q: a conditional create or a conditional update, not both", c.Name, req.Method, req.URL, req.Header.Get("If-None-Exist"))
+		}
 		doc, _ := jsonschema.UnmarshalJSON(bytes.NewReader(req.Body))
 		if err := schemaOf(t, kind).Validate(doc); err != nil {
 			t.Errorf("%s: not a valid FHIR R4 %s: %v", c.Name, kind, err)
