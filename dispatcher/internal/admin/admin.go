@@ -11,7 +11,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"mime"
 	"net/http"
 	"strings"
 	"time"
@@ -93,17 +92,9 @@ func (a *API) Register(g *echo.Group) {
 // decode reads a JSON body strictly: 415 for another content type, 400 for malformed JSON,
 // 422 for unknown fields or wrong types (with the field's JSON pointer).
 func decode(c echo.Context, v any) error {
-	ct := c.Request().Header.Get(echo.HeaderContentType)
-	if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != echo.MIMEApplicationJSON {
-		return httpx.Errorf(http.StatusUnsupportedMediaType, "Content-Type must be application/json, got %q", ct)
-	}
-	body, err := io.ReadAll(http.MaxBytesReader(c.Response(), c.Request().Body, MaxBodyBytes))
+	body, err := httpx.ReadJSON(c, MaxBodyBytes)
 	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return httpx.Errorf(http.StatusRequestEntityTooLarge, "body exceeds the limit of %d bytes", MaxBodyBytes)
-		}
-		return httpx.Errorf(http.StatusBadRequest, "reading the body failed: %v", err)
+		return err
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()

@@ -10,10 +10,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/taskhook/taskhook/pkg/event"
@@ -236,25 +239,30 @@ func Classify(r *Response) Outcome {
 	}
 }
 
+// transportReason names a failure to get an answer, from the error's type (never its text,
+// which may quote the URL and its token).
 func transportReason(err error) string {
-	msg := err.Error()
+	var dns *net.DNSError
+	var ne net.Error
+	var ue *url.Error
 	switch {
-	case errors.Is(err, ErrTimeout), errors.Is(err, context.DeadlineExceeded), strings.Contains(msg, "Client.Timeout"), strings.Contains(msg, "timeout"):
+	case errors.Is(err, ErrTimeout), errors.Is(err, context.DeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
 		return "timeout: no answer within the attempt timeout"
-	case strings.Contains(msg, "connection refused"):
+	case errors.Is(err, context.Canceled):
+		return "cancelled: the dispatcher stopped or the caller went away"
+	case errors.Is(err, syscall.ECONNREFUSED):
 		return "connection refused"
-	case strings.Contains(msg, "no such host"):
-		return "the host does not resolve"
+	case errors.Is(err, syscall.ECONNRESET), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
+		return "connection closed by the receiver before it answered"
+	case errors.As(err, &dns):
+		if dns.IsNotFound {
+			return "the host does not resolve"
+		}
+		return "the host could not be resolved (DNS)"
+	case errors.As(err, &ue):
+		return "request failed: " + ue.Err.Error() // the error without the URL it wraps
 	}
-	return "request failed: " + trimURL(msg)
-}
-
-// trimURL drops the quoted URL that net/http puts in client errors (it may carry tokens).
-func trimURL(msg string) string {
-	if i := strings.Index(msg, "\": "); i >= 0 && strings.HasPrefix(msg, "Post \"") {
-		return msg[i+3:]
-	}
-	return msg
+	return "request failed: " + err.Error()
 }
 
 // RetryAfter parses a Retry-After header (delay seconds or an HTTP date) relative to now;

@@ -1,9 +1,15 @@
 package notify
 
 import (
+	"context"
 	"errors"
+	"io"
+	"net"
 	"net/http"
+	"net/url"
+	"os"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -36,9 +42,20 @@ func TestClassify(t *testing.T) {
 			t.Errorf("%d %v: %+v", c.code, c.err, o)
 		}
 	}
-	o := Classify(&Response{Err: errors.New(`Post "https://h/x?token=secret": context deadline exceeded (Client.Timeout exceeded while awaiting headers)`)})
-	if strings.Contains(o.Reason, "secret") || !strings.Contains(o.Reason, "timeout") {
-		t.Errorf("reason %q", o.Reason)
+	// Reasons come from the error's type; the URL (and its token) never appears.
+	u := "https://h.example/x?token=secret"
+	for err, want := range map[error]string{
+		&url.Error{Op: "Post", URL: u, Err: context.DeadlineExceeded}:                                                           "timeout",
+		&url.Error{Op: "Post", URL: u, Err: &net.OpError{Op: "dial", Err: os.NewSyscallError("connect", syscall.ECONNREFUSED)}}: "connection refused",
+		&url.Error{Op: "Post", URL: u, Err: &net.DNSError{Err: "no such host", Name: "h.example", IsNotFound: true}}:            "does not resolve",
+		&url.Error{Op: "Post", URL: u, Err: io.ErrUnexpectedEOF}:                                                                "closed by the receiver",
+		&url.Error{Op: "Post", URL: u, Err: errors.New("tls: handshake failure")}:                                               "request failed: tls: handshake failure",
+		&url.Error{Op: "Post", URL: u, Err: context.Canceled}:                                                                   "cancelled",
+	} {
+		o := Classify(&Response{Err: err})
+		if strings.Contains(o.Reason, "secret") || strings.Contains(o.Reason, "h.example/x") || !strings.Contains(o.Reason, want) || o.Result != Retry {
+			t.Errorf("%v: reason %q, want %q", err, o.Reason, want)
+		}
 	}
 }
 

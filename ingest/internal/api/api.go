@@ -3,12 +3,10 @@
 package api
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"mime"
 	"net/http"
 	"strconv"
 
@@ -69,7 +67,7 @@ type Accepted struct {
 }
 
 func (h *Handler) postEvent(c echo.Context) error {
-	body, err := readJSON(c, h.opts.MaxBodyBytes)
+	body, err := httpx.ReadJSON(c, h.opts.MaxBodyBytes)
 	if err != nil {
 		return err
 	}
@@ -116,7 +114,7 @@ type BatchItem struct {
 }
 
 func (h *Handler) postBatch(c echo.Context) error {
-	body, err := readJSON(c, h.opts.MaxBatchBytes)
+	body, err := httpx.ReadJSON(c, h.opts.MaxBatchBytes)
 	if err != nil {
 		return err
 	}
@@ -196,36 +194,6 @@ func jsonWithLength(c echo.Context, status int, v any) error {
 	}
 	c.Response().Header().Set(echo.HeaderContentLength, strconv.Itoa(len(b)))
 	return c.Blob(status, echo.MIMEApplicationJSONCharsetUTF8, b)
-}
-
-// readJSON checks the content type and reads at most limit bytes of body.
-func readJSON(c echo.Context, limit int64) ([]byte, error) {
-	req := c.Request()
-	ct := req.Header.Get(echo.HeaderContentType)
-	mt, _, err := mime.ParseMediaType(ct)
-	if ct == "" || err != nil || mt != echo.MIMEApplicationJSON {
-		return nil, httpx.Errorf(http.StatusUnsupportedMediaType, "Content-Type must be application/json, got %q", ct)
-	}
-	if req.ContentLength > limit {
-		return nil, tooLarge(limit)
-	}
-	size := req.ContentLength
-	if size < 0 || size > 64<<10 {
-		size = 64 << 10
-	}
-	buf := bytes.NewBuffer(make([]byte, 0, size+1))
-	if _, err := buf.ReadFrom(http.MaxBytesReader(c.Response(), req.Body, limit)); err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return nil, tooLarge(limit)
-		}
-		return nil, httpx.Errorf(http.StatusBadRequest, "reading the body failed: %v", err)
-	}
-	return buf.Bytes(), nil
-}
-
-func tooLarge(limit int64) *httpx.Error {
-	return httpx.Errorf(http.StatusRequestEntityTooLarge, "body exceeds the limit of %d bytes", limit)
 }
 
 func validationError(err error) *httpx.Error {

@@ -1,0 +1,41 @@
+package httpx
+
+import (
+	"bytes"
+	"errors"
+	"mime"
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+)
+
+// ReadJSON checks that the request is application/json (415 otherwise) and reads at most limit
+// bytes of its body (413 above), for both services' JSON endpoints.
+func ReadJSON(c echo.Context, limit int64) ([]byte, error) {
+	req := c.Request()
+	ct := req.Header.Get(echo.HeaderContentType)
+	mt, _, err := mime.ParseMediaType(ct)
+	if ct == "" || err != nil || mt != echo.MIMEApplicationJSON {
+		return nil, Errorf(http.StatusUnsupportedMediaType, "Content-Type must be application/json, got %q", ct)
+	}
+	if req.ContentLength > limit {
+		return nil, tooLarge(limit)
+	}
+	size := req.ContentLength
+	if size < 0 || size > 64<<10 {
+		size = 64 << 10
+	}
+	buf := bytes.NewBuffer(make([]byte, 0, size+1))
+	if _, err := buf.ReadFrom(http.MaxBytesReader(c.Response(), req.Body, limit)); err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return nil, tooLarge(limit)
+		}
+		return nil, Errorf(http.StatusBadRequest, "reading the body failed: %v", err)
+	}
+	return buf.Bytes(), nil
+}
+
+func tooLarge(limit int64) *Error {
+	return Errorf(http.StatusRequestEntityTooLarge, "body exceeds the limit of %d bytes", limit)
+}
