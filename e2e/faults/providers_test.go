@@ -23,6 +23,7 @@ type capture struct {
 	mu   sync.Mutex
 	reqs []*http.Request
 	body [][]byte
+	at   []time.Time
 }
 
 func newCapture(t *testing.T, handler func(w http.ResponseWriter, r *http.Request, body []byte) bool) *capture {
@@ -33,7 +34,7 @@ func newCapture(t *testing.T, handler func(w http.ResponseWriter, r *http.Reques
 			return
 		}
 		c.mu.Lock()
-		c.reqs, c.body = append(c.reqs, r), append(c.body, b)
+		c.reqs, c.body, c.at = append(c.reqs, r), append(c.body, b), append(c.at, time.Now())
 		c.mu.Unlock()
 		w.WriteHeader(http.StatusOK)
 	}))

@@ -139,7 +139,10 @@ func (e *Engine) configure(l *lane, wh *subscription.Compiled) {
 	}
 	l.rateSet = rl
 	if rl > 0 {
-		l.limiter = rate.NewLimiter(rate.Limit(rl), 1)
+		l.limiter = nil // shared across replicas, in PostgreSQL (see process)
+		if rl > SharedRateMax {
+			l.limiter = rate.NewLimiter(rate.Limit(rl), 1) // per replica: a statement per attempt would cost more than the limit saves
+		}
 		l.max = max(1, min(e.cfg.WebhookConcurrency, int(math.Ceil(rl))))
 		usable := (e.cfg.Lease - e.cfg.AttemptTimeout - LeaseMargin).Seconds()
 		l.limit = max(1, min(e.cfg.LaneQueue, int(rl*usable/2)))
@@ -189,7 +192,7 @@ func (e *Engine) runLane(l *lane) {
 			l.mu.Unlock()
 			return
 		}
-		j, lim := l.pop(), l.limiter
+		j, lim, rt := l.pop(), l.limiter, l.rateSet
 		l.mu.Unlock()
 		e.queued.Add(-1)
 		e.metrics.Queued.Dec()
@@ -197,7 +200,7 @@ func (e *Engine) runLane(l *lane) {
 			e.giveBack(j)
 			continue
 		}
-		e.process(lim, j)
+		e.process(lim, rt, j)
 	}
 }
 
@@ -232,14 +235,24 @@ func (e *Engine) backoff(webhook uuid.UUID) time.Duration {
 	return min(max(d, time.Second), 5*time.Minute)
 }
 
+// SharedRateMax is the highest rate_limit_per_second enforced across replicas (one PostgreSQL
+// statement per attempt); above it, each replica enforces the rate on its own.
+const SharedRateMax = 100
+
 // process runs one job: wait for the rate limit and a global slot, attempt, hand the result on.
-func (e *Engine) process(lim *rate.Limiter, j *Job) {
-	if lim != nil {
-		// Never wait past the lease: the row would be claimed by another replica meanwhile.
+// Never wait past the lease: the row would be claimed by another replica meanwhile.
+func (e *Engine) process(lim *rate.Limiter, perSecond float64, j *Job) {
+	switch {
+	case lim != nil:
 		ctx, cancel := context.WithDeadline(context.Background(), e.deadline(j))
 		err := lim.Wait(ctx)
 		cancel()
 		if err != nil {
+			e.giveBack(j)
+			return
+		}
+	case perSecond > 0:
+		if !e.waitShared(j, perSecond) {
 			e.giveBack(j)
 			return
 		}
@@ -255,6 +268,32 @@ func (e *Engine) process(lim *rate.Limiter, j *Job) {
 	e.metrics.Inflight.Dec()
 	<-e.sem
 	e.complete(r)
+}
+
+// waitShared takes the webhook's next slot at its rate, shared by every replica through
+// PostgreSQL, and waits for it; false when that slot would begin after the job's deadline (it is
+// then left for another attempt) or cannot be taken.
+func (e *Engine) waitShared(j *Job, perSecond float64) bool {
+	deadline := e.deadline(j)
+	ctx, cancel := context.WithDeadline(e.base, deadline)
+	defer cancel()
+	at, ok, err := e.db.ReserveRate(ctx, j.WebhookID, perSecond, deadline)
+	if err != nil && ctx.Err() == nil {
+		e.metrics.WriteErrors.WithLabelValues("rate limit").Inc()
+	}
+	if err != nil || !ok {
+		return false
+	}
+	if wait := time.Until(at); wait > 0 {
+		t := time.NewTimer(wait)
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			return false
+		}
+	}
+	return true
 }
 
 // acquire takes a slot of sem, waiting at most until deadline; false when the deadline came

@@ -521,6 +521,23 @@ func (db *DB) Claim(ctx context.Context, limit int, lease time.Duration) ([]Clai
 	return out, err
 }
 
+// ReserveRate takes the next slot of a webhook sending at perSecond, for every replica at once
+// (GCRA: the row holds the theoretical arrival time of the next slot), if that slot begins no
+// later than notAfter; it returns when the slot begins and whether it was taken. A slot that is
+// not taken is not consumed, so that callers who would have to wait too long cannot starve the
+// others. One statement; the row is created on first use.
+func (db *DB) ReserveRate(ctx context.Context, webhook uuid.UUID, perSecond float64, notAfter time.Time) (time.Time, bool, error) {
+	var at []time.Time
+	err := db.SelectContext(ctx, &at, `INSERT INTO webhook_rate (webhook_id, tat) VALUES ($1, now() + make_interval(secs => 1 / $2::float8))
+		ON CONFLICT (webhook_id) DO UPDATE SET tat = greatest(webhook_rate.tat, now()) + make_interval(secs => 1 / $2::float8)
+			WHERE greatest(webhook_rate.tat, now()) <= $3
+		RETURNING tat - make_interval(secs => 1 / $2::float8)`, webhook, perSecond, notAfter)
+	if err != nil || len(at) == 0 {
+		return time.Time{}, false, err
+	}
+	return at[0], true, nil
+}
+
 // RenewLeases extends, to now + lease, the leases of rows still held with their token (and not
 // final); it returns the ids renewed. One statement for all of a replica's leases.
 func (db *DB) RenewLeases(ctx context.Context, ls []Lease, lease time.Duration) ([]uuid.UUID, error) {

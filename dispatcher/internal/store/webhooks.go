@@ -162,5 +162,8 @@ func (db *DB) DeleteWebhook(ctx context.Context, id uuid.UUID) error {
 	if _, err := tx.ExecContext(ctx, `DELETE FROM deliveries WHERE webhook_id = $1`, id); err != nil {
 		return err
 	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM webhook_rate WHERE webhook_id = $1`, id); err != nil {
+		return err
+	}
 	return tx.Commit()
 }
