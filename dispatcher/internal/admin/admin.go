@@ -20,6 +20,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/taskhook/taskhook/dispatcher/internal/credential"
+	"github.com/taskhook/taskhook/dispatcher/internal/credential/smart"
 	"github.com/taskhook/taskhook/dispatcher/internal/deliver"
 	"github.com/taskhook/taskhook/dispatcher/internal/due"
 	"github.com/taskhook/taskhook/dispatcher/internal/replay"
@@ -158,6 +159,33 @@ func article(kind string) string {
 
 func unprocessable(ps []subscription.Problem) error {
 	return &httpx.Error{Status: http.StatusUnprocessableEntity, Message: "the webhook is not valid; see details", Details: ps}
+}
+
+// completeSMART generates a smart_backend key pair when none is given (or rotate_key asks for a
+// new one) and derives a stable key_id from the key when none is given.
+func completeSMART(c *credential.Config) error {
+	if c.Type != credential.SMARTBackend {
+		return nil
+	}
+	if c.PrivateKeyPEM == "" || c.RotateKey {
+		k, err := smart.Generate()
+		if err != nil {
+			return err
+		}
+		c.PrivateKeyPEM = k
+		if c.RotateKey {
+			c.KeyID = "" // a new key gets its own id
+		}
+	}
+	c.RotateKey = false
+	if c.KeyID == "" {
+		id, err := smart.KeyID(c.PrivateKeyPEM)
+		if err != nil {
+			return unprocessable([]subscription.Problem{{Path: "/auth/private_key_pem", Message: err.Error()}})
+		}
+		c.KeyID = id
+	}
+	return nil
 }
 
 // parseID reads the :id path parameter (400 when it is not a UUID).
@@ -313,6 +341,9 @@ func (a *API) createWebhook(c echo.Context) error {
 	if w.Auth.Type == credential.HMAC && w.Auth.Secret == "" {
 		w.Auth.Secret = credential.GenerateSecret()
 		generated = w.Auth.Secret
+	}
+	if err := completeSMART(&w.Auth); err != nil {
+		return err
 	}
 	if ps := a.Compiler.Check(c.Request().Context(), w); len(ps) > 0 {
 		return unprocessable(ps)

@@ -8,6 +8,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/taskhook/taskhook/dispatcher/internal/credential"
+	"github.com/taskhook/taskhook/dispatcher/internal/credential/smart"
 	"github.com/taskhook/taskhook/dispatcher/internal/store"
 	"github.com/taskhook/taskhook/dispatcher/internal/subscription"
 	"github.com/taskhook/taskhook/pkg/httpx"
@@ -108,8 +109,24 @@ func (a *API) mergeAuth(cur *credential.Config, prev credential.Config) string {
 			cur.PreviousSecret, cur.PreviousUntil = prev.Secret, a.now().Add(a.opts.RotationGrace)
 		}
 	case credential.SMARTBackend:
-		if cur.PrivateKeyPEM == "" && prev.Type == credential.SMARTBackend {
+		if cur.PrivateKeyPEM == "" && !cur.RotateKey && prev.Type == credential.SMARTBackend {
 			cur.PrivateKeyPEM = prev.PrivateKeyPEM
+			if cur.KeyID == "" {
+				cur.KeyID = prev.KeyID
+			}
+		}
+		if err := completeSMART(cur); err != nil {
+			return generated
+		}
+		cur.PreviousPublicKeyPEM, cur.PreviousKeyID, cur.PreviousUntil = "", "", zeroTime
+		if prev.Type == credential.SMARTBackend && prev.PrivateKeyPEM != "" && prev.PrivateKeyPEM != cur.PrivateKeyPEM {
+			// The replaced key stays in the JWK Set through the grace period, so that a FHIR
+			// server that cached it keeps verifying while it learns the new one.
+			if pub, err := smart.PublicPEM(prev.PrivateKeyPEM); err == nil {
+				cur.PreviousPublicKeyPEM, cur.PreviousKeyID, cur.PreviousUntil = pub, prev.KeyID, a.now().Add(a.opts.RotationGrace)
+			}
+		} else if prev.Type == credential.SMARTBackend && prev.PreviousKeyID != "" && prev.PreviousUntil.After(a.now()) {
+			cur.PreviousPublicKeyPEM, cur.PreviousKeyID, cur.PreviousUntil = prev.PreviousPublicKeyPEM, prev.PreviousKeyID, prev.PreviousUntil
 		}
 	}
 	return generated

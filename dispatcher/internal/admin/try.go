@@ -100,6 +100,9 @@ func (a *API) testUnsaved(c echo.Context) error {
 	if w.Auth.Type == credential.HMAC && w.Auth.Secret == "" {
 		w.Auth.Secret = credential.GenerateSecret() // signs the test; the caller has no use for it
 	}
+	if err := completeSMART(&w.Auth); err != nil {
+		return err
+	}
 	if ps := a.Compiler.Check(c.Request().Context(), w); len(ps) > 0 {
 		return unprocessable(ps)
 	}

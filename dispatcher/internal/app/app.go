@@ -145,6 +145,7 @@ func Run(ctx context.Context, cfg Config, deps Deps, log *zap.Logger, ready func
 			ReplayLimit: cfg.ReplayLimit, ReplayMaxScan: 20 * cfg.ReplayLimit, Lease: cfg.Lease, Due: dueRules}).Register(v1)
 	v1.GET("/event-types", httpx.EventTypes(catalog))
 	e.GET("/openapi.json", func(c echo.Context) error { return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, OpenAPI) })
+	e.GET("/.well-known/jwks.json", admin.JWKS(cache, time.Now))
 	if deps.Routes != nil {
 		deps.Routes(e.Routes())
 	}

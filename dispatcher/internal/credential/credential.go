@@ -44,6 +44,11 @@ type Config struct {
 	PrivateKeyPEM string `json:"private_key_pem,omitempty"`
 	KeyID         string `json:"key_id,omitempty"`
 	Scope         string `json:"scope,omitempty"`
+	// RotateKey (input only) asks for a new generated key; the replaced key's public half stays
+	// in the JWK Set until PreviousUntil.
+	RotateKey            bool   `json:"rotate_key,omitempty"`
+	PreviousPublicKeyPEM string `json:"previous_public_key_pem,omitempty"`
+	PreviousKeyID        string `json:"previous_key_id,omitempty"`
 }
 
 // Credential adds authentication to a request whose body is final.

@@ -98,6 +98,16 @@ func (s *snapshot) add(cw *Compiled) {
 // Subscribed returns the active webhooks subscribed to subject (filters not applied).
 func (c *Cache) Subscribed(subject string) []*Compiled { return c.snap.Load().bySubject[subject] }
 
+// All returns every loaded webhook (active or not).
+func (c *Cache) All() []*Compiled {
+	snap := c.snap.Load()
+	out := make([]*Compiled, 0, len(snap.byID))
+	for _, w := range snap.byID {
+		out = append(out, w)
+	}
+	return out
+}
+
 // Get returns a webhook by id (nil when unknown or not loadable).
 func (c *Cache) Get(id uuid.UUID) *Compiled { return c.snap.Load().byID[id] }
 

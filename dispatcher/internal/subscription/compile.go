@@ -228,6 +228,8 @@ func (c *Compiler) checkAuth(ctx context.Context, a credential.Config) []Problem
 		}
 		unused("token", "client_id", "token_url", "private_key_pem", "key_id", "scope")
 	case credential.SMARTBackend:
+		// private_key_pem and key_id are generated when omitted (the public key is then read from
+		// GET /.well-known/jwks.json).
 		for field, v := range map[string]string{"client_id": a.ClientID, "token_url": a.TokenURL, "private_key_pem": a.PrivateKeyPEM, "key_id": a.KeyID} {
 			if v == "" {
 				add(field, "is required for auth type smart_backend")
