@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -71,37 +72,11 @@ func benchBacklog(ctx context.Context, e *env) ([]row, error) {
 	claimSum, claimN := scrape(p.addr, "taskhook_dispatch_claim_duration_seconds_sum"), scrape(p.addr, "taskhook_dispatch_claim_duration_seconds_count")
 
 	// The claim statement's selection, as the poller runs it, with EXPLAIN ANALYZE (rolled back).
-	var claimLat []time.Duration
-	var plan string
-	for i := 0; i < 30; i++ {
-		tx, err := p.db.BeginTx(ctx, nil)
-		if err != nil {
-			return nil, err
-		}
-		rows, err := tx.QueryContext(ctx, `EXPLAIN (ANALYZE, FORMAT TEXT) SELECT id, event_id FROM deliveries
-			WHERE due_at <= now() ORDER BY due_at LIMIT 500 FOR UPDATE SKIP LOCKED`)
-		if err != nil {
-			tx.Rollback()
-			return nil, err
-		}
-		var lines []string
-		for rows.Next() {
-			var l string
-			_ = rows.Scan(&l)
-			lines = append(lines, l)
-		}
-		rows.Close()
-		tx.Rollback()
-		for _, l := range lines {
-			if strings.HasPrefix(strings.TrimSpace(l), "Execution Time:") {
-				ms, _ := strconv.ParseFloat(strings.Fields(l)[2], 64)
-				claimLat = append(claimLat, time.Duration(ms*float64(time.Millisecond)))
-			}
-		}
-		plan = strings.Join(lines, "\n")
+	claim, plan, err := explainAnalyze(ctx, p.db, `SELECT id, event_id FROM deliveries
+			WHERE due_at <= now() ORDER BY due_at LIMIT 500 FOR UPDATE SKIP LOCKED`, 30)
+	if err != nil {
+		return nil, err
 	}
-	slices.Sort(claimLat)
-	claim := result{lat: claimLat}
 
 	// The admin API over a million rows: first page, page 200 (keyset), status filter.
 	client := &http.Client{}
@@ -178,6 +153,41 @@ func benchBacklog(ctx context.Context, e *env) ([]row, error) {
 		{measure: "admin: status=failed filter", unit: "ms", value: float64(failed.pct(.5).Microseconds()) / 1000, p50: failed.pct(.5), p99: failed.pct(.99)},
 	}
 	return rows, nil
+}
+
+// explainAnalyze runs q under EXPLAIN ANALYZE runs times, each in a transaction rolled back,
+// and returns the execution times and the last plan.
+func explainAnalyze(ctx context.Context, db *sql.DB, q string, runs int) (result, string, error) {
+	var lat []time.Duration
+	var plan string
+	for i := 0; i < runs; i++ {
+		tx, err := db.BeginTx(ctx, nil)
+		if err != nil {
+			return result{}, "", err
+		}
+		rows, err := tx.QueryContext(ctx, "EXPLAIN (ANALYZE, FORMAT TEXT) "+q)
+		if err != nil {
+			tx.Rollback()
+			return result{}, "", err
+		}
+		var lines []string
+		for rows.Next() {
+			var l string
+			_ = rows.Scan(&l)
+			lines = append(lines, l)
+		}
+		rows.Close()
+		tx.Rollback()
+		for _, l := range lines {
+			if strings.HasPrefix(strings.TrimSpace(l), "Execution Time:") {
+				ms, _ := strconv.ParseFloat(strings.Fields(l)[2], 64)
+				lat = append(lat, time.Duration(ms*float64(time.Millisecond)))
+			}
+		}
+		plan = strings.Join(lines, "\n")
+	}
+	slices.Sort(lat)
+	return result{lat: lat}, plan, nil
 }
 
 func firstLines(s string, n int) string {

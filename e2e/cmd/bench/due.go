@@ -3,9 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"slices"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -56,47 +53,15 @@ func benchDue(ctx context.Context, e *env) ([]row, error) {
 	loaded := time.Since(began)
 	full := observe(20 * time.Second)
 
-	explain := func(q string) (result, string, error) {
-		var lat []time.Duration
-		var plan string
-		for i := 0; i < 30; i++ {
-			tx, err := p.db.BeginTx(ctx, nil)
-			if err != nil {
-				return result{}, "", err
-			}
-			rows, err := tx.QueryContext(ctx, "EXPLAIN (ANALYZE, FORMAT TEXT) "+q)
-			if err != nil {
-				tx.Rollback()
-				return result{}, "", err
-			}
-			var lines []string
-			for rows.Next() {
-				var l string
-				_ = rows.Scan(&l)
-				lines = append(lines, l)
-			}
-			rows.Close()
-			tx.Rollback()
-			for _, l := range lines {
-				if strings.HasPrefix(strings.TrimSpace(l), "Execution Time:") {
-					ms, _ := strconv.ParseFloat(strings.Fields(l)[2], 64)
-					lat = append(lat, time.Duration(ms*float64(time.Millisecond)))
-				}
-			}
-			plan = strings.Join(lines, "\n")
-		}
-		slices.Sort(lat)
-		return result{lat: lat}, plan, nil
-	}
-	claim, plan, err := explain(`SELECT task_id FROM tasks WHERE next_fire_at <= now() ORDER BY next_fire_at LIMIT 200 FOR UPDATE SKIP LOCKED`)
+	claim, plan, err := explainAnalyze(ctx, p.db, `SELECT task_id FROM tasks WHERE next_fire_at <= now() ORDER BY next_fire_at LIMIT 200 FOR UPDATE SKIP LOCKED`, 30)
 	if err != nil {
 		return nil, err
 	}
-	lag, lagPlan, err := explain(`SELECT extract(epoch FROM now() - min(next_fire_at)) FROM tasks WHERE next_fire_at <= now()`)
+	lag, lagPlan, err := explainAnalyze(ctx, p.db, `SELECT extract(epoch FROM now() - min(next_fire_at)) FROM tasks WHERE next_fire_at <= now()`, 30)
 	if err != nil {
 		return nil, err
 	}
-	count, countPlan, err := explain(`SELECT count(*) FROM tasks WHERE next_fire_at IS NOT NULL`)
+	count, countPlan, err := explainAnalyze(ctx, p.db, `SELECT count(*) FROM tasks WHERE next_fire_at IS NOT NULL`, 30)
 	if err != nil {
 		return nil, err
 	}
