@@ -42,14 +42,19 @@ func publicOf(privatePEM string) (any, error) {
 	return nil, errors.New("unsupported key")
 }
 
+// publicDER is the PKIX encoding of a private key's public half.
+func publicDER(privatePEM string) ([]byte, error) {
+	pub, err := publicOf(privatePEM)
+	if err != nil {
+		return nil, err
+	}
+	return x509.MarshalPKIXPublicKey(pub)
+}
+
 // PublicPEM is the public half of a private key, as PKIX PEM (kept to publish a rotated key
 // during its grace period).
 func PublicPEM(privatePEM string) (string, error) {
-	pub, err := publicOf(privatePEM)
-	if err != nil {
-		return "", err
-	}
-	der, err := x509.MarshalPKIXPublicKey(pub)
+	der, err := publicDER(privatePEM)
 	if err != nil {
 		return "", err
 	}
@@ -59,11 +64,7 @@ func PublicPEM(privatePEM string) (string, error) {
 // KeyID is a key's id derived from its public half ("taskhook-" and 16 hex digits of the
 // SHA-256 of its PKIX encoding): the same across restarts, different for every key.
 func KeyID(privatePEM string) (string, error) {
-	pub, err := publicOf(privatePEM)
-	if err != nil {
-		return "", err
-	}
-	der, err := x509.MarshalPKIXPublicKey(pub)
+	der, err := publicDER(privatePEM)
 	if err != nil {
 		return "", err
 	}
