@@ -4,7 +4,6 @@ package natsx
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -14,6 +13,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/taskhook/taskhook/pkg/families"
+	"github.com/taskhook/taskhook/pkg/retry"
 )
 
 // StreamName is the JetStream stream holding every event (the name predates the other families).
@@ -63,27 +63,20 @@ func EnsureStream(ctx context.Context, js jetstream.JetStream, cfg StreamConfig)
 // kept: a service of an older release (fewer families) restarting beside newer ones must not
 // take a family's subjects away from the stream.
 func EnsureStreamLoop(ctx context.Context, js jetstream.JetStream, cfg StreamConfig, log *zap.Logger) (jetstream.Stream, error) {
-	wait := 100 * time.Millisecond
-	for {
-		actx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		want := cfg
-		if cur, err := js.Stream(actx, cfg.Name); err == nil {
-			want.Subjects = MergeSubjects(cfg.Subjects, cur.CachedInfo().Config.Subjects)
-			warnOnChange(log, cur.CachedInfo().Config, want.jetstream())
-		}
-		s, err := EnsureStream(actx, js, want)
-		cancel()
-		if err == nil {
-			return s, nil
-		}
-		log.Warn("stream not ready; retrying", zap.String("stream", cfg.Name), zap.Error(err), zap.Duration("retry_in", wait))
-		select {
-		case <-ctx.Done():
-			return nil, errors.Join(ctx.Err(), err)
-		case <-time.After(wait):
-		}
-		wait = min(wait*2, 5*time.Second)
-	}
+	return retry.Until(ctx, retry.Backoff{Initial: 100 * time.Millisecond, Max: 5 * time.Second},
+		func(ctx context.Context) (jetstream.Stream, error) {
+			actx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			defer cancel()
+			want := cfg
+			if cur, err := js.Stream(actx, cfg.Name); err == nil {
+				want.Subjects = MergeSubjects(cfg.Subjects, cur.CachedInfo().Config.Subjects)
+				warnOnChange(log, cur.CachedInfo().Config, want.jetstream())
+			}
+			return EnsureStream(actx, js, want)
+		},
+		func(err error, wait time.Duration) {
+			log.Warn("stream not ready; retrying", zap.String("stream", cfg.Name), zap.Error(err), zap.Duration("retry_in", wait))
+		})
 }
 
 // MergeSubjects is want followed by the subjects of have that want lacks.

@@ -4,7 +4,6 @@ package app
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -33,6 +32,7 @@ import (
 	"github.com/taskhook/taskhook/pkg/families"
 	"github.com/taskhook/taskhook/pkg/httpx"
 	"github.com/taskhook/taskhook/pkg/natsx"
+	"github.com/taskhook/taskhook/pkg/retry"
 	"github.com/taskhook/taskhook/pkg/version"
 )
 
@@ -221,46 +221,34 @@ func housekeeping(ctx context.Context, db *store.DB, cfg Config, m *metrics.Metr
 
 // openDB connects (retrying while PostgreSQL is unreachable, until ctx ends) and migrates.
 func openDB(ctx context.Context, cfg Config, log *zap.Logger) (*store.DB, error) {
-	wait := 250 * time.Millisecond
-	for {
-		db, err := store.Open(ctx, cfg.DatabaseURL, cfg.DBMaxConns)
-		if err == nil {
-			res, err := db.Migrate(ctx)
-			if err == nil {
-				for _, r := range res {
-					log.Info("migration applied", zap.Int64("version", r.Source.Version), zap.Duration("took", r.Duration))
-				}
-				return db, nil
+	return retry.Until(ctx, retry.Backoff{Initial: 250 * time.Millisecond, Max: 5 * time.Second},
+		func(ctx context.Context) (*store.DB, error) {
+			db, err := store.Open(ctx, cfg.DatabaseURL, cfg.DBMaxConns)
+			if err != nil {
+				return nil, err
 			}
-			db.Close()
-			return nil, err
-		}
-		log.Warn("PostgreSQL not reachable; retrying", zap.Error(err), zap.Duration("retry_in", wait))
-		select {
-		case <-ctx.Done():
-			return nil, errors.Join(ctx.Err(), err)
-		case <-time.After(wait):
-		}
-		wait = min(2*wait, 5*time.Second)
-	}
+			res, err := db.Migrate(ctx)
+			if err != nil {
+				db.Close()
+				return nil, retry.Permanent(err)
+			}
+			for _, r := range res {
+				log.Info("migration applied", zap.Int64("version", r.Source.Version), zap.Duration("took", r.Duration))
+			}
+			return db, nil
+		},
+		func(err error, wait time.Duration) {
+			log.Warn("PostgreSQL not reachable; retrying", zap.Error(err), zap.Duration("retry_in", wait))
+		})
 }
 
 func ensureConsumer(ctx context.Context, js jetstream.JetStream, stream string, cfg Config, log *zap.Logger) (jetstream.Consumer, error) {
-	wait := 250 * time.Millisecond
-	for {
-		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		cons, err := natsx.EnsureConsumer(cctx, js, stream, natsx.ConsumerConfig{Durable: cfg.ConsumerName,
-			AckWait: cfg.Lease, MaxAckPending: 20000})
-		cancel()
-		if err == nil {
-			return cons, nil
-		}
-		log.Warn("consumer not ready; retrying", zap.Error(err))
-		select {
-		case <-ctx.Done():
-			return nil, errors.Join(ctx.Err(), err)
-		case <-time.After(wait):
-		}
-		wait = min(2*wait, 5*time.Second)
-	}
+	return retry.Until(ctx, retry.Backoff{Initial: 250 * time.Millisecond, Max: 5 * time.Second},
+		func(ctx context.Context) (jetstream.Consumer, error) {
+			cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			defer cancel()
+			return natsx.EnsureConsumer(cctx, js, stream, natsx.ConsumerConfig{Durable: cfg.ConsumerName,
+				AckWait: cfg.Lease, MaxAckPending: 20000})
+		},
+		func(err error, _ time.Duration) { log.Warn("consumer not ready; retrying", zap.Error(err)) })
 }

@@ -54,6 +54,14 @@ type Config struct {
 	Tasks TaskObserver
 }
 
+// Store is what the consumer needs of PostgreSQL (*store.DB).
+type Store interface {
+	// ExistingDeliveries says which of ids are recorded already (a redelivered event).
+	ExistingDeliveries(ctx context.Context, ids []uuid.UUID) (map[uuid.UUID]bool, error)
+	// Write records a batch's outcomes and pending rows in one transaction.
+	Write(ctx context.Context, b *store.Batch) (*store.Written, error)
+}
+
 // TaskObserver keeps what the dispatcher knows of tasks.
 type TaskObserver interface {
 	// Observe records obs durably before it returns.
@@ -65,7 +73,7 @@ type Consumer struct {
 	cfg     Config
 	cons    jetstream.Consumer
 	cache   *subscription.Cache
-	db      *store.DB
+	db      Store
 	engine  *deliver.Engine
 	box     *secretbox.Box
 	metrics *metrics.Metrics
@@ -73,7 +81,7 @@ type Consumer struct {
 }
 
 // New returns a consumer of cons.
-func New(cfg Config, cons jetstream.Consumer, cache *subscription.Cache, db *store.DB, engine *deliver.Engine,
+func New(cfg Config, cons jetstream.Consumer, cache *subscription.Cache, db Store, engine *deliver.Engine,
 	box *secretbox.Box, m *metrics.Metrics, log *zap.Logger) *Consumer {
 	return &Consumer{cfg: cfg, cons: cons, cache: cache, db: db, engine: engine, box: box, metrics: m, log: log}
 }
@@ -203,19 +211,13 @@ func (c *Consumer) process(msgs []jetstream.Msg) {
 	}
 	var jobs []*deliver.Job
 	for _, it := range items {
-		kept := it.jobs[:0]
-		for _, j := range it.jobs {
-			if !existing[j.DeliveryID] {
-				kept = append(kept, j)
-			}
-		}
-		it.jobs = kept
+		it.jobs = unrecorded(it.jobs, existing)
 		outcome := "matched"
-		if len(kept) == 0 {
+		if len(it.jobs) == 0 {
 			outcome = "redelivered"
 		}
 		c.metrics.Events.WithLabelValues(it.subject, outcome).Inc()
-		jobs = append(jobs, kept...)
+		jobs = append(jobs, it.jobs...)
 	}
 	c.engine.DispatchFresh(jobs)
 	c.wait(jobs)
@@ -230,23 +232,18 @@ func (c *Consumer) process(msgs []jetstream.Msg) {
 		}
 		b.Events = append(b.Events, store.Event{ID: it.eventID, Subject: it.subject, Payload: c.box.Seal(it.raw, deliver.EventAAD(it.eventID))})
 		for _, j := range it.jobs {
-			nd := store.NewDelivery{ID: j.DeliveryID, WebhookID: j.WebhookID, EventID: j.EventID, EventType: j.EventType}
 			r := j.Detach()
+			b.New = append(b.New, row(j, r, now))
 			switch {
-			case r == nil: // still running: a pending row leased to this replica
-				nd.State = store.State{Status: store.StatusPending, DueAt: j.LeaseUntil, LeaseToken: j.Lease}
+			case r == nil:
 				detached = append(detached, j)
-			case !r.Attempted: // not attempted now (lane full): due when the lane has room, for the poller
-				nd.State = store.State{Status: store.StatusPending, DueAt: now.Add(r.RetryIn)}
-			default:
-				nd.State = r.State
+			case r.Attempted:
 				b.Attempts = append(b.Attempts, r.Attempt)
 				if r.Disable != nil {
 					b.Disable = append(b.Disable, *r.Disable)
 				}
 				results = append(results, r)
 			}
-			b.New = append(b.New, nd)
 		}
 	}
 	written, err := c.db.Write(ctx, &b)
@@ -448,10 +445,45 @@ func (c *Consumer) retryLater(msgs []jetstream.Msg, op string, err error) {
 	for _, m := range msgs {
 		delay := time.Second
 		if meta, err := m.Metadata(); err == nil {
-			delay = min(time.Duration(1<<min(meta.NumDelivered, 5))*500*time.Millisecond, 15*time.Second)
+			delay = redeliveryDelay(meta.NumDelivered)
 		}
 		_ = m.NakWithDelay(delay)
 	}
+}
+
+// redeliveryDelay is how long a message delivered n times waits before it comes back after a
+// storage failure: doubling from a second, at most 15 s.
+func redeliveryDelay(n uint64) time.Duration {
+	return min(time.Duration(1<<min(n, 5))*500*time.Millisecond, 15*time.Second)
+}
+
+// unrecorded is jobs without those whose delivery is recorded already (a redelivered event),
+// in place.
+func unrecorded(jobs []*deliver.Job, existing map[uuid.UUID]bool) []*deliver.Job {
+	kept := jobs[:0]
+	for _, j := range jobs {
+		if !existing[j.DeliveryID] {
+			kept = append(kept, j)
+		}
+	}
+	return kept
+}
+
+// row is the delivery row the consumer writes for j, whose first attempt came to r by now: nil
+// (still running: pending, leased to this replica until the engine writes its outcome), not
+// attempted (its lane was full: pending, due when the lane will have room, for the poller), or
+// attempted (its outcome).
+func row(j *deliver.Job, r *deliver.Result, now time.Time) store.NewDelivery {
+	nd := store.NewDelivery{ID: j.DeliveryID, WebhookID: j.WebhookID, EventID: j.EventID, EventType: j.EventType}
+	switch {
+	case r == nil:
+		nd.State = store.State{Status: store.StatusPending, DueAt: j.LeaseUntil, LeaseToken: j.Lease}
+	case !r.Attempted:
+		nd.State = store.State{Status: store.StatusPending, DueAt: now.Add(r.RetryIn)}
+	default:
+		nd.State = r.State
+	}
+	return nd
 }
 
 func (c *Consumer) pendingLoop(ctx context.Context) {

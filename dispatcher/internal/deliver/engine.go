@@ -5,12 +5,8 @@
 package deliver
 
 import (
-	"bytes"
 	"context"
-	"io"
-	"math"
 	"net/http"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -19,13 +15,10 @@ import (
 	"go.uber.org/zap"
 	"golang.org/x/time/rate"
 
-	"github.com/taskhook/taskhook/dispatcher/internal/credential"
 	"github.com/taskhook/taskhook/dispatcher/internal/metrics"
-	"github.com/taskhook/taskhook/dispatcher/internal/notify"
 	"github.com/taskhook/taskhook/dispatcher/internal/secretbox"
 	"github.com/taskhook/taskhook/dispatcher/internal/store"
 	"github.com/taskhook/taskhook/dispatcher/internal/subscription"
-	"github.com/taskhook/taskhook/pkg/version"
 )
 
 // Config tunes the engine.
@@ -45,6 +38,22 @@ type Config struct {
 	GaugeInterval      time.Duration // how often the backlog gauges are refreshed
 }
 
+// Store is what the engine needs of PostgreSQL (*store.DB).
+type Store interface {
+	// Claim leases up to limit due deliveries to this replica.
+	Claim(ctx context.Context, limit int, lease time.Duration) ([]store.Claimed, error)
+	// Write records outcomes, fenced by each row's lease.
+	Write(ctx context.Context, b *store.Batch) (*store.Written, error)
+	// Release gives leased rows back, due again after each lease's After.
+	Release(ctx context.Context, ls []store.Lease) error
+	// RenewLeases extends the leases still held; it returns the rows renewed.
+	RenewLeases(ctx context.Context, ls []store.Lease, lease time.Duration) ([]uuid.UUID, error)
+	// ReserveRate takes a webhook's next slot at perSecond, shared by every replica.
+	ReserveRate(ctx context.Context, webhook uuid.UUID, perSecond float64, notAfter time.Time) (time.Time, bool, error)
+	// RetryBacklog measures what waits for a retry.
+	RetryBacklog(ctx context.Context) (store.Backlog, error)
+}
+
 // Webhooks is where the engine finds a webhook's current configuration.
 type Webhooks interface {
 	Get(id uuid.UUID) *subscription.Compiled
@@ -53,7 +62,7 @@ type Webhooks interface {
 // Engine sends deliveries.
 type Engine struct {
 	cfg     Config
-	db      *store.DB
+	db      Store
 	hooks   Webhooks
 	client  *http.Client
 	box     *secretbox.Box
@@ -77,7 +86,7 @@ type Engine struct {
 }
 
 // New returns an engine; Run starts its poller and writer.
-func New(cfg Config, db *store.DB, hooks Webhooks, client *http.Client, box *secretbox.Box, m *metrics.Metrics, log *zap.Logger) *Engine {
+func New(cfg Config, db Store, hooks Webhooks, client *http.Client, box *secretbox.Box, m *metrics.Metrics, log *zap.Logger) *Engine {
 	if cfg.ExcerptBytes == 0 {
 		cfg.ExcerptBytes = 512
 	}
@@ -95,144 +104,6 @@ func New(cfg Config, db *store.DB, hooks Webhooks, client *http.Client, box *sec
 	e.writer = newWriter(e)
 	e.base, e.cancelBase = context.WithCancel(context.Background())
 	return e
-}
-
-// lane queues one webhook's jobs (FIFO) and runs them through at most max workers, which
-// start when work arrives and end when the queue is empty: an idle webhook costs nothing.
-type lane struct {
-	id      uuid.UUID
-	mu      sync.Mutex
-	q       []*Job
-	head    int
-	limit   int           // queued jobs before new ones are left to the poller
-	limiter *rate.Limiter // nil: unlimited
-	rateSet float64
-	workers int
-	max     int
-}
-
-func (l *lane) size() int { return len(l.q) - l.head }
-
-func (l *lane) pop() *Job {
-	j := l.q[l.head]
-	l.q[l.head] = nil
-	l.head++
-	if l.head == len(l.q) {
-		l.q, l.head = l.q[:0], 0
-	} else if l.head > 1024 && l.head*2 > len(l.q) {
-		l.q = append(l.q[:0], l.q[l.head:]...)
-		l.head = 0
-	}
-	return j
-}
-
-// configure applies the webhook's rate limit. A rate-limited lane holds no more jobs than it
-// can send within a lease (the others wait in PostgreSQL) and runs few workers, so that
-// queued jobs wait in the queue rather than in an attempt slot.
-func (e *Engine) configure(l *lane, wh *subscription.Compiled) {
-	rl := 0.0
-	if wh != nil {
-		rl = wh.RateLimit
-	}
-	if rl == l.rateSet && l.limit != 0 {
-		return
-	}
-	l.rateSet = rl
-	if rl > 0 {
-		l.limiter = nil // shared across replicas, in PostgreSQL (see process)
-		if rl > SharedRateMax {
-			l.limiter = rate.NewLimiter(rate.Limit(rl), 1) // per replica: a statement per attempt would cost more than the limit saves
-		}
-		l.max = max(1, min(e.cfg.WebhookConcurrency, int(math.Ceil(rl))))
-		usable := (e.cfg.Lease - e.cfg.AttemptTimeout - LeaseMargin).Seconds()
-		l.limit = max(1, min(e.cfg.LaneQueue, int(rl*usable/2)))
-		return
-	}
-	l.limiter, l.max, l.limit = nil, e.cfg.WebhookConcurrency, e.cfg.LaneQueue
-}
-
-// offer queues j on its webhook's lane; false when the lane (or the engine) is full or the
-// engine stops.
-func (e *Engine) offer(j *Job) bool {
-	if e.stopping.Load() || e.queued.Load() >= int64(e.cfg.MaxQueued) {
-		return false
-	}
-	wh := e.hooks.Get(j.WebhookID)
-	e.mu.Lock()
-	l := e.lanes[j.WebhookID]
-	if l == nil {
-		l = &lane{id: j.WebhookID}
-		e.lanes[j.WebhookID] = l
-	}
-	e.mu.Unlock()
-	l.mu.Lock()
-	e.configure(l, wh)
-	if l.size() >= l.limit {
-		l.mu.Unlock()
-		return false
-	}
-	l.q = append(l.q, j)
-	e.queued.Add(1)
-	e.metrics.Queued.Inc()
-	if l.workers < l.max && l.workers < l.size() {
-		l.workers++
-		e.workers.Add(1)
-		go e.runLane(l)
-	}
-	l.mu.Unlock()
-	return true
-}
-
-func (e *Engine) runLane(l *lane) {
-	defer e.workers.Done()
-	for {
-		l.mu.Lock()
-		if l.size() == 0 {
-			l.workers--
-			l.mu.Unlock()
-			return
-		}
-		j, lim, rt := l.pop(), l.limiter, l.rateSet
-		l.mu.Unlock()
-		e.queued.Add(-1)
-		e.metrics.Queued.Dec()
-		if e.stopping.Load() {
-			e.giveBack(j)
-			continue
-		}
-		e.process(lim, rt, j)
-	}
-}
-
-// DispatchFresh queues the consumer's jobs. Jobs that cannot be queued finish at once as "not
-// attempted" (the consumer then writes them as due when their lane will have room, for the
-// poller).
-func (e *Engine) DispatchFresh(jobs []*Job) {
-	for _, j := range jobs {
-		if !e.offer(j) {
-			j.finish(&Result{Job: j, RetryIn: e.backoff(j.WebhookID)})
-		}
-	}
-}
-
-// backoff is how long a job refused by a full lane should wait before it is offered again:
-// the time the lane needs to drain at its rate (a second for lanes without one), at most a
-// few minutes. Without it, a rate-limited webhook with a large backlog would have the same rows
-// claimed and released every poll.
-func (e *Engine) backoff(webhook uuid.UUID) time.Duration {
-	e.mu.Lock()
-	l := e.lanes[webhook]
-	e.mu.Unlock()
-	if l == nil {
-		return time.Second
-	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.rateSet <= 0 {
-		return time.Second
-	}
-	d := time.Duration(float64(l.size()) / l.rateSet * float64(time.Second))
-	return min(max(d, time.Second), 5*time.Minute)
 }
 
 // SharedRateMax is the highest rate_limit_per_second enforced across replicas (one PostgreSQL
@@ -422,164 +293,4 @@ func (e *Engine) complete(r *Result) {
 		return
 	}
 	e.writer.add(r)
-}
-
-// attempt makes one attempt, bounded by ctx and the attempt timeout, and decides the delivery's
-// next state.
-func (e *Engine) attempt(ctx context.Context, j *Job) *Result {
-	r := &Result{Job: j, Attempted: true}
-	wh := e.hooks.Get(j.WebhookID)
-	started := time.Now()
-	var resp notify.Response
-	var out notify.Outcome
-	switch {
-	case wh == nil:
-		out = notify.Outcome{Result: notify.Fail, Reason: "webhook deleted or not loadable"}
-		j.Provider = "unknown"
-	case !wh.Active:
-		out = notify.Outcome{Result: notify.Fail, Reason: "webhook is deactivated; replay to deliver"}
-		j.Provider = wh.Provider.Name()
-	default:
-		j.Provider = wh.Provider.Name()
-		resp, out = e.send(ctx, wh, Message(j), started)
-	}
-	took := time.Since(started)
-	r.Outcome = out
-	r.Attempt = store.Attempt{DeliveryID: j.DeliveryID, WebhookID: j.WebhookID, N: j.Attempt, StartedAt: started,
-		Duration: took, StatusCode: resp.StatusCode, Error: out.Reason, Succeeded: out.Result == notify.Success}
-	if len(resp.Body) > 0 {
-		r.Attempt.Excerpt = e.box.Seal(resp.Body, ExcerptAAD(j.DeliveryID))
-	}
-	r.State = e.nextState(wh, j, out, resp.StatusCode, started)
-	r.State.LastAttemptAt, r.State.LastDuration, r.State.LastExcerpt = started, took, r.Attempt.Excerpt
-	// A delivery decided by its first attempt keeps that attempt in its own row only.
-	r.Attempt.Inline = j.Attempt == 1 && store.Final(r.State.Status)
-	if out.Disable {
-		r.Disable = &store.Disable{WebhookID: j.WebhookID, Reason: out.Reason}
-	}
-	e.metrics.Attempts.WithLabelValues(j.Provider, out.Result.String()).Inc()
-	e.metrics.AttemptDuration.WithLabelValues(j.Provider).Observe(took.Seconds())
-	switch r.State.Status {
-	case store.StatusRetrying:
-		e.metrics.Retries.WithLabelValues(j.Provider).Inc()
-	case store.StatusSucceeded:
-		if !j.Received.IsZero() {
-			e.metrics.DeliveryLatency.WithLabelValues(j.Provider).Observe(time.Since(j.Received).Seconds())
-		}
-	}
-	if out.Result != notify.Success {
-		e.log.Debug("attempt failed", zap.String("delivery_id", j.DeliveryID.String()), zap.String("webhook_id", j.WebhookID.String()),
-			zap.Int("attempt", j.Attempt), zap.Int("status_code", resp.StatusCode), zap.String("reason", out.Reason))
-	}
-	return r
-}
-
-// ExcerptAAD binds a sealed response excerpt to its delivery.
-func ExcerptAAD(delivery uuid.UUID) []byte { return []byte("excerpt:" + delivery.String()) }
-
-func (e *Engine) nextState(wh *subscription.Compiled, j *Job, out notify.Outcome, code int, at time.Time) store.State {
-	s := store.State{Attempts: j.Attempt, LastStatusCode: code, LastError: out.Reason}
-	maxAttempts := e.cfg.Schedule.DefaultAttempts()
-	if wh != nil {
-		maxAttempts = wh.MaxAttempts
-	}
-	switch {
-	case out.Result == notify.Success:
-		s.Status = store.StatusSucceeded
-	case out.Result == notify.Retry && j.Attempt < maxAttempts:
-		s.Status = store.StatusRetrying
-		s.NextAttemptAt = at.Add(e.cfg.Schedule.Delay(j.Attempt, out.RetryAfter, e.cfg.RetryAfterMax))
-		s.DueAt = s.NextAttemptAt
-	case out.Result == notify.Retry:
-		s.Status = store.StatusFailed
-		s.LastError = "gave up after " + strconv.Itoa(j.Attempt) + " attempts: " + out.Reason
-	default:
-		s.Status = store.StatusFailed
-	}
-	return s
-}
-
-// Message builds what providers render.
-func Message(j *Job) *notify.Message {
-	ts := j.Received
-	if j.OccurredAt != nil {
-		ts = *j.OccurredAt
-	}
-	return &notify.Message{DeliveryID: j.DeliveryID.String(), EventID: j.EventID, Type: j.EventType, Timestamp: ts, Event: j.Event}
-}
-
-// send renders, signs and posts one attempt, retrying once at once when a credential with a
-// cached token gets 401 (the token may have been revoked).
-func (e *Engine) send(ctx context.Context, wh *subscription.Compiled, m *notify.Message, now time.Time) (notify.Response, notify.Outcome) {
-	ctx, cancel := context.WithTimeout(ctx, e.cfg.AttemptTimeout)
-	defer cancel()
-	resp, err := Send(ctx, e.client, wh, m, now, e.cfg.ExcerptBytes)
-	if err != nil {
-		return resp, *err
-	}
-	if resp.StatusCode == http.StatusUnauthorized {
-		if rf, ok := wh.Credential.(credential.Refreshable); ok {
-			rf.Invalidate()
-			if resp2, err := Send(ctx, e.client, wh, m, now, e.cfg.ExcerptBytes); err == nil {
-				resp = resp2
-			}
-		}
-	}
-	return resp, wh.Provider.Classify(&resp)
-}
-
-// Try sends m to wh now, exactly as a delivery would be sent (render, sign, SSRF-safe client,
-// one re-authentication after a 401), and classifies the answer. Nothing is recorded and
-// nothing is retried: it is the admin API's test. ctx (the request's) bounds it too.
-func (e *Engine) Try(ctx context.Context, wh *subscription.Compiled, m *notify.Message) (notify.Response, notify.Outcome, time.Duration) {
-	start := time.Now()
-	resp, out := e.send(ctx, wh, m, start)
-	return resp, out, time.Since(start)
-}
-
-// Send renders m for wh and posts it: the Standard Webhooks headers (webhook-id, timestamp, and
-// signature when the credential signs), User-Agent and Content-Type, no redirects. It is shared
-// by deliveries and by the admin API's test endpoint. A non-nil outcome means nothing was sent.
-func Send(ctx context.Context, client *http.Client, wh *subscription.Compiled, m *notify.Message, now time.Time, excerpt int) (notify.Response, *notify.Outcome) {
-	req, err := wh.Provider.Render(ctx, wh.Target, m)
-	if err != nil {
-		return notify.Response{}, &notify.Outcome{Result: notify.Fail, Reason: "render: " + err.Error()}
-	}
-	body, ctype := req.Body, req.ContentType
-	if wh.Template != nil {
-		if body, err = wh.Template.Render(ctx, wh.Target, m); err != nil {
-			return notify.Response{}, &notify.Outcome{Result: notify.Fail, Reason: err.Error()}
-		}
-		ctype = wh.Template.ContentType()
-	}
-	method := req.Method
-	if method == "" {
-		method = http.MethodPost
-	}
-	hr, err := http.NewRequestWithContext(ctx, method, req.URL, bytes.NewReader(body))
-	if err != nil {
-		return notify.Response{}, &notify.Outcome{Result: notify.Fail, Reason: "invalid target URL"}
-	}
-	for k, vs := range req.Header {
-		hr.Header[k] = vs
-	}
-	hr.Header.Set("Content-Type", ctype)
-	hr.Header.Set("User-Agent", version.UserAgent())
-	hr.Header.Set("webhook-id", m.DeliveryID)
-	hr.Header.Set("webhook-timestamp", strconv.FormatInt(now.Unix(), 10))
-	if err := wh.Credential.Apply(ctx, hr, m.DeliveryID, now, body); err != nil {
-		return notify.Response{}, &notify.Outcome{Result: notify.Retry, Reason: "auth: " + err.Error()}
-	}
-	res, err := client.Do(hr)
-	if err != nil {
-		if ctx.Err() != nil {
-			err = notify.ErrTimeout
-		}
-		return notify.Response{Err: err}, nil
-	}
-	defer res.Body.Close()
-	buf := make([]byte, excerpt)
-	n, _ := io.ReadFull(res.Body, buf)
-	_, _ = io.Copy(io.Discard, io.LimitReader(res.Body, 64<<10)) // let the connection be reused
-	return notify.Response{StatusCode: res.StatusCode, Header: res.Header, Body: buf[:n]}, nil
 }

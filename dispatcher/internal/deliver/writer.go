@@ -8,6 +8,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/taskhook/taskhook/dispatcher/internal/store"
+	"github.com/taskhook/taskhook/pkg/retry"
 )
 
 // writer records results in batches: one transaction for many attempts (updates fenced by
@@ -40,11 +41,11 @@ func (w *writer) size() int {
 	return len(w.pending)
 }
 
-// run flushes until ctx ends.
+// run flushes until ctx ends, backing off while writes fail (PostgreSQL down).
 func (w *writer) run(ctx context.Context) {
 	t := time.NewTicker(w.e.cfg.WriteInterval)
 	defer t.Stop()
-	backoff := time.Duration(0)
+	b := retry.Backoff{Initial: 100 * time.Millisecond, Max: 5 * time.Second}
 	for {
 		select {
 		case <-ctx.Done():
@@ -52,18 +53,13 @@ func (w *writer) run(ctx context.Context) {
 		case <-t.C:
 		case <-w.kick:
 		}
-		if backoff > 0 {
-			select {
-			case <-ctx.Done():
-				return
-			case <-time.After(backoff):
-			}
-		}
 		if err := w.flush(ctx); err != nil {
-			backoff = min(max(2*backoff, 100*time.Millisecond), 5*time.Second)
+			if !retry.Sleep(ctx, b.Next()) {
+				return
+			}
 			continue
 		}
-		backoff = 0
+		b.Reset()
 	}
 }
 
