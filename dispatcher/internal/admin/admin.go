@@ -22,6 +22,7 @@ import (
 	"github.com/taskhook/taskhook/dispatcher/internal/credential"
 	"github.com/taskhook/taskhook/dispatcher/internal/credential/smart"
 	"github.com/taskhook/taskhook/dispatcher/internal/deliver"
+	"github.com/taskhook/taskhook/dispatcher/internal/digest"
 	"github.com/taskhook/taskhook/dispatcher/internal/due"
 	"github.com/taskhook/taskhook/dispatcher/internal/replay"
 	"github.com/taskhook/taskhook/dispatcher/internal/store"
@@ -218,6 +219,7 @@ type webhookInput struct {
 	Timezone           *string            `json:"timezone"`
 	Redact             *bool              `json:"redact"`
 	Options            json.RawMessage    `json:"options"`
+	Digest             json.RawMessage    `json:"digest"` // absent: unchanged; null: off
 }
 
 // apply copies the fields present in in onto w.
@@ -294,6 +296,7 @@ type WebhookView struct {
 	Timezone           string              `json:"timezone"`
 	Redact             bool                `json:"redact"`
 	Options            json.RawMessage     `json:"options,omitempty"`
+	Digest             *digest.Spec        `json:"digest"`
 	Health             subscription.Health `json:"health"`
 	DisabledReason     string              `json:"disabled_reason,omitempty"`
 	DisabledAt         *time.Time          `json:"disabled_at,omitempty"`
@@ -310,6 +313,7 @@ func (a *API) view(row *store.WebhookWithHealth, retrying bool) (*WebhookView, e
 		Provider: w.Provider, Events: w.Events, Filter: w.Filter, Active: w.Active,
 		Auth:     AuthView{Type: w.Auth.Type, Hint: row.AuthHint},
 		Template: w.Template, TemplateType: w.TemplateType, MaxAttempts: w.MaxAttempts, Timezone: w.Timezone, Redact: w.Redact, Options: w.Options,
+		Digest:         w.Digest,
 		Health:         subscription.HealthOf(w.Active, row.Health, retrying, a.opts.RedAfter),
 		DisabledReason: w.DisabledReason, CreatedAt: w.CreatedAt, UpdatedAt: w.UpdatedAt}
 	if w.Auth.Type == credential.SMARTBackend {
@@ -336,6 +340,9 @@ func (a *API) createWebhook(c echo.Context) error {
 	}
 	w := &subscription.Webhook{ID: uuid.Must(uuid.NewV7()), Active: true}
 	in.apply(w)
+	if ps := parseDigest(in.Digest, w); len(ps) > 0 {
+		return unprocessable(ps)
+	}
 	subscription.Normalize(w)
 	generated := ""
 	if w.Auth.Type == credential.HMAC && w.Auth.Secret == "" {
@@ -359,6 +366,9 @@ func (a *API) createWebhook(c echo.Context) error {
 	}
 	defer tx.Rollback() //nolint:errcheck // after Commit it is a no-op
 	if err := store.InsertWebhook(ctx, tx, row); err != nil {
+		return err
+	}
+	if err := settleDigest(ctx, tx, w.ID, nil, w.Digest, location(w.Timezone), a.now()); err != nil {
 		return err
 	}
 	if err := a.audit(ctx, tx, c, "webhook.create", w.ID, "", a.summary(w)); err != nil {

@@ -58,6 +58,9 @@ func (a *API) diff(old, cur *subscription.Webhook) map[string]any {
 	if string(old.Options) != string(cur.Options) {
 		ch["options"] = map[string]any{"from": json.RawMessage(orEmpty(old.Options)), "to": json.RawMessage(orEmpty(cur.Options))}
 	}
+	if digestChanged(old.Digest, cur.Digest) {
+		ch["digest"] = map[string]any{"from": old.Digest, "to": cur.Digest}
+	}
 	oa, ca := old.Auth, cur.Auth
 	switch {
 	case oa.Type != ca.Type:

@@ -42,6 +42,9 @@ func (a *API) patchWebhook(c echo.Context) error {
 	w.Events = append([]string(nil), old.Events...)
 	prevAuth := old.Auth
 	in.apply(&w)
+	if ps := parseDigest(in.Digest, &w); len(ps) > 0 {
+		return unprocessable(ps)
+	}
 	generated := ""
 	if in.Auth != nil {
 		if in.Auth.Type == "" {
@@ -77,6 +80,9 @@ func (a *API) patchWebhook(c echo.Context) error {
 	}
 	defer tx.Rollback() //nolint:errcheck // after Commit it is a no-op
 	if err := store.UpdateWebhook(ctx, tx, r); err != nil {
+		return err
+	}
+	if err := settleDigest(ctx, tx, id, old.Digest, w.Digest, location(w.Timezone), a.now()); err != nil {
 		return err
 	}
 	if err := a.audit(ctx, tx, c, "webhook.update", id, "", map[string]any{"changes": changes}); err != nil {

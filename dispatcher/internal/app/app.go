@@ -19,6 +19,7 @@ import (
 	"github.com/taskhook/taskhook/dispatcher/internal/credential"
 	"github.com/taskhook/taskhook/dispatcher/internal/credential/smart"
 	"github.com/taskhook/taskhook/dispatcher/internal/deliver"
+	"github.com/taskhook/taskhook/dispatcher/internal/digest"
 	"github.com/taskhook/taskhook/dispatcher/internal/due"
 	"github.com/taskhook/taskhook/dispatcher/internal/metrics"
 	"github.com/taskhook/taskhook/dispatcher/internal/netguard"
@@ -150,6 +151,9 @@ func Run(ctx context.Context, cfg Config, deps Deps, log *zap.Logger, ready func
 		deps.Routes(e.Routes())
 	}
 	go housekeeping(work, db, cfg, m, log)
+	flusher := &digest.Flusher{DB: db, Webhooks: cache, Box: box, EventAAD: deliver.EventAAD, Delivered: engine.Poke,
+		Every: cfg.PollInterval, Metrics: m, Log: log}
+	go flusher.Run(work)
 
 	log.Info("dispatcher starting", zap.String("addr", cfg.Addr), zap.String("version", version.Version),
 		zap.String("consumer", cfg.ConsumerName), zap.Int("webhooks", len(cache.Subscribed("task.created"))))

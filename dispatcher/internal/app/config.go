@@ -39,7 +39,7 @@ type Config struct {
 	Lease              time.Duration `env:"TASKHOOK_LEASE" envDefault:"16s" help:"how long a claimed delivery stays with a replica that stops renewing it (renewed every fifth of it; also the consumer's ack wait); at least 1.25 x (TASKHOOK_ATTEMPT_TIMEOUT + 2s)"`
 	MaxInflight        int           `env:"TASKHOOK_MAX_INFLIGHT" envDefault:"512" help:"attempts in flight at once, all webhooks"`
 	WebhookConcurrency int           `env:"TASKHOOK_WEBHOOK_CONCURRENCY" envDefault:"32" help:"attempts in flight at once to one webhook"`
-	PollInterval       time.Duration `env:"TASKHOOK_POLL_INTERVAL" envDefault:"500ms" help:"how often due retries (and due reminders) are looked for; at least 10ms"`
+	PollInterval       time.Duration `env:"TASKHOOK_POLL_INTERVAL" envDefault:"500ms" help:"how often due retries, due reminders and closed digest windows are looked for; at least 10ms"`
 	ConsumerName       string        `env:"TASKHOOK_CONSUMER" envDefault:"taskhook-dispatcher" help:"durable JetStream consumer shared by the replicas"`
 	BatchSize          int           `env:"TASKHOOK_BATCH_SIZE" envDefault:"256" help:"events fanned out per database transaction; 1 to 5000"`
 	AckWindow          time.Duration `env:"TASKHOOK_ACK_WINDOW" envDefault:"250ms" help:"how long a batch waits for its first attempts before storing them as pending; 0 to less than TASKHOOK_LEASE"`

@@ -22,6 +22,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/taskhook/taskhook/dispatcher/internal/deliver"
+	"github.com/taskhook/taskhook/dispatcher/internal/digest"
 	"github.com/taskhook/taskhook/dispatcher/internal/due"
 	"github.com/taskhook/taskhook/dispatcher/internal/metrics"
 	"github.com/taskhook/taskhook/dispatcher/internal/secretbox"
@@ -164,6 +165,7 @@ type item struct {
 	occurred *time.Time
 	received time.Time
 	jobs     []*deliver.Job
+	digests  []*subscription.Compiled // matching webhooks with a digest: the event is collected
 }
 
 func (c *Consumer) process(msgs []jetstream.Msg) {
@@ -213,7 +215,7 @@ func (c *Consumer) process(msgs []jetstream.Msg) {
 	for _, it := range items {
 		it.jobs = unrecorded(it.jobs, existing)
 		outcome := "matched"
-		if len(it.jobs) == 0 {
+		if len(it.jobs) == 0 && len(it.digests) == 0 {
 			outcome = "redelivered"
 		}
 		c.metrics.Events.WithLabelValues(it.subject, outcome).Inc()
@@ -227,6 +229,7 @@ func (c *Consumer) process(msgs []jetstream.Msg) {
 	var results []*deliver.Result
 	var detached []*deliver.Job
 	for _, it := range items {
+		b.Digest = append(b.Digest, c.collect(it, now)...)
 		if len(it.jobs) == 0 {
 			continue
 		}
@@ -421,12 +424,16 @@ func (c *Consumer) match(it *item) bool {
 				continue
 			}
 		}
+		if w.Webhook.Digest != nil {
+			it.digests = append(it.digests, w)
+			continue
+		}
 		it.jobs = append(it.jobs, deliver.NewFreshJob(deliver.Job{
 			DeliveryID: DeliveryID(it.eventID, w.ID), WebhookID: w.ID, EventID: it.eventID, EventType: it.subject,
 			Attempt: 1, Lease: uuid.New(), LeaseUntil: leaseUntil, Received: it.received, OccurredAt: it.occurred, Event: it.event,
 		}))
 	}
-	return len(it.jobs) > 0
+	return len(it.jobs) > 0 || len(it.digests) > 0
 }
 
 func msgsOf(items []*item) []jetstream.Msg {
@@ -449,6 +456,24 @@ func (c *Consumer) retryLater(msgs []jetstream.Msg, op string, err error) {
 		}
 		_ = m.NakWithDelay(delay)
 	}
+}
+
+// collect is the item's event as collected by each matching webhook with a digest (sealed for
+// that webhook), opening a window from now when none is open.
+func (c *Consumer) collect(it *item, now time.Time) []store.DigestItem {
+	if len(it.digests) == 0 {
+		return nil
+	}
+	at := it.received
+	if it.occurred != nil {
+		at = *it.occurred
+	}
+	out := make([]store.DigestItem, 0, len(it.digests))
+	for _, w := range it.digests {
+		out = append(out, store.DigestItem{WebhookID: w.ID, EventID: it.eventID, EventType: it.subject, OccurredAt: at,
+			Payload: c.box.Seal(it.raw, digest.ItemAAD(w.ID, it.eventID)), Opened: now, Closes: w.Webhook.Digest.Closes(now, w.Target.Location)})
+	}
+	return out
 }
 
 // redeliveryDelay is how long a message delivered n times waits before it comes back after a

@@ -35,6 +35,8 @@ type Metrics struct {
 	DueLag           prometheus.Gauge         // taskhook_due_lag_seconds
 	DuePollDuration  prometheus.Histogram     // taskhook_due_poll_duration_seconds
 	SealedPrevious   prometheus.Gauge         // taskhook_sealed_with_previous_keys
+	DigestsSent      prometheus.Counter       // taskhook_digest_messages_total
+	DigestWaiting    prometheus.Gauge         // taskhook_digest_waiting_events
 }
 
 var latencyBuckets = []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 300, 1800, 7200}
@@ -94,7 +96,12 @@ func New() *Metrics {
 			Help: "Sealed values not yet re-sealed with TASKHOOK_ENCRYPTION_KEY (after a key rotation; 0 when done)."}),
 		DuePollDuration: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "taskhook_due_poll_duration_seconds",
 			Help: "Time of one scheduler poll: claim the due reminders, publish them, mark them fired.", Buckets: latencyBuckets[:12]}),
+		DigestsSent: prometheus.NewCounter(prometheus.CounterOpts{Name: "taskhook_digest_messages_total",
+			Help: "Digest messages created (one per closed window, or per part of a window over 1,000 events)."}),
+		DigestWaiting: prometheus.NewGauge(prometheus.GaugeOpts{Name: "taskhook_digest_waiting_events",
+			Help: "Events collected in open digest windows, waiting for their window to close."}),
 	}
+	reg.MustRegister(m.DigestsSent, m.DigestWaiting)
 	reg.MustRegister(m.Events, m.Poison, m.Deliveries, m.Attempts, m.AttemptDuration, m.Retries, m.DeliveryLatency,
 		m.RetryBacklog, m.PendingBacklog, m.RetryOldestAge, m.ConsumerPending, m.ConsumerAckPend, m.Inflight, m.Queued,
 		m.BatchDuration, m.ClaimDuration, m.WriteErrors, m.WebhooksDisabled, m.Requests, m.RequestDuration,

@@ -112,6 +112,22 @@ type SecretURL interface {
 	URLIsSecret() bool
 }
 
+// DigestPolicy is implemented by providers that take digests (internal/digest) otherwise than
+// the default, which lists every event in messages of at most 1,000: preview > 0 lists only
+// the first events of a window with the counts of all (chat channels); refuse, when not empty,
+// is why the provider takes no digest at all (FHIR writes one resource per event).
+type DigestPolicy interface {
+	DigestPolicy() (preview int, refuse string)
+}
+
+// DigestOf is p's digest policy (the default when it declares none).
+func DigestOf(p Provider) (preview int, refuse string) {
+	if d, ok := p.(DigestPolicy); ok {
+		return d.DigestPolicy()
+	}
+	return 0, ""
+}
+
 // FamilyRenderer is implemented by providers that render only some event families (FHIR has a
 // resource for tasks, reports and batteries, nothing for others); a webhook of such a provider
 // may subscribe only to those. Providers without it render every family.

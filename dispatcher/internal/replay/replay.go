@@ -85,7 +85,9 @@ func (r *Replayer) Replay(ctx context.Context, req Request) (Result, error) {
 		}
 		res.Requeued = len(done)
 	}
-	if req.Status == Undone || req.Status == Missing {
+	// A digest webhook's events are collected, not delivered one by one: none is "missing".
+	// Its digests are deliveries like any other and are re-queued above.
+	if (req.Status == Undone || req.Status == Missing) && req.Webhook.Webhook.Digest == nil {
 		if err := r.createMissing(ctx, req, &res); err != nil {
 			return res, err
 		}

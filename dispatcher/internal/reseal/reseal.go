@@ -9,6 +9,7 @@ package reseal
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -17,6 +18,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/taskhook/taskhook/dispatcher/internal/deliver"
+	"github.com/taskhook/taskhook/dispatcher/internal/digest"
 	"github.com/taskhook/taskhook/dispatcher/internal/due"
 	"github.com/taskhook/taskhook/dispatcher/internal/metrics"
 	"github.com/taskhook/taskhook/dispatcher/internal/secretbox"
@@ -49,6 +51,17 @@ var columns = []column{
 	{"deliveries", "last_excerpt", "id", "uuid", "id", excerptAAD},
 	{"attempts", "response_excerpt", "ctid", "tid", "delivery_id", excerptAAD},
 	{"tasks", "payload", "task_id", "text", "task_id", due.PayloadAAD},
+	{"digest_items", "payload", "ctid", "tid", "webhook_id::text || ':' || event_id", digestItemAAD},
+}
+
+// digestItemAAD is digest.ItemAAD from "<webhook id>:<event id>".
+func digestItemAAD(key string) []byte {
+	webhook, eventID, _ := strings.Cut(key, ":")
+	u, err := uuid.Parse(webhook)
+	if err != nil {
+		return nil
+	}
+	return digest.ItemAAD(u, eventID)
 }
 
 // Resealer re-seals what is not sealed with the current key.

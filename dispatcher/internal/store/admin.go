@@ -195,6 +195,7 @@ func (db *DB) Prune(ctx context.Context, before time.Time, batch int) (int64, er
 		`DELETE FROM events WHERE id = ANY(ARRAY(SELECT id FROM events WHERE received_at < $1 LIMIT $2))`,
 		`DELETE FROM webhook_stats WHERE ctid = ANY(ARRAY(SELECT ctid FROM webhook_stats WHERE hour < $1 LIMIT $2))`,
 		`DELETE FROM tasks WHERE task_id = ANY(ARRAY(SELECT task_id FROM tasks WHERE closed_at < $1 LIMIT $2))`,
+		`DELETE FROM digest_items WHERE ctid = ANY(ARRAY(SELECT ctid FROM digest_items WHERE digest_id IS NOT NULL AND created_at < $1 LIMIT $2))`,
 	}
 	for _, q := range stmts {
 		for {

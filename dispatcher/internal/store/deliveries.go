@@ -92,6 +92,7 @@ type Batch struct {
 	Updates  []Update
 	Attempts []Attempt
 	Disable  []Disable
+	Digest   []DigestItem // events collected for digests instead of delivered
 }
 
 // Written reports which deliveries a Write changed.
@@ -115,6 +116,9 @@ func (db *DB) Write(ctx context.Context, b *Batch) (*Written, error) {
 	}
 	if err := insertDeliveries(ctx, tx, b.New, w.Inserted); err != nil {
 		return nil, fmt.Errorf("insert deliveries: %w", err)
+	}
+	if err := insertDigestItems(ctx, tx, b.Digest); err != nil {
+		return nil, fmt.Errorf("collect digest items: %w", err)
 	}
 	if err := updateDeliveries(ctx, tx, b.Updates, w.Updated); err != nil {
 		return nil, fmt.Errorf("update deliveries: %w", err)

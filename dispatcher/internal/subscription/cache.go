@@ -9,6 +9,8 @@ import (
 	"github.com/google/uuid"
 	"go.uber.org/zap"
 
+	"github.com/taskhook/taskhook/dispatcher/internal/digest"
+	"github.com/taskhook/taskhook/dispatcher/internal/notify"
 	"github.com/taskhook/taskhook/dispatcher/internal/store"
 )
 
@@ -129,4 +131,15 @@ func (c *Cache) Watch(ctx context.Context, interval time.Duration) {
 			}
 		}
 	}
+}
+
+// Digest is what the digest flusher needs of webhook id (digest.Webhooks); false when the
+// webhook no longer exists.
+func (c *Cache) Digest(id uuid.UUID) (digest.Target, bool) {
+	w := c.Get(id)
+	if w == nil {
+		return digest.Target{}, false
+	}
+	preview, _ := notify.DigestOf(w.Provider)
+	return digest.Target{Spec: w.Webhook.Digest, Location: w.Target.Location, Preview: preview}, true
 }

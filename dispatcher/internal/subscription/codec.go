@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/taskhook/taskhook/dispatcher/internal/credential"
+	"github.com/taskhook/taskhook/dispatcher/internal/digest"
 	"github.com/taskhook/taskhook/dispatcher/internal/notify"
 	"github.com/taskhook/taskhook/dispatcher/internal/secretbox"
 	"github.com/taskhook/taskhook/dispatcher/internal/store"
@@ -35,6 +36,11 @@ func (c Codec) ToRow(w *Webhook) (*store.Webhook, error) {
 		AuthType: w.Auth.Type, AuthSealed: c.Box.Seal(auth, AuthAAD(id)), AuthHint: credential.Hint(w.Auth),
 		Template: w.Template, TemplateType: w.TemplateType, Timezone: w.Timezone, Redact: w.Redact, Options: w.Options,
 		DisabledReason: w.DisabledReason,
+	}
+	if w.Digest != nil {
+		if r.Digest, err = json.Marshal(w.Digest); err != nil {
+			return nil, err
+		}
 	}
 	if w.RateLimitPerSecond > 0 {
 		r.RateLimitPerSecond = sql.NullFloat64{Float64: w.RateLimitPerSecond, Valid: true}
@@ -66,6 +72,12 @@ func (c Codec) FromRow(r *store.Webhook) (*Webhook, error) {
 	}
 	if r.DisabledAt.Valid {
 		w.DisabledAt = r.DisabledAt.Time
+	}
+	if len(r.Digest) > 0 && string(r.Digest) != "null" {
+		w.Digest = &digest.Spec{}
+		if err := json.Unmarshal(r.Digest, w.Digest); err != nil {
+			return nil, fmt.Errorf("webhook %s digest: %w", id, err)
+		}
 	}
 	if len(r.AuthSealed) > 0 {
 		a, err := c.Box.Open(r.AuthSealed, AuthAAD(id))

@@ -128,6 +128,28 @@ func (c *Compiler) Check(ctx context.Context, w *Webhook) []Problem {
 		add("/timezone", "unknown time zone %q; use an IANA name such as America/New_York", w.Timezone)
 	}
 	ps = append(ps, c.checkAuth(ctx, w.Auth)...)
+	ps = append(ps, checkDigest(w, provider)...)
+	return ps
+}
+
+// checkDigest validates a webhook's digest: its own form, a provider that takes digests, and
+// no template (a template renders one event).
+func checkDigest(w *Webhook, provider notify.Provider) []Problem {
+	if w.Digest == nil {
+		return nil
+	}
+	var ps []Problem
+	for _, p := range w.Digest.Check() {
+		ps = append(ps, Problem{Path: p.Path, Message: p.Message})
+	}
+	if provider != nil {
+		if _, refuse := notify.DigestOf(provider); refuse != "" {
+			ps = append(ps, Problem{Path: "/digest", Message: fmt.Sprintf("provider %s takes no digest: %s", provider.Name(), refuse)})
+		}
+	}
+	if w.Template != "" {
+		ps = append(ps, Problem{Path: "/digest", Message: "cannot be combined with a template (a template renders one event); remove one of them"})
+	}
 	return ps
 }
 

@@ -11,6 +11,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/taskhook/taskhook/dispatcher/internal/credential"
+	"github.com/taskhook/taskhook/dispatcher/internal/digest"
 )
 
 // Webhook is a subscription as admins configure it (secrets in the clear: it never leaves the
@@ -32,6 +33,7 @@ type Webhook struct {
 	Timezone           string  // IANA name; "" means UTC
 	Redact             bool
 	Options            json.RawMessage // provider-specific, not secret
+	Digest             *digest.Spec    // nil: one message per event
 	DisabledReason     string
 	DisabledAt         time.Time
 	CreatedAt          time.Time

@@ -6,7 +6,9 @@ package chat
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 
+	"github.com/taskhook/taskhook/dispatcher/internal/digest"
 	"github.com/taskhook/taskhook/dispatcher/internal/notify"
 	"github.com/taskhook/taskhook/pkg/event"
 )
@@ -37,7 +39,7 @@ func Truncate(s string, n int) string {
 // Render is a chat provider's Render: the event's summary, shaped by format into the
 // provider's JSON body, posted to the webhook URL.
 func Render(_ context.Context, cat *event.Catalog, t *notify.Target, m *notify.Message, format func(event.Summary) any) (*notify.Request, error) {
-	s, err := cat.Summarize(m.Type, m.Event.Raw(), t.Location, t.Redact)
+	s, err := summarize(cat, t, m)
 	if err != nil {
 		return nil, err
 	}
@@ -47,3 +49,19 @@ func Render(_ context.Context, cat *event.Catalog, t *notify.Target, m *notify.M
 	}
 	return &notify.Request{URL: t.URL, ContentType: "application/json", Body: body}, nil
 }
+
+// summarize is the event's summary, or a digest's (counts by type, the first events).
+func summarize(cat *event.Catalog, t *notify.Target, m *notify.Message) (event.Summary, error) {
+	if m.Type != digest.Type {
+		return cat.Summarize(m.Type, m.Event.Raw(), t.Location, t.Redact)
+	}
+	var d digest.Doc
+	if err := json.Unmarshal(m.Event.Raw(), &d); err != nil {
+		return event.Summary{}, fmt.Errorf("decode digest: %w", err)
+	}
+	return digest.Summarize(&d, cat, t.Location, t.Redact), nil
+}
+
+// DigestPolicy is the chat providers' notify.DigestPolicy: a channel shows the counts and the
+// first digest.ChatItems events of a window, in one message.
+func DigestPolicy() (preview int, refuse string) { return digest.ChatItems, "" }

@@ -114,6 +114,11 @@ func New() *Provider { return &Provider{} }
 // Name implements notify.Provider.
 func (*Provider) Name() string { return "fhir" }
 
+// DigestPolicy implements notify.DigestPolicy: no digests.
+func (*Provider) DigestPolicy() (preview int, refuse string) {
+	return 0, "it writes one FHIR resource per event"
+}
+
 // Families implements notify.FamilyRenderer: the families FHIR has a resource for.
 func (*Provider) Families() []string { return []string{event.TaskFamily, "report", "battery"} }
 

@@ -6,8 +6,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"time"
 
+	"github.com/taskhook/taskhook/dispatcher/internal/digest"
 	"github.com/taskhook/taskhook/dispatcher/internal/notify"
 )
 
@@ -27,6 +29,9 @@ func (*Provider) CheckOptions(opts json.RawMessage) error {
 
 // Render implements notify.Provider. The event JSON is embedded as published (no re-encoding).
 func (*Provider) Render(_ context.Context, t *notify.Target, m *notify.Message) (*notify.Request, error) {
+	if m.Type == digest.Type {
+		return renderDigest(t, m)
+	}
 	var b bytes.Buffer
 	raw := m.Event.Raw()
 	b.Grow(len(raw) + 96)
@@ -39,6 +44,21 @@ func (*Provider) Render(_ context.Context, t *notify.Target, m *notify.Message) 
 	b.Write(raw)
 	b.WriteByte('}')
 	return &notify.Request{URL: t.URL, ContentType: "application/json", Body: b.Bytes()}, nil
+}
+
+// renderDigest sends a digest message as documented: {"type": "digest", "timestamp",
+// "window": {"start", "end"}, "count", "events": [{"type", "timestamp", "data"}, …]} plus the
+// window's total, counts by type and part numbers, times in the webhook's zone.
+func renderDigest(t *notify.Target, m *notify.Message) (*notify.Request, error) {
+	var d digest.Doc
+	if err := json.Unmarshal(m.Event.Raw(), &d); err != nil {
+		return nil, fmt.Errorf("decode digest: %w", err)
+	}
+	body, err := json.Marshal(d.InTimeZone(loc(t)))
+	if err != nil {
+		return nil, err
+	}
+	return &notify.Request{URL: t.URL, ContentType: "application/json", Body: body}, nil
 }
 
 func loc(t *notify.Target) *time.Location {

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/taskhook/taskhook/dispatcher/internal/digest"
 	"github.com/taskhook/taskhook/dispatcher/internal/notify"
 	"github.com/taskhook/taskhook/pkg/event"
 	"github.com/taskhook/taskhook/pkg/families"
@@ -140,4 +141,22 @@ func Published(t testing.TB, raw []byte) *notify.Message {
 	}
 	return &notify.Message{DeliveryID: "00000000-0000-5000-8000-000000000001", EventID: v.ID, Type: v.Type,
 		Timestamp: time.Date(2024, 1, 10, 9, 0, 0, 0, time.UTC), Event: event.NewLazy(v.Body)}
+}
+
+// Digest is a digest message of n copies of the event raw (of type typ) as a provider that
+// lists the first preview events receives it (0: every event).
+func Digest(t testing.TB, typ string, raw []byte, n, preview int) *notify.Message {
+	t.Helper()
+	start := time.Date(2024, 1, 10, 9, 0, 0, 0, time.UTC)
+	items := make([]digest.Item, n)
+	for i := range items {
+		items[i] = digest.Item{Type: typ, Timestamp: start.Add(time.Duration(i) * time.Second), Data: raw}
+	}
+	docs := digest.Build(digest.Window{Start: start, End: start.Add(15 * time.Minute)}, items, digest.MaxPerMessage, preview)
+	b, err := json.Marshal(docs[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &notify.Message{DeliveryID: "00000000-0000-5000-8000-000000000002", EventID: "digest:x", Type: digest.Type,
+		Timestamp: start.Add(15 * time.Minute), Event: event.NewLazy(b)}
 }

@@ -36,6 +36,9 @@ func (*Provider) Name() string { return "slack" }
 // URLIsSecret implements notify.SecretURL: an incoming webhook URL lets anyone post.
 func (*Provider) URLIsSecret() bool { return true }
 
+// DigestPolicy implements notify.DigestPolicy: counts and the first events, in one message.
+func (*Provider) DigestPolicy() (preview int, refuse string) { return chat.DigestPolicy() }
+
 // Families implements notify.FamilyRenderer: every family with a chat summary.
 func (p *Provider) Families() []string { return chat.Families(p.catalog) }
 

@@ -31,6 +31,9 @@ func (*Provider) Name() string { return "teams" }
 // URLIsSecret implements notify.SecretURL: a Workflows URL carries its signature.
 func (*Provider) URLIsSecret() bool { return true }
 
+// DigestPolicy implements notify.DigestPolicy: counts and the first events, in one message.
+func (*Provider) DigestPolicy() (preview int, refuse string) { return chat.DigestPolicy() }
+
 // Families implements notify.FamilyRenderer: every family with a chat summary.
 func (p *Provider) Families() []string { return chat.Families(p.catalog) }
 
