@@ -220,6 +220,7 @@ type webhookInput struct {
 	Redact             *bool              `json:"redact"`
 	Options            json.RawMessage    `json:"options"`
 	Digest             json.RawMessage    `json:"digest"` // absent: unchanged; null: off
+	SendTraceparent    *bool              `json:"send_traceparent"`
 }
 
 // apply copies the fields present in in onto w.
@@ -261,6 +262,9 @@ func (in *webhookInput) apply(w *subscription.Webhook) {
 	if in.Redact != nil {
 		w.Redact = *in.Redact
 	}
+	if in.SendTraceparent != nil {
+		w.SendTraceparent = *in.SendTraceparent
+	}
 	if in.Options != nil {
 		w.Options = in.Options
 	}
@@ -297,6 +301,7 @@ type WebhookView struct {
 	Redact             bool                `json:"redact"`
 	Options            json.RawMessage     `json:"options,omitempty"`
 	Digest             *digest.Spec        `json:"digest"`
+	SendTraceparent    bool                `json:"send_traceparent"`
 	Health             subscription.Health `json:"health"`
 	DisabledReason     string              `json:"disabled_reason,omitempty"`
 	DisabledAt         *time.Time          `json:"disabled_at,omitempty"`
@@ -313,7 +318,7 @@ func (a *API) view(row *store.WebhookWithHealth, retrying bool) (*WebhookView, e
 		Provider: w.Provider, Events: w.Events, Filter: w.Filter, Active: w.Active,
 		Auth:     AuthView{Type: w.Auth.Type, Hint: row.AuthHint},
 		Template: w.Template, TemplateType: w.TemplateType, MaxAttempts: w.MaxAttempts, Timezone: w.Timezone, Redact: w.Redact, Options: w.Options,
-		Digest:         w.Digest,
+		Digest: w.Digest, SendTraceparent: w.SendTraceparent,
 		Health:         subscription.HealthOf(w.Active, row.Health, retrying, a.opts.RedAfter),
 		DisabledReason: w.DisabledReason, CreatedAt: w.CreatedAt, UpdatedAt: w.UpdatedAt}
 	if w.Auth.Type == credential.SMARTBackend {

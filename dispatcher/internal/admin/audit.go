@@ -51,6 +51,7 @@ func (a *API) diff(old, cur *subscription.Webhook) map[string]any {
 	field("max_attempts", old.MaxAttempts, cur.MaxAttempts)
 	field("timezone", old.Timezone, cur.Timezone)
 	field("redact", old.Redact, cur.Redact)
+	field("send_traceparent", old.SendTraceparent, cur.SendTraceparent)
 	field("template_content_type", old.TemplateType, cur.TemplateType)
 	if old.Template != cur.Template {
 		ch["template"] = map[string]any{"changed": true}

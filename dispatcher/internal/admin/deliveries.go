@@ -38,6 +38,7 @@ type AttemptView struct {
 	StatusCode      *int      `json:"status_code"`
 	Error           string    `json:"error"`
 	ResponseExcerpt string    `json:"response_excerpt"`
+	TraceID         string    `json:"trace_id,omitempty"` // with tracing on: the attempt's OpenTelemetry trace
 }
 
 // DeliveryDetail is a delivery with every attempt (GET /v1/deliveries/{id}).
@@ -63,7 +64,7 @@ func deliveryView(d *store.Delivery) DeliveryView {
 func (a *API) attemptViews(d *store.Delivery, as []store.AttemptRow) []AttemptView {
 	out := make([]AttemptView, len(as))
 	for i, at := range as {
-		out[i] = AttemptView{N: at.N, StartedAt: at.StartedAt, DurationMS: at.DurationMS, Error: at.Error}
+		out[i] = AttemptView{N: at.N, StartedAt: at.StartedAt, DurationMS: at.DurationMS, Error: at.Error, TraceID: at.TraceID.String}
 		if at.StatusCode.Valid {
 			c := int(at.StatusCode.Int32)
 			out[i].StatusCode = &c

@@ -34,6 +34,7 @@ import (
 	"github.com/taskhook/taskhook/pkg/httpx"
 	"github.com/taskhook/taskhook/pkg/natsx"
 	"github.com/taskhook/taskhook/pkg/retry"
+	"github.com/taskhook/taskhook/pkg/tracing"
 	"github.com/taskhook/taskhook/pkg/version"
 )
 
@@ -41,6 +42,7 @@ import (
 type Deps struct {
 	Resolver netguard.Resolver   // DNS for the SSRF guard
 	Routes   func([]*echo.Route) // told the HTTP routes once registered (the OpenAPI test)
+	Tracing  *tracing.Tracing    // instead of what OTEL_* configures (tests: the SDK's in-memory exporter)
 }
 
 // Run serves the dispatcher until ctx is cancelled, then shuts down gracefully: stop serving
@@ -75,6 +77,14 @@ func Run(ctx context.Context, cfg Config, deps Deps, log *zap.Logger, ready func
 		return err
 	}
 
+	tr, err := tracing.New(ctx, "taskhook-dispatcher", version.Version)
+	if err != nil {
+		return fmt.Errorf("tracing (OTEL_*): %w", err)
+	}
+	if deps.Tracing != nil {
+		tr = deps.Tracing
+	}
+	defer func() { _ = tr.Shutdown(context.Background()) }()
 	m := metrics.New()
 	policy := &netguard.Policy{AllowHTTP: cfg.AllowHTTP, Allowed: cfg.allowed, Resolver: deps.Resolver}
 	client := policy.Client(cfg.AttemptTimeout, cfg.MaxInflight)
@@ -103,7 +113,7 @@ func Run(ctx context.Context, cfg Config, deps Deps, log *zap.Logger, ready func
 	engine := deliver.New(deliver.Config{
 		Schedule: cfg.schedule, AttemptTimeout: cfg.AttemptTimeout, RetryAfterMax: cfg.RetryAfterMax, Lease: cfg.Lease,
 		MaxInflight: cfg.MaxInflight, WebhookConcurrency: cfg.WebhookConcurrency, PollInterval: cfg.PollInterval,
-		WriteBatch: 500, WriteInterval: 20 * time.Millisecond, GaugeInterval: cfg.GaugeInterval,
+		WriteBatch: 500, WriteInterval: 20 * time.Millisecond, GaugeInterval: cfg.GaugeInterval, Tracing: tr,
 	}, db, cache, client, box, m, log)
 	work, stopWork := context.WithCancel(context.Background())
 	defer stopWork()
@@ -112,7 +122,7 @@ func Run(ctx context.Context, cfg Config, deps Deps, log *zap.Logger, ready func
 
 	var dueRules *due.Rules
 	consumeCfg := consume.Config{BatchSize: cfg.BatchSize, BatchWait: 2 * time.Millisecond, Window: cfg.AckWindow,
-		Workers: 4, Lease: cfg.Lease, GaugeInterval: cfg.GaugeInterval, Catalog: catalog}
+		Workers: 4, Lease: cfg.Lease, GaugeInterval: cfg.GaugeInterval, Catalog: catalog, Tracing: tr}
 	if cfg.DueEvents == "derive" {
 		dueRules = &due.Rules{Location: cfg.location, Grace: cfg.OverdueGrace}
 		scheduler := &due.Scheduler{Rules: *dueRules, Store: db, Box: box, Catalog: catalog, Metrics: m, Log: log,
@@ -137,7 +147,7 @@ func Run(ctx context.Context, cfg Config, deps Deps, log *zap.Logger, ready func
 	tokens := httpx.NewTokens()
 	tokens.Add(httpx.RoleAdmin, config.SplitList(cfg.AdminTokens)...)
 	tokens.Add(httpx.RoleViewer, config.SplitList(cfg.ViewerTokens)...)
-	v1 := e.Group("/v1", httpx.Authenticate(tokens))
+	v1 := e.Group("/v1", tr.Echo("taskhook/dispatcher/admin"), httpx.Authenticate(tokens))
 	replayer := replay.New(js, streamCfg.Name, db, box, consume.DeliveryID)
 	resealer := &reseal.Resealer{DB: db, Box: box, Metrics: m, Log: log, Batch: 500, Every: 10 * time.Minute}
 	go resealer.Run(work)

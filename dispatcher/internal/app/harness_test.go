@@ -110,6 +110,12 @@ func newDB(t *testing.T) string                   { return pgtest.NewDatabase(t)
 // startWith runs the dispatcher against nats and dbURL (which may be a proxy of realDB).
 func startWith(t *testing.T, srv *natstest.Server, dbURL, realDB string, extraEnv ...string) *harness {
 	t.Helper()
+	return startDeps(t, srv, dbURL, realDB, Deps{}, extraEnv...)
+}
+
+// startDeps is startWith with dependencies a test sets (the resolver is always the harness's).
+func startDeps(t *testing.T, srv *natstest.Server, dbURL, realDB string, deps Deps, extraEnv ...string) *harness {
+	t.Helper()
 	cfg, err := Load(append(testEnv(srv.URL, dbURL), extraEnv...))
 	if err != nil {
 		t.Fatal(err)
@@ -123,7 +129,8 @@ func startWith(t *testing.T, srv *natstest.Server, dbURL, realDB string, extraEn
 	done := make(chan error, 1)
 	routes := make(chan []*echo.Route, 1)
 	go func() {
-		done <- Run(ctx, cfg, Deps{Resolver: h.dns, Routes: func(r []*echo.Route) { routes <- r }}, log, func(a net.Addr) { addrc <- a })
+		deps.Resolver, deps.Routes = h.dns, func(r []*echo.Route) { routes <- r }
+		done <- Run(ctx, cfg, deps, log, func(a net.Addr) { addrc <- a })
 	}()
 	select {
 	case h.routes = <-routes:

@@ -19,6 +19,9 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/zap"
 
 	"github.com/taskhook/taskhook/dispatcher/internal/deliver"
@@ -29,6 +32,7 @@ import (
 	"github.com/taskhook/taskhook/dispatcher/internal/store"
 	"github.com/taskhook/taskhook/dispatcher/internal/subscription"
 	"github.com/taskhook/taskhook/pkg/event"
+	"github.com/taskhook/taskhook/pkg/tracing"
 )
 
 // deliveryNamespace derives delivery ids: UUIDv5(namespace, event id + NUL + webhook id).
@@ -53,6 +57,9 @@ type Config struct {
 	// Tasks, when set, is told of every task event of a batch before the batch is
 	// acknowledged (the state behind derived task.due and task.overdue).
 	Tasks TaskObserver
+	// Tracing continues each event's trace (from its message headers) with a consume span, a
+	// match span and a span for the batch's write; nil or off: none.
+	Tracing *tracing.Tracing
 }
 
 // Store is what the consumer needs of PostgreSQL (*store.DB).
@@ -79,12 +86,17 @@ type Consumer struct {
 	box     *secretbox.Box
 	metrics *metrics.Metrics
 	log     *zap.Logger
+	tracer  trace.Tracer
 }
 
 // New returns a consumer of cons.
 func New(cfg Config, cons jetstream.Consumer, cache *subscription.Cache, db Store, engine *deliver.Engine,
 	box *secretbox.Box, m *metrics.Metrics, log *zap.Logger) *Consumer {
-	return &Consumer{cfg: cfg, cons: cons, cache: cache, db: db, engine: engine, box: box, metrics: m, log: log}
+	if cfg.Tracing == nil {
+		cfg.Tracing = tracing.Off()
+	}
+	return &Consumer{cfg: cfg, cons: cons, cache: cache, db: db, engine: engine, box: box, metrics: m, log: log,
+		tracer: cfg.Tracing.Tracer("taskhook/dispatcher/consume")}
 }
 
 // Run consumes until ctx ends, then stops pulling, finishes the batches in progress and
@@ -166,6 +178,7 @@ type item struct {
 	received time.Time
 	jobs     []*deliver.Job
 	digests  []*subscription.Compiled // matching webhooks with a digest: the event is collected
+	span     trace.Span               // the consume span (tracing on), ended with the batch
 }
 
 func (c *Consumer) process(msgs []jetstream.Msg) {
@@ -183,6 +196,7 @@ func (c *Consumer) process(msgs []jetstream.Msg) {
 	items := make([]*item, 0, len(msgs))
 	var unmatched []*item
 	var ids []uuid.UUID
+	defer func() { endSpans(parsed) }()
 	for _, m := range msgs {
 		it := c.parse(m)
 		if it == nil {
@@ -233,7 +247,8 @@ func (c *Consumer) process(msgs []jetstream.Msg) {
 		if len(it.jobs) == 0 {
 			continue
 		}
-		b.Events = append(b.Events, store.Event{ID: it.eventID, Subject: it.subject, Payload: c.box.Seal(it.raw, deliver.EventAAD(it.eventID))})
+		b.Events = append(b.Events, store.Event{ID: it.eventID, Subject: it.subject, Payload: c.box.Seal(it.raw, deliver.EventAAD(it.eventID)),
+			TraceParent: tracing.Format(it.traceOf())})
 		for _, j := range it.jobs {
 			r := j.Detach()
 			b.New = append(b.New, row(j, r, now))
@@ -249,7 +264,7 @@ func (c *Consumer) process(msgs []jetstream.Msg) {
 			}
 		}
 	}
-	written, err := c.db.Write(ctx, &b)
+	written, err := c.write(ctx, items, &b)
 	if err == nil {
 		c.engine.Hold(detached...) // their pending rows are leased to this replica: renewed from now on
 	}
@@ -392,7 +407,31 @@ func (c *Consumer) parse(m jetstream.Msg) *item {
 		c.poison(m, "no_event_id")
 		return nil
 	}
-	return &item{msg: m, seq: seq, subject: subject, eventID: id, raw: m.Data(), event: event.NewLazy(m.Data()), occurred: head.OccurredAt, received: received}
+	it := &item{msg: m, seq: seq, subject: subject, eventID: id, raw: m.Data(), event: event.NewLazy(m.Data()), occurred: head.OccurredAt, received: received}
+	if c.cfg.Tracing.On() {
+		ctx := c.cfg.Tracing.Extract(context.Background(), m.Headers())
+		_, it.span = c.tracer.Start(ctx, "consume "+subject, trace.WithSpanKind(trace.SpanKindConsumer),
+			trace.WithAttributes(attribute.String("messaging.system", "nats"), attribute.String("messaging.destination.name", subject),
+				attribute.String("taskhook.event_id", id), attribute.Int64("messaging.nats.stream_sequence", int64(seq))))
+	}
+	return it
+}
+
+// traceOf is the item's consume span context (invalid without tracing).
+func (it *item) traceOf() trace.SpanContext {
+	if it.span == nil {
+		return trace.SpanContext{}
+	}
+	return it.span.SpanContext()
+}
+
+// endSpans ends the consume spans of a batch's items.
+func endSpans(items []*item) {
+	for _, it := range items {
+		if it.span != nil {
+			it.span.End()
+		}
+	}
 }
 
 func (c *Consumer) poison(m jetstream.Msg, reason string) {
@@ -407,6 +446,13 @@ func (c *Consumer) poison(m jetstream.Msg, reason string) {
 
 // match finds the item's webhooks and prepares a job per webhook.
 func (c *Consumer) match(it *item) bool {
+	if it.span != nil {
+		_, span := c.tracer.Start(trace.ContextWithSpan(context.Background(), it.span), "match")
+		defer func() {
+			span.SetAttributes(attribute.Int("taskhook.deliveries", len(it.jobs)), attribute.Int("taskhook.digests", len(it.digests)))
+			span.End()
+		}()
+	}
 	subs := c.cache.Subscribed(it.subject)
 	if len(subs) == 0 {
 		return false
@@ -431,6 +477,7 @@ func (c *Consumer) match(it *item) bool {
 		it.jobs = append(it.jobs, deliver.NewFreshJob(deliver.Job{
 			DeliveryID: DeliveryID(it.eventID, w.ID), WebhookID: w.ID, EventID: it.eventID, EventType: it.subject,
 			Attempt: 1, Lease: uuid.New(), LeaseUntil: leaseUntil, Received: it.received, OccurredAt: it.occurred, Event: it.event,
+			Trace: it.traceOf(),
 		}))
 	}
 	return len(it.jobs) > 0 || len(it.digests) > 0
@@ -456,6 +503,27 @@ func (c *Consumer) retryLater(msgs []jetstream.Msg, op string, err error) {
 		}
 		_ = m.NakWithDelay(delay)
 	}
+}
+
+// write stores the batch, within a span linked to every traced event of it.
+func (c *Consumer) write(ctx context.Context, items []*item, b *store.Batch) (*store.Written, error) {
+	if !c.cfg.Tracing.On() {
+		return c.db.Write(ctx, b)
+	}
+	var links []trace.Link
+	for _, it := range items {
+		if sc := it.traceOf(); sc.IsValid() {
+			links = append(links, trace.Link{SpanContext: sc})
+		}
+	}
+	_, span := c.tracer.Start(ctx, "store batch", trace.WithLinks(links...), trace.WithAttributes(
+		attribute.Int("taskhook.events", len(b.Events)), attribute.Int("taskhook.deliveries", len(b.New)), attribute.String("db.system", "postgresql")))
+	defer span.End()
+	w, err := c.db.Write(ctx, b)
+	if err != nil {
+		span.SetStatus(codes.Error, err.Error())
+	}
+	return w, err
 }
 
 // collect is the item's event as collected by each matching webhook with a digest (sealed for

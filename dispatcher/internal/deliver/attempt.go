@@ -6,6 +6,10 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 	"go.uber.org/zap"
 
 	"github.com/taskhook/taskhook/dispatcher/internal/notify"
@@ -18,6 +22,8 @@ import (
 func (e *Engine) attempt(ctx context.Context, j *Job) *Result {
 	r := &Result{Job: j, Attempted: true}
 	wh := e.hooks.Get(j.WebhookID)
+	ctx, span := e.startAttempt(ctx, j)
+	defer span.End()
 	started := time.Now()
 	var resp notify.Response
 	var out notify.Outcome
@@ -39,7 +45,12 @@ func (e *Engine) attempt(ctx context.Context, j *Job) *Result {
 	if len(resp.Body) > 0 {
 		r.Attempt.Excerpt = e.box.Seal(resp.Body, ExcerptAAD(j.DeliveryID))
 	}
+	if sc := span.SpanContext(); sc.IsValid() {
+		r.Attempt.TraceID = sc.TraceID().String()
+		endAttempt(span, j, resp.StatusCode, out)
+	}
 	r.State = nextState(e.retries(wh), j.Attempt, out, resp.StatusCode, started)
+	r.State.LastTraceID = r.Attempt.TraceID
 	r.State.LastAttemptAt, r.State.LastDuration, r.State.LastExcerpt = started, took, r.Attempt.Excerpt
 	// A delivery decided by its first attempt keeps that attempt in its own row only.
 	r.Attempt.Inline = j.Attempt == 1 && store.Final(r.State.Status)
@@ -102,3 +113,32 @@ func (e *Engine) retries(wh *subscription.Compiled) Retries {
 	}
 	return rt
 }
+
+// startAttempt starts the attempt's span, a child of the span the event was consumed in (the
+// same trace as the publisher's request), or of ctx's span (an admin test), or a root.
+func (e *Engine) startAttempt(ctx context.Context, j *Job) (context.Context, trace.Span) {
+	if !e.cfg.Tracing.On() {
+		return ctx, noopSpan
+	}
+	if j.Trace.IsValid() {
+		ctx = trace.ContextWithRemoteSpanContext(ctx, j.Trace)
+	}
+	return e.tracer.Start(ctx, "attempt "+j.EventType, trace.WithSpanKind(trace.SpanKindClient),
+		trace.WithAttributes(attribute.String("taskhook.delivery_id", j.DeliveryID.String()),
+			attribute.String("taskhook.webhook_id", j.WebhookID.String()), attribute.String("taskhook.event_id", j.EventID),
+			attribute.Int("taskhook.attempt", j.Attempt), attribute.Int("taskhook.retry", j.Attempt-1)))
+}
+
+// endAttempt records an attempt's outcome on its span.
+func endAttempt(span trace.Span, j *Job, code int, out notify.Outcome) {
+	span.SetAttributes(attribute.String("taskhook.provider", j.Provider), attribute.String("taskhook.outcome", out.Result.String()))
+	if code != 0 {
+		span.SetAttributes(attribute.Int("http.response.status_code", code))
+	}
+	if out.Result != notify.Success {
+		span.SetStatus(codes.Error, out.Reason)
+	}
+}
+
+// noopSpan is the span of attempts without tracing.
+var noopSpan = noop.Span{}

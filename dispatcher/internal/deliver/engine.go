@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/zap"
 	"golang.org/x/time/rate"
 
@@ -19,6 +20,7 @@ import (
 	"github.com/taskhook/taskhook/dispatcher/internal/secretbox"
 	"github.com/taskhook/taskhook/dispatcher/internal/store"
 	"github.com/taskhook/taskhook/dispatcher/internal/subscription"
+	"github.com/taskhook/taskhook/pkg/tracing"
 )
 
 // Config tunes the engine.
@@ -36,6 +38,8 @@ type Config struct {
 	WriteInterval      time.Duration
 	ExcerptBytes       int
 	GaugeInterval      time.Duration // how often the backlog gauges are refreshed
+	// Tracing records a span per attempt (nil or off: none).
+	Tracing *tracing.Tracing
 }
 
 // Store is what the engine needs of PostgreSQL (*store.DB).
@@ -81,6 +85,8 @@ type Engine struct {
 	base       context.Context
 	cancelBase context.CancelFunc
 
+	tracer trace.Tracer
+
 	heldMu sync.Mutex
 	held   map[uuid.UUID]*Job // jobs whose rows this replica holds a lease on, until their outcome is written
 }
@@ -99,9 +105,13 @@ func New(cfg Config, db Store, hooks Webhooks, client *http.Client, box *secretb
 	if cfg.MaxQueued == 0 {
 		cfg.MaxQueued = 100000
 	}
+	if cfg.Tracing == nil {
+		cfg.Tracing = tracing.Off()
+	}
 	e := &Engine{cfg: cfg, db: db, hooks: hooks, client: client, box: box, metrics: m, log: log,
 		sem: make(chan struct{}, cfg.MaxInflight), lanes: map[uuid.UUID]*lane{}, poll: make(chan struct{}, 1), held: map[uuid.UUID]*Job{}}
 	e.writer = newWriter(e)
+	e.tracer = cfg.Tracing.Tracer("taskhook/dispatcher/deliver")
 	e.base, e.cancelBase = context.WithCancel(context.Background())
 	return e
 }

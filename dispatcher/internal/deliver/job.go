@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/taskhook/taskhook/dispatcher/internal/notify"
 	"github.com/taskhook/taskhook/dispatcher/internal/store"
@@ -24,6 +25,9 @@ type Job struct {
 	OccurredAt *time.Time  // the event's occurred_at, when it has one
 	Event      *event.Lazy // the event (plaintext, shared by the event's jobs)
 	Provider   string      // for metrics, filled when attempted
+	// Trace is the span the event was consumed in: attempts are its children (invalid without
+	// tracing).
+	Trace trace.SpanContext
 
 	fresh *fresh // non-nil for jobs the consumer attempts before their row exists
 	// renewed is the lease's end after the last renewal (unix nanoseconds; 0: LeaseUntil),

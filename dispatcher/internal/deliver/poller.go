@@ -8,6 +8,7 @@ import (
 
 	"github.com/taskhook/taskhook/dispatcher/internal/store"
 	"github.com/taskhook/taskhook/pkg/event"
+	"github.com/taskhook/taskhook/pkg/tracing"
 )
 
 // ClaimBatch bounds one claim query.
@@ -109,6 +110,9 @@ func (e *Engine) jobFromClaim(c *store.Claimed) (*Job, *Result) {
 		return nil, e.failNow(j, "the stored event does not parse")
 	}
 	j.Event, j.OccurredAt = event.NewLazy(raw), head.OccurredAt
+	if c.TraceParent.Valid {
+		j.Trace = tracing.Parse(c.TraceParent.String)
+	}
 	return j, nil
 }
 

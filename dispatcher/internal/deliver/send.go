@@ -8,6 +8,9 @@ import (
 	"strconv"
 	"time"
 
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/taskhook/taskhook/dispatcher/internal/credential"
 	"github.com/taskhook/taskhook/dispatcher/internal/notify"
 	"github.com/taskhook/taskhook/dispatcher/internal/subscription"
@@ -56,16 +59,9 @@ func (e *Engine) Try(ctx context.Context, wh *subscription.Compiled, m *notify.M
 // signature when the credential signs), User-Agent and Content-Type, no redirects. It is shared
 // by deliveries and by the admin API's test endpoint. A non-nil outcome means nothing was sent.
 func Send(ctx context.Context, client *http.Client, wh *subscription.Compiled, m *notify.Message, now time.Time, excerpt int) (notify.Response, *notify.Outcome) {
-	req, err := wh.Provider.Render(ctx, wh.Target, m)
-	if err != nil {
-		return notify.Response{}, &notify.Outcome{Result: notify.Fail, Reason: "render: " + err.Error()}
-	}
-	body, ctype := req.Body, req.ContentType
-	if wh.Template != nil {
-		if body, err = wh.Template.Render(ctx, wh.Target, m); err != nil {
-			return notify.Response{}, &notify.Outcome{Result: notify.Fail, Reason: err.Error()}
-		}
-		ctype = wh.Template.ContentType()
+	req, body, ctype, out := render(ctx, wh, m)
+	if out != nil {
+		return notify.Response{}, out
 	}
 	method := req.Method
 	if method == "" {
@@ -82,6 +78,9 @@ func Send(ctx context.Context, client *http.Client, wh *subscription.Compiled, m
 	hr.Header.Set("User-Agent", version.UserAgent())
 	hr.Header.Set("webhook-id", m.DeliveryID)
 	hr.Header.Set("webhook-timestamp", strconv.FormatInt(now.Unix(), 10))
+	if wh.SendTraceparent {
+		propagation.TraceContext{}.Inject(ctx, propagation.HeaderCarrier(hr.Header)) // the attempt's span, when traced
+	}
 	if err := wh.Credential.Apply(ctx, hr, m.DeliveryID, now, body); err != nil {
 		return notify.Response{}, &notify.Outcome{Result: notify.Retry, Reason: "auth: " + err.Error()}
 	}
@@ -97,4 +96,26 @@ func Send(ctx context.Context, client *http.Client, wh *subscription.Compiled, m
 	n, _ := io.ReadFull(res.Body, buf)
 	_, _ = io.Copy(io.Discard, io.LimitReader(res.Body, 64<<10)) // let the connection be reused
 	return notify.Response{StatusCode: res.StatusCode, Header: res.Header, Body: buf[:n]}, nil
+}
+
+// render turns m into wh's request body (its provider's, or its template's), within a span of
+// its own when the attempt is traced. A non-nil outcome means it could not be rendered.
+func render(ctx context.Context, wh *subscription.Compiled, m *notify.Message) (*notify.Request, []byte, string, *notify.Outcome) {
+	if parent := trace.SpanFromContext(ctx); parent.SpanContext().IsValid() {
+		var span trace.Span
+		ctx, span = parent.TracerProvider().Tracer("taskhook/dispatcher/deliver").Start(ctx, "render "+wh.Provider.Name())
+		defer span.End()
+	}
+	req, err := wh.Provider.Render(ctx, wh.Target, m)
+	if err != nil {
+		return nil, nil, "", &notify.Outcome{Result: notify.Fail, Reason: "render: " + err.Error()}
+	}
+	body, ctype := req.Body, req.ContentType
+	if wh.Template != nil {
+		if body, err = wh.Template.Render(ctx, wh.Target, m); err != nil {
+			return nil, nil, "", &notify.Outcome{Result: notify.Fail, Reason: err.Error()}
+		}
+		ctype = wh.Template.ContentType()
+	}
+	return req, body, ctype, nil
 }

@@ -227,7 +227,7 @@ func (db *DB) ClaimOne(ctx context.Context, id uuid.UUID, lease time.Duration) (
 			lease_token = gen_random_uuid(), updated_at = now()
 		FROM deliveries cur LEFT JOIN events e ON e.id = cur.event_id
 		WHERE d.id = $1 AND cur.id = d.id AND (d.lease_token IS NULL OR d.due_at < now())
-		RETURNING d.id, d.webhook_id, d.event_id, d.event_type, d.status, d.attempts, d.lease_token, d.due_at, d.created_at, e.payload`,
+		RETURNING d.id, d.webhook_id, d.event_id, d.event_type, d.status, d.attempts, d.lease_token, d.due_at, d.created_at, e.payload, e.trace_parent`,
 		id, lease.Seconds())
 	if errors.Is(err, sql.ErrNoRows) {
 		var exists bool

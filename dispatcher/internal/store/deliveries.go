@@ -26,9 +26,10 @@ func Final(status string) bool { return status == StatusSucceeded || status == S
 
 // Event is an events row: the sealed event JSON.
 type Event struct {
-	ID      string
-	Subject string
-	Payload []byte
+	ID          string
+	Subject     string
+	Payload     []byte
+	TraceParent string // the W3C traceparent it was consumed in ("" without tracing)
 }
 
 // State is what a write sets on a delivery.
@@ -43,6 +44,7 @@ type State struct {
 	LastAttemptAt  time.Time     // zero: not attempted yet
 	LastDuration   time.Duration //
 	LastExcerpt    []byte        // sealed, nil when none
+	LastTraceID    string        // the last attempt's trace id ("" without tracing)
 }
 
 // NewDelivery is a delivery to insert (ignored when its id exists).
@@ -73,6 +75,7 @@ type Attempt struct {
 	StatusCode int // 0: no response
 	Error      string
 	Excerpt    []byte // sealed response excerpt, nil when none
+	TraceID    string // "" without tracing
 	Succeeded  bool
 	// Inline: the attempt decided its delivery on the first try, and the delivery row (last_*)
 	// holds it; no attempts row is written. It still counts for health and stats.
@@ -153,6 +156,7 @@ func insertEvents(ctx context.Context, tx *sqlx.Tx, evs []Event) error {
 		size += len(e.Payload)
 	}
 	ids, subjects := make([]string, 0, len(evs)), make([]string, 0, len(evs))
+	var traces []sql.NullString
 	starts, ends := make([]int64, 0, len(evs)), make([]int64, 0, len(evs))
 	all := make([]byte, 0, size)
 	for i, e := range evs {
@@ -160,14 +164,15 @@ func insertEvents(ctx context.Context, tx *sqlx.Tx, evs []Event) error {
 			continue
 		}
 		ids, subjects = append(ids, e.ID), append(subjects, e.Subject)
+		traces = append(traces, sql.NullString{String: e.TraceParent, Valid: e.TraceParent != ""})
 		starts = append(starts, int64(len(all)))
 		all = append(all, e.Payload...)
 		ends = append(ends, int64(len(all)))
 	}
-	_, err := tx.ExecContext(ctx, `INSERT INTO events (id, subject, payload)
-		SELECT u.id, u.subject, substring($3::bytea FROM u.start + 1 FOR u.stop - u.start)
-		FROM unnest($1::text[], $2::text[], $4::int[], $5::int[]) AS u(id, subject, start, stop)
-		ON CONFLICT (id) DO NOTHING`, pq.Array(ids), pq.Array(subjects), all, pq.Array(starts), pq.Array(ends))
+	_, err := tx.ExecContext(ctx, `INSERT INTO events (id, subject, payload, trace_parent)
+		SELECT u.id, u.subject, substring($3::bytea FROM u.start + 1 FOR u.stop - u.start), u.trace
+		FROM unnest($1::text[], $2::text[], $4::int[], $5::int[], $6::text[]) AS u(id, subject, start, stop, trace)
+		ON CONFLICT (id) DO NOTHING`, pq.Array(ids), pq.Array(subjects), all, pq.Array(starts), pq.Array(ends), pq.Array(traces))
 	return err
 }
 
@@ -183,6 +188,7 @@ type stateArrays struct {
 	lastAt   []sql.NullString
 	lastDur  []sql.NullInt64
 	excerpt  [][]byte
+	trace    []sql.NullString
 }
 
 func (a *stateArrays) add(s State) {
@@ -196,6 +202,7 @@ func (a *stateArrays) add(s State) {
 	a.lastAt = append(a.lastAt, nullTime(s.LastAttemptAt))
 	a.lastDur = append(a.lastDur, sql.NullInt64{Int64: s.LastDuration.Milliseconds(), Valid: !s.LastAttemptAt.IsZero()})
 	a.excerpt = append(a.excerpt, s.LastExcerpt)
+	a.trace = append(a.trace, sql.NullString{String: s.LastTraceID, Valid: s.LastTraceID != ""})
 }
 
 func nullTime(t time.Time) sql.NullString {
@@ -237,14 +244,14 @@ func insertDeliveries(ctx context.Context, tx *sqlx.Tx, ds []NewDelivery, insert
 		st.add(d.State)
 	}
 	rows, err := tx.QueryContext(ctx, `INSERT INTO deliveries (id, webhook_id, event_id, event_type, status, attempts,
-			next_attempt_at, due_at, lease_token, last_status_code, last_error, last_attempt_at, last_duration_ms, last_excerpt)
+			next_attempt_at, due_at, lease_token, last_status_code, last_error, last_attempt_at, last_duration_ms, last_excerpt, last_trace_id)
 		SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::int[],
-			$7::timestamptz[], $8::timestamptz[], $9::uuid[], $10::int[], $11::text[], $12::timestamptz[], $13::int[], $14::bytea[])
+			$7::timestamptz[], $8::timestamptz[], $9::uuid[], $10::int[], $11::text[], $12::timestamptz[], $13::int[], $14::bytea[], $15::text[])
 		ON CONFLICT (id) DO NOTHING
 		RETURNING id`,
 		pq.Array(ids), pq.Array(webhooks), pq.Array(eventIDs), pq.Array(types), pq.Array(st.status),
 		pq.Array(st.attempts), pq.Array(st.nextAt), pq.Array(st.dueAt), pq.Array(st.lease), pq.Array(st.code),
-		pq.Array(st.lastErr), pq.Array(st.lastAt), pq.Array(st.lastDur), pq.ByteaArray(st.excerpt))
+		pq.Array(st.lastErr), pq.Array(st.lastAt), pq.Array(st.lastDur), pq.ByteaArray(st.excerpt), pq.Array(st.trace))
 	if err != nil {
 		return err
 	}
@@ -277,8 +284,8 @@ func updateDeliveries(ctx context.Context, tx *sqlx.Tx, us []Update, updated map
 	}
 	// A delivery decided by its first attempt kept that attempt in its own row; before another
 	// attempt overwrites last_* (a manual retry, a replay), move it to attempts.
-	if _, err := tx.ExecContext(ctx, `INSERT INTO attempts (delivery_id, n, started_at, duration_ms, status_code, error, response_excerpt)
-		SELECT d.id, d.attempts, d.last_attempt_at, COALESCE(d.last_duration_ms, 0), d.last_status_code, d.last_error, d.last_excerpt
+	if _, err := tx.ExecContext(ctx, `INSERT INTO attempts (delivery_id, n, started_at, duration_ms, status_code, error, response_excerpt, trace_id)
+		SELECT d.id, d.attempts, d.last_attempt_at, COALESCE(d.last_duration_ms, 0), d.last_status_code, d.last_error, d.last_excerpt, d.last_trace_id
 		FROM deliveries d JOIN unnest($1::uuid[], $2::uuid[]) AS u(id, lease) ON d.id = u.id AND d.lease_token = u.lease
 		WHERE d.attempts >= 1 AND d.last_attempt_at IS NOT NULL
 			AND NOT EXISTS (SELECT 1 FROM attempts a WHERE a.delivery_id = d.id AND a.n = d.attempts)`,
@@ -288,15 +295,15 @@ func updateDeliveries(ctx context.Context, tx *sqlx.Tx, us []Update, updated map
 	rows, err := tx.QueryContext(ctx, `UPDATE deliveries d SET status = u.status, attempts = GREATEST(d.attempts, u.attempts),
 			next_attempt_at = u.next_at, due_at = u.due_at, lease_token = u.new_lease,
 			last_status_code = u.code, last_error = u.err, last_attempt_at = u.last_at, last_duration_ms = u.last_ms,
-			last_excerpt = u.excerpt, updated_at = now()
+			last_excerpt = u.excerpt, last_trace_id = u.trace, updated_at = now()
 		FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::int[], $5::timestamptz[], $6::timestamptz[],
-			$7::uuid[], $8::int[], $9::text[], $10::timestamptz[], $11::int[], $12::bytea[])
-			AS u(id, lease, status, attempts, next_at, due_at, new_lease, code, err, last_at, last_ms, excerpt)
+			$7::uuid[], $8::int[], $9::text[], $10::timestamptz[], $11::int[], $12::bytea[], $13::text[])
+			AS u(id, lease, status, attempts, next_at, due_at, new_lease, code, err, last_at, last_ms, excerpt, trace)
 		WHERE d.id = u.id AND d.lease_token = u.lease
 		RETURNING d.id`,
 		pq.Array(ids), pq.Array(leases), pq.Array(st.status), pq.Array(st.attempts), pq.Array(st.nextAt),
 		pq.Array(st.dueAt), pq.Array(st.lease), pq.Array(st.code), pq.Array(st.lastErr), pq.Array(st.lastAt),
-		pq.Array(st.lastDur), pq.ByteaArray(st.excerpt))
+		pq.Array(st.lastDur), pq.ByteaArray(st.excerpt), pq.Array(st.trace))
 	if err != nil {
 		return err
 	}
@@ -310,6 +317,7 @@ func insertAttempts(ctx context.Context, tx *sqlx.Tx, as []Attempt) error {
 	var ids, started, errs []string
 	var ns, durations []int64
 	var codes []sql.NullInt64
+	var traces []sql.NullString
 	var excerpts [][]byte
 	for _, a := range as {
 		if a.Inline {
@@ -322,16 +330,17 @@ func insertAttempts(ctx context.Context, tx *sqlx.Tx, as []Attempt) error {
 		codes = append(codes, sql.NullInt64{Int64: int64(a.StatusCode), Valid: a.StatusCode != 0})
 		errs = append(errs, a.Error)
 		excerpts = append(excerpts, a.Excerpt)
+		traces = append(traces, sql.NullString{String: a.TraceID, Valid: a.TraceID != ""})
 	}
 	if len(ids) == 0 {
 		return nil
 	}
-	_, err := tx.ExecContext(ctx, `INSERT INTO attempts (delivery_id, n, started_at, duration_ms, status_code, error, response_excerpt)
-		SELECT a.* FROM unnest($1::uuid[], $2::int[], $3::timestamptz[], $4::int[], $5::int[], $6::text[], $7::bytea[])
-			AS a(delivery_id, n, started_at, duration_ms, status_code, error, excerpt)
+	_, err := tx.ExecContext(ctx, `INSERT INTO attempts (delivery_id, n, started_at, duration_ms, status_code, error, response_excerpt, trace_id)
+		SELECT a.* FROM unnest($1::uuid[], $2::int[], $3::timestamptz[], $4::int[], $5::int[], $6::text[], $7::bytea[], $8::text[])
+			AS a(delivery_id, n, started_at, duration_ms, status_code, error, excerpt, trace_id)
 		WHERE EXISTS (SELECT 1 FROM deliveries d WHERE d.id = a.delivery_id)`,
 		pq.Array(ids), pq.Array(ns), pq.Array(started), pq.Array(durations), pq.Array(codes), pq.Array(errs),
-		pq.ByteaArray(excerpts))
+		pq.ByteaArray(excerpts), pq.Array(traces))
 	return err
 }
 
@@ -503,6 +512,8 @@ type Claimed struct {
 	LeaseUntil time.Time `db:"due_at"`
 	CreatedAt  time.Time `db:"created_at"`
 	Payload    []byte    `db:"payload"` // sealed event JSON; nil when the event was pruned
+	// TraceParent is the trace context the event was consumed in (retries continue its trace).
+	TraceParent sql.NullString `db:"trace_parent"`
 }
 
 // Claim leases up to limit due deliveries (oldest due first) for lease. Rows locked by another
@@ -520,7 +531,7 @@ func (db *DB) Claim(ctx context.Context, limit int, lease time.Duration) ([]Clai
 		UPDATE deliveries d SET due_at = now() + make_interval(secs => $2), lease_token = gen_random_uuid(), updated_at = now()
 		FROM due LEFT JOIN events e ON e.id = due.event_id
 		WHERE d.id = due.id
-		RETURNING d.id, d.webhook_id, d.event_id, d.event_type, d.status, d.attempts, d.lease_token, d.due_at, d.created_at, e.payload`,
+		RETURNING d.id, d.webhook_id, d.event_id, d.event_type, d.status, d.attempts, d.lease_token, d.due_at, d.created_at, e.payload, e.trace_parent`,
 		limit, lease.Seconds())
 	return out, err
 }

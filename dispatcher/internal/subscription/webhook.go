@@ -34,6 +34,7 @@ type Webhook struct {
 	Redact             bool
 	Options            json.RawMessage // provider-specific, not secret
 	Digest             *digest.Spec    // nil: one message per event
+	SendTraceparent    bool            // outbound requests carry the attempt's W3C traceparent
 	DisabledReason     string
 	DisabledAt         time.Time
 	CreatedAt          time.Time

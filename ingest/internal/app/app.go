@@ -21,6 +21,7 @@ import (
 	"github.com/taskhook/taskhook/pkg/families"
 	"github.com/taskhook/taskhook/pkg/httpx"
 	"github.com/taskhook/taskhook/pkg/natsx"
+	"github.com/taskhook/taskhook/pkg/tracing"
 	"github.com/taskhook/taskhook/pkg/version"
 )
 
@@ -28,6 +29,8 @@ import (
 type Hooks struct {
 	Ready  func(net.Addr)      // the listening address
 	Routes func([]*echo.Route) // the HTTP routes once registered
+	// Tracing replaces what OTEL_* configures (tests: the SDK's in-memory exporter).
+	Tracing *tracing.Tracing
 }
 
 // Run serves ingest until ctx is cancelled, then shuts down gracefully: the HTTP server stops
@@ -77,7 +80,15 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger, hooks Hooks) error {
 
 	httpx.ServePprof(ctx, cfg.PprofAddr, log)
 	m := metrics.New()
-	pub := publish.New(nc, js, streamCfg.Name, cfg.PublishTimeout, m, streamMissing)
+	tr, err := tracing.New(ctx, "taskhook-ingest", version.Version)
+	if err != nil {
+		return fmt.Errorf("tracing (OTEL_*): %w", err)
+	}
+	if hooks.Tracing != nil {
+		tr = hooks.Tracing
+	}
+	defer func() { _ = tr.Shutdown(context.Background()) }()
+	pub := publish.New(nc, js, streamCfg.Name, cfg.PublishTimeout, m, streamMissing).WithTracing(tr)
 	tokens := httpx.NewTokens()
 	tokens.Add(httpx.RoleAdmin, config.SplitList(cfg.Tokens)...)
 
@@ -94,7 +105,7 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger, hooks Hooks) error {
 			return nil
 		}})
 	e.GET("/openapi.json", func(c echo.Context) error { return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, OpenAPI) })
-	v1 := e.Group("/v1", httpx.Authenticate(tokens))
+	v1 := e.Group("/v1", tr.Echo("taskhook/ingest"), httpx.Authenticate(tokens))
 	api.New(validator, pub, api.Options{
 		MaxBodyBytes:  cfg.MaxBodyBytes,
 		MaxBatchBytes: cfg.MaxBatchBytes,

@@ -41,6 +41,12 @@ func start(t *testing.T, mutate ...func(*Config)) *harness {
 // startOn runs ingest against srv.
 func startOn(t *testing.T, srv *natstest.Server, mutate ...func(*Config)) *harness {
 	t.Helper()
+	return startHooks(t, srv, Hooks{}, mutate...)
+}
+
+// startHooks is startOn with hooks a test sets (Ready and Routes are the harness's).
+func startHooks(t *testing.T, srv *natstest.Server, hooks Hooks, mutate ...func(*Config)) *harness {
+	t.Helper()
 	cfg, err := Load([]string{"NATS_URL=" + srv.URL, "INGEST_ADDR=127.0.0.1:0", "TASKHOOK_INGEST_TOKENS=other," + token,
 		"TASKHOOK_PUBLISH_TIMEOUT=2s"})
 	if err != nil {
@@ -55,7 +61,8 @@ func startOn(t *testing.T, srv *natstest.Server, mutate ...func(*Config)) *harne
 	done := make(chan error, 1)
 	routes := make(chan []*echo.Route, 1)
 	go func() {
-		done <- Run(ctx, cfg, log, Hooks{Ready: func(a net.Addr) { addrc <- a }, Routes: func(r []*echo.Route) { routes <- r }})
+		hooks.Ready, hooks.Routes = func(a net.Addr) { addrc <- a }, func(r []*echo.Route) { routes <- r }
+		done <- Run(ctx, cfg, log, hooks)
 	}()
 	h := &harness{t: t, nats: srv}
 	h.routes = <-routes

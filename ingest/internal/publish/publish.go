@@ -9,10 +9,14 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/taskhook/taskhook/ingest/internal/metrics"
 	"github.com/taskhook/taskhook/pkg/event"
 	"github.com/taskhook/taskhook/pkg/natsx"
+	"github.com/taskhook/taskhook/pkg/tracing"
 )
 
 // ErrUnavailable wraps every failure to store an event durably: NATS down, stream missing,
@@ -55,6 +59,33 @@ type Publisher struct {
 	timeout       time.Duration
 	metrics       *metrics.Metrics
 	streamMissing func() // called when the stream does not answer (it may have been deleted)
+	tracing       *tracing.Tracing
+	tracer        trace.Tracer
+}
+
+// WithTracing records a producer span per published event and carries its trace context in
+// the message headers (W3C traceparent), for the dispatcher to continue.
+func (p *Publisher) WithTracing(t *tracing.Tracing) *Publisher {
+	p.tracing, p.tracer = t, t.Tracer("taskhook/ingest/publish")
+	return p
+}
+
+// traced starts the publish span of v, as a child of ctx, and puts its context on m; end ends
+// it (a no-op without tracing).
+func (p *Publisher) traced(ctx context.Context, v *event.Validated, m *nats.Msg) (end func(error)) {
+	if p.tracing == nil || !p.tracing.On() {
+		return func(error) {}
+	}
+	ctx, span := p.tracer.Start(ctx, "publish "+v.Subject, trace.WithSpanKind(trace.SpanKindProducer),
+		trace.WithAttributes(attribute.String("messaging.system", "nats"), attribute.String("messaging.destination.name", v.Subject),
+			attribute.String("taskhook.event_id", v.ID)))
+	p.tracing.Inject(ctx, m)
+	return func(err error) {
+		if err != nil {
+			span.SetStatus(codes.Error, err.Error())
+		}
+		span.End()
+	}
 }
 
 // New returns a publisher on js. timeout bounds every publish, so a caller never waits longer.
@@ -83,16 +114,22 @@ func (p *Publisher) Publish(ctx context.Context, v *event.Validated) (Ack, error
 	// the wait by the publish timeout.
 	start := time.Now()
 	defer func() { p.metrics.PublishDuration.Observe(time.Since(start).Seconds()) }()
-	f, err := p.js.PublishMsgAsync(p.msg(v), jetstream.WithExpectStream(p.stream))
+	m := p.msg(v)
+	end := p.traced(ctx, v, m)
+	f, err := p.js.PublishMsgAsync(m, jetstream.WithExpectStream(p.stream))
 	if err != nil {
+		end(err)
 		return Ack{}, p.unavailable(err)
 	}
 	select {
 	case pa := <-f.Ok():
+		end(nil)
 		return Ack{Duplicate: pa.Duplicate, Sequence: pa.Sequence}, nil
 	case err := <-f.Err():
+		end(err)
 		return Ack{}, p.unavailable(err)
 	case <-ctx.Done():
+		end(ctx.Err())
 		return Ack{}, p.unavailable(ctx.Err())
 	}
 }
@@ -111,13 +148,17 @@ func (p *Publisher) PublishBatch(ctx context.Context, vs []*event.Validated) []R
 	defer cancel()
 	start := time.Now()
 	futures := make([]jetstream.PubAckFuture, len(vs))
+	ends := make([]func(error), len(vs))
 	for i, v := range vs {
 		if err := p.fits(v); err != nil {
 			out[i].Err = err
 			continue
 		}
-		f, err := p.js.PublishMsgAsync(p.msg(v), jetstream.WithExpectStream(p.stream))
+		m := p.msg(v)
+		ends[i] = p.traced(ctx, v, m)
+		f, err := p.js.PublishMsgAsync(m, jetstream.WithExpectStream(p.stream))
 		if err != nil {
+			ends[i](err)
 			out[i].Err = p.unavailable(err)
 			continue
 		}
@@ -127,14 +168,17 @@ func (p *Publisher) PublishBatch(ctx context.Context, vs []*event.Validated) []R
 		if f == nil {
 			continue
 		}
+		var err error
 		select {
 		case pa := <-f.Ok():
 			out[i].Ack = Ack{Duplicate: pa.Duplicate, Sequence: pa.Sequence}
-		case err := <-f.Err():
+		case err = <-f.Err():
 			out[i].Err = p.unavailable(err)
 		case <-ctx.Done():
-			out[i].Err = p.unavailable(ctx.Err())
+			err = ctx.Err()
+			out[i].Err = p.unavailable(err)
 		}
+		ends[i](err)
 	}
 	p.metrics.PublishDuration.Observe(time.Since(start).Seconds())
 	return out
