@@ -131,8 +131,12 @@ func (f *webhookForm) body(prev *admin.WebhookView) map[string]any {
 	if f.MaxAttempts != "" {
 		b["max_attempts"] = number(f.MaxAttempts)
 	}
-	if a := f.auth(prev); a != nil {
-		b["auth"] = a
+	// The form shows authentication for generic and fhir only: a chat webhook's URL is its
+	// credential, so what the hidden fields still hold is not sent (an edit keeps the saved auth).
+	if f.Provider != "slack" && f.Provider != "teams" {
+		if a := f.auth(prev); a != nil {
+			b["auth"] = a
+		}
 	}
 	if f.Provider == "fhir" {
 		opts := map[string]any{}
