@@ -123,12 +123,20 @@ func (f *webhookForm) body(prev *admin.WebhookView) map[string]any {
 	if prev == nil {
 		b["active"] = f.Active
 	}
-	if f.RateLimit != "" {
+	// Numbers an edit did not change are not sent: the saved max_attempts may be the default,
+	// shown but not set, and should stay so.
+	var saved *webhookForm
+	if prev != nil {
+		saved = formOf(prev)
+	}
+	switch {
+	case saved != nil && f.RateLimit == saved.RateLimit:
+	case f.RateLimit != "":
 		b["rate_limit_per_second"] = number(f.RateLimit)
-	} else if prev != nil && prev.RateLimitPerSecond != nil {
+	case saved != nil:
 		b["rate_limit_per_second"] = 0 // cleared: the provider's default
 	}
-	if f.MaxAttempts != "" {
+	if f.MaxAttempts != "" && (saved == nil || f.MaxAttempts != saved.MaxAttempts) {
 		b["max_attempts"] = number(f.MaxAttempts)
 	}
 	// The form shows authentication for generic and fhir only: a chat webhook's URL is its

@@ -9,10 +9,16 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"regexp"
+	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/taskhook/taskhook/dispatcher/internal/app"
 	"github.com/taskhook/taskhook/pkg/logtest"
@@ -27,9 +33,10 @@ const (
 
 // dashboard is a real dispatcher (PostgreSQL, embedded NATS) serving the dashboard.
 type dashboard struct {
-	t    *testing.T
-	base string
-	http *http.Client
+	t       *testing.T
+	base    string
+	natsURL string
+	http    *http.Client
 }
 
 func start(t *testing.T) *dashboard {
@@ -42,6 +49,7 @@ func start(t *testing.T) *dashboard {
 		"TASKHOOK_ADMIN_TOKENS=" + adminToken, "TASKHOOK_VIEWER_TOKENS=" + viewerToken,
 		"TASKHOOK_ENCRYPTION_KEY=" + base64.StdEncoding.EncodeToString(k), "TASKHOOK_ALLOW_HTTP=true",
 		"TASKHOOK_ALLOWED_NETWORKS=127.0.0.0/8", "TASKHOOK_DUE_EVENTS=off", "TASKHOOK_UI_SESSION=1h",
+		"TASKHOOK_RETRY_SCHEDULE=10s,10s", "TASKHOOK_POLL_INTERVAL=50ms", "TASKHOOK_ACK_WINDOW=100ms",
 		"TASKHOOK_SHUTDOWN_TIMEOUT=5s"})
 	if err != nil {
 		t.Fatal(err)
@@ -52,7 +60,7 @@ func start(t *testing.T) *dashboard {
 	addr := make(chan net.Addr, 1)
 	done := make(chan error, 1)
 	go func() { done <- app.Run(ctx, cfg, app.Deps{}, log, func(a net.Addr) { addr <- a }) }()
-	d := &dashboard{t: t, http: &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
+	d := &dashboard{t: t, natsURL: srv.URL, http: &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
 	select {
 	case a := <-addr:
 		d.base = "http://" + a.String()
@@ -344,4 +352,165 @@ func without(v url.Values, k string) url.Values {
 	out := with(v, k, "")
 	out.Del(k)
 	return out
+}
+
+// A webhook's life through the pages: edit (secrets kept when left empty), test, pause and
+// resume, rotate, replay, a delivery and Retry now, stats and audit.
+func TestWebhookLifecycle(t *testing.T) {
+	d := start(t)
+	var failing atomic.Bool
+	rcv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if failing.Load() {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = io.WriteString(w, "down")
+			return
+		}
+		_, _ = io.WriteString(w, "ok")
+	}))
+	t.Cleanup(rcv.Close)
+	admin := d.signIn(adminToken)
+	tok := d.csrf(admin)
+	post := func(path string, form url.Values) answer {
+		t.Helper()
+		return d.do("POST", path, admin, with(form, "csrf", tok))
+	}
+
+	a := post("/ui/webhooks/new", url.Values{"action": {"save"}, "name": {"Chat"}, "provider": {"slack"},
+		"url": {rcv.URL + "/services/T0/B0/secretpart"}, "events": {"task.*"}, "timezone": {"UTC"}, "active": {"on"},
+		"auth_type": {"hmac"}}) // hidden for Slack: not sent
+	if a.status != http.StatusSeeOther {
+		t.Fatalf("create: %d %s", a.status, a.body)
+	}
+	id := strings.TrimSuffix(strings.TrimPrefix(a.header.Get("Location"), "/ui/webhooks/"), "?done=saved")
+	page := d.do("GET", a.header.Get("Location"), admin, nil)
+	if !strings.Contains(page.body, "Saved.") || strings.Contains(page.body, "secretpart") || !strings.Contains(page.body, "<dd>none</dd>") {
+		t.Errorf("the saved Slack webhook: the URL must be masked and no auth set")
+	}
+
+	// The edit form shows the masked URL; saving it unchanged keeps the real one.
+	edit := d.do("GET", "/ui/webhooks/"+id+"/edit", admin, nil)
+	masked := regexp.MustCompile(`id="url" name="url" value="([^"]+)"`).FindStringSubmatch(edit.body)
+	if masked == nil || strings.Contains(masked[1], "secretpart") {
+		t.Fatalf("edit form URL: %v", masked)
+	}
+	form := url.Values{"name": {"Chat desk"}, "provider": {"slack"}, "url": {masked[1]}, "events": {"task.created"},
+		"timezone": {"America/New_York"}, "max_attempts": {"3"}, "auth_type": {"none"}}
+	if a := post("/ui/webhooks/"+id+"/edit", with(form, "action", "test")); a.status != 200 || !strings.Contains(a.body, "the saved webhook was tested") || !strings.Contains(a.body, "Test succeeded") {
+		t.Errorf("test of an edit with the masked URL: %d", a.status)
+	}
+	if a := post("/ui/webhooks/"+id+"/edit", with(form, "action", "save")); a.status != http.StatusSeeOther {
+		t.Fatalf("edit: %d %s", a.status, a.body)
+	}
+	page = d.do("GET", "/ui/webhooks/"+id, admin, nil)
+	for _, want := range []string{"Chat desk", "America/New_York", "<dd>3</dd>", "task.created"} {
+		if !strings.Contains(page.body, want) {
+			t.Errorf("after edit the page lacks %q", want)
+		}
+	}
+	if a := post("/ui/webhooks/"+id+"/test", url.Values{}); !strings.Contains(a.body, "Test succeeded") {
+		t.Errorf("the saved URL was lost by the edit: %d", a.status)
+	}
+
+	// Pause and resume.
+	if a := post("/ui/webhooks/"+id+"/active", url.Values{"active": {"false"}}); a.status != http.StatusSeeOther {
+		t.Fatalf("pause: %d", a.status)
+	}
+	if p := d.do("GET", "/ui/", admin, nil); !strings.Contains(p.body, "badge-disabled") {
+		t.Error("a paused webhook's health is not shown as disabled")
+	}
+	// Replay refuses an inactive webhook, and a bad window at its field.
+	if a := post("/ui/webhooks/"+id+"/replay", url.Values{"since": {"2026-01-01T00:00"}}); a.status != http.StatusConflict || !strings.Contains(a.body, "inactive") {
+		t.Errorf("replay of a paused webhook: %d", a.status)
+	}
+	post("/ui/webhooks/"+id+"/active", url.Values{"active": {"true"}})
+	if a := post("/ui/webhooks/"+id+"/replay", url.Values{"since": {"yesterday"}}); a.status != http.StatusUnprocessableEntity || !strings.Contains(a.body, `id="err-since"`) {
+		t.Errorf("replay with a bad since: %d", a.status)
+	}
+	if a := post("/ui/webhooks/"+id+"/replay", url.Values{"since": {time.Now().UTC().Add(-time.Hour).Format("2006-01-02T15:04")}}); a.status != 200 || !strings.Contains(a.body, "Replay queued") {
+		t.Errorf("replay: %d", a.status)
+	}
+
+	// Rotate: a generic hmac webhook gets a new secret, shown once.
+	a = post("/ui/webhooks/new", url.Values{"action": {"save"}, "name": {"Signed"}, "provider": {"generic"},
+		"url": {rcv.URL + "/hook"}, "events": {"task.created"}, "timezone": {"UTC"}, "active": {"on"}, "auth_type": {"hmac"}})
+	first := regexp.MustCompile(`value="(whsec_[^"]+)"`).FindStringSubmatch(a.body)
+	sid := regexp.MustCompile(`/ui/webhooks/([0-9a-f-]{36})`).FindStringSubmatch(a.body)
+	if first == nil || sid == nil {
+		t.Fatalf("create hmac: %d", a.status)
+	}
+	// Editing without typing a secret keeps it (no rotation).
+	if a := post("/ui/webhooks/"+sid[1]+"/edit", url.Values{"action": {"save"}, "name": {"Signed"}, "provider": {"generic"},
+		"url": {rcv.URL + "/hook"}, "events": {"task.created"}, "timezone": {"UTC"}, "auth_type": {"hmac"}}); a.status != http.StatusSeeOther {
+		t.Fatalf("edit hmac: %d %s", a.status, a.body)
+	}
+	a = post("/ui/webhooks/"+sid[1]+"/rotate", url.Values{})
+	second := regexp.MustCompile(`value="(whsec_[^"]+)"`).FindStringSubmatch(a.body)
+	if second == nil || second[1] == first[1] {
+		t.Fatalf("rotate: %d", a.status)
+	}
+
+	// A delivery, failing, then Retry now.
+	failing.Store(true)
+	publish(t, d, id)
+	var deliveryID string
+	deadline := time.Now().Add(15 * time.Second)
+	for deliveryID == "" && time.Now().Before(deadline) {
+		p := d.do("GET", "/ui/webhooks/"+id+"?status=retrying", admin, nil)
+		if m := regexp.MustCompile(`/ui/deliveries/([0-9a-f-]{36})`).FindStringSubmatch(p.body); m != nil {
+			deliveryID = m[1]
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if deliveryID == "" {
+		t.Fatal("no retrying delivery in the log")
+	}
+	failing.Store(false)
+	if a := post("/ui/deliveries/"+deliveryID+"/retry", url.Values{}); a.status != http.StatusSeeOther {
+		t.Fatalf("retry: %d %s", a.status, a.body)
+	}
+	p := d.do("GET", "/ui/deliveries/"+deliveryID+"?done=retried", admin, nil)
+	if !strings.Contains(p.body, "status-succeeded") || !strings.Contains(p.body, "down") || !strings.Contains(p.body, "Retried") {
+		t.Errorf("after Retry now the delivery must have succeeded, with the failed attempt's excerpt kept")
+	}
+	if strings.Contains(p.body, "Follow up") || strings.Contains(p.body, "Doe") {
+		t.Error("the delivery page shows event content")
+	}
+
+	st := d.do("GET", "/ui/stats", admin, nil)
+	if st.status != 200 || !strings.Contains(st.body, "<svg") || !strings.Contains(st.body, "Retry backlog") {
+		t.Errorf("stats: %d", st.status)
+	}
+	au := d.do("GET", "/ui/audit", admin, nil)
+	for _, want := range []string{"webhook.create", "webhook.update", "delivery.retry", "webhook.replay"} {
+		if !strings.Contains(au.body, want) {
+			t.Errorf("audit lacks %s", want)
+		}
+	}
+	if strings.Contains(au.body, "whsec_") && strings.Contains(au.body, first[1]) {
+		t.Error("the audit shows a secret")
+	}
+}
+
+// publish puts the seed event on the stream through the dispatcher's own NATS (ingest is not
+// part of this test): the subject is its type.
+func publish(t *testing.T, d *dashboard, _ string) {
+	t.Helper()
+	b, err := os.ReadFile("../../../examples/seed-task-created.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	nc, err := nats.Connect(d.natsURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := js.Publish(ctx, "task.created", b, jetstream.WithMsgID("ui-test-"+strconv.FormatInt(time.Now().UnixNano(), 10))); err != nil {
+		t.Fatal(err)
+	}
 }
