@@ -12,7 +12,7 @@ import (
 // finished (succeeded and failed) and the failed attempts beside them. Colours are attributes,
 // not inline styles, so the strict CSP holds; the numbers are also in a table on the page.
 func chart(hours []store.HourStats) template.HTML {
-	const w, h, left, bottom, top = 720, 220, 40, 28, 10
+	const w, h, left, right, bottom, top = 720, 220, 40, 24, 28, 10
 	max := int64(1)
 	for _, s := range hours {
 		max = maxInt(max, s.DeliveriesSucceeded+s.DeliveriesFailed, s.AttemptsFailed)
@@ -30,11 +30,11 @@ func chart(hours []store.HourStats) template.HTML {
 	// axis and gridlines at 0, half and max
 	for _, f := range []float64{0, 0.5, 1} {
 		y := float64(top) + plotH*(1-f)
-		fmt.Fprintf(&b, `<line x1="%d" y1="%.1f" x2="%d" y2="%.1f" stroke="#c8ccd2" stroke-width="1"/>`, left, y, w, y)
+		fmt.Fprintf(&b, `<line x1="%d" y1="%.1f" x2="%d" y2="%.1f" stroke="#c8ccd2" stroke-width="1"/>`, left, y, w-right, y)
 		fmt.Fprintf(&b, `<text x="%d" y="%.1f" font-size="11" text-anchor="end" fill="#3d4450">%d</text>`, left-4, y+4, int64(f*float64(max)+0.5))
 	}
 	if n := len(hours); n > 0 {
-		slot := float64(w-left) / float64(n)
+		slot := float64(w-left-right) / float64(n)
 		bar := slot * 0.38
 		for i, s := range hours {
 			x := float64(left) + slot*float64(i) + slot*0.1

@@ -24,6 +24,7 @@ type webhookForm struct {
 	AuthType, AuthToken, AuthSecret  string
 	ClientID, TokenURL, KeyID, Scope string
 	PrivateKey, IdentifierSystem     string
+	TestEvent                        string // the event type Test sends ("": the first one subscribed)
 }
 
 // Fields of the form; a 422 detail whose pointer starts with a key's path is shown by the field.
@@ -73,7 +74,7 @@ func parseForm(c echo.Context) (*webhookForm, error) {
 		RateLimit: v("rate_limit"), MaxAttempts: v("max_attempts"), Redact: c.FormValue("redact") == "on",
 		Active: c.FormValue("active") == "on", AuthType: v("auth_type"), AuthToken: v("auth_token"), AuthSecret: v("auth_secret"),
 		ClientID: v("client_id"), TokenURL: v("token_url"), KeyID: v("key_id"), Scope: v("scope"),
-		PrivateKey: strings.TrimSpace(c.FormValue("private_key")), IdentifierSystem: v("identifier_system")}
+		PrivateKey: strings.TrimSpace(c.FormValue("private_key")), IdentifierSystem: v("identifier_system"), TestEvent: v("test_event")}
 	params, _ := c.FormParams()
 	f.Events = params["events"]
 	return f, nil

@@ -163,6 +163,10 @@ func (u *UI) create(c echo.Context) error {
 func (u *UI) tryForm(c echo.Context, d *formData, prev *admin.WebhookView) error {
 	var res admin.TestResult
 	var err error
+	query := ""
+	if d.F.TestEvent != "" {
+		query = "?" + url.Values{"event": {d.F.TestEvent}}.Encode()
+	}
 	if prev == nil || d.F.complete(prev) {
 		body := d.F.body(nil)
 		if prev != nil {
@@ -170,10 +174,10 @@ func (u *UI) tryForm(c echo.Context, d *formData, prev *admin.WebhookView) error
 				body["url"] = prev.URL
 			}
 		}
-		err = u.call(c, http.MethodPost, "/v1/webhooks/test", body, &res)
+		err = u.call(c, http.MethodPost, "/v1/webhooks/test"+query, body, &res)
 	} else {
 		d.TestNote = "The URL or secret is saved and not shown, so the saved webhook was tested (with its saved settings, not this form's changes). Type the URL or secret again to test your changes before saving."
-		err = u.call(c, http.MethodPost, "/v1/webhooks/"+d.ID+"/test", map[string]any{}, &res)
+		err = u.call(c, http.MethodPost, "/v1/webhooks/"+d.ID+"/test"+query, map[string]any{}, &res)
 	}
 	status := http.StatusOK
 	if err != nil {

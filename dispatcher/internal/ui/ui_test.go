@@ -314,6 +314,10 @@ func TestCSRFAndViewers(t *testing.T) {
 	if a := d.do("POST", "/ui/webhooks/new", admin, with(create, "action", "test")); a.status != 200 || !strings.Contains(a.body, "Test succeeded") {
 		t.Errorf("test of a valid form: %d", a.status)
 	}
+	picked := with(with(create, "action", "test"), "test_event", "battery.critical")
+	if a := d.do("POST", "/ui/webhooks/new", admin, picked); !strings.Contains(a.body, "<dd>battery.critical (the catalog") {
+		t.Errorf("test with a chosen event: %d", a.status)
+	}
 
 	// Delete asks for the name.
 	if a := d.do("POST", "/ui/webhooks/"+id+"/delete", admin, url.Values{"csrf": {token}, "confirm_name": {"desk"}}); a.status != http.StatusUnprocessableEntity {
