@@ -51,6 +51,7 @@ cat <<EOT
 Taskhook is starting (development defaults; override any of them from the environment):
   ingest       http://$INGEST_ADDR      publisher token:  $TASKHOOK_INGEST_TOKENS
   dispatcher   http://$DISPATCHER_ADDR  admin token:      $TASKHOOK_ADMIN_TOKENS  viewer token: $TASKHOOK_VIEWER_TOKENS
+  dashboard    http://$DISPATCHER_ADDR/ui/  (sign in with either token)
   NATS         $NATS_URL
   PostgreSQL   $DATABASE_URL
   TASKHOOK_ENCRYPTION_KEY is a fixed development key; TASKHOOK_ALLOW_HTTP=$TASKHOOK_ALLOW_HTTP for $TASKHOOK_ALLOWED_NETWORKS

@@ -29,6 +29,7 @@ import (
 	"github.com/taskhook/taskhook/dispatcher/internal/secretbox"
 	"github.com/taskhook/taskhook/dispatcher/internal/store"
 	"github.com/taskhook/taskhook/dispatcher/internal/subscription"
+	"github.com/taskhook/taskhook/dispatcher/internal/ui"
 	"github.com/taskhook/taskhook/pkg/config"
 	"github.com/taskhook/taskhook/pkg/families"
 	"github.com/taskhook/taskhook/pkg/httpx"
@@ -160,6 +161,15 @@ func Run(ctx context.Context, cfg Config, deps Deps, log *zap.Logger, ready func
 	if deps.Routes != nil {
 		deps.Routes(e.Routes())
 	}
+	// The dashboard is mounted after the routes are told: its HTML pages are not part of the
+	// JSON API that openapi.json describes. It calls the /v1 routes above in-process.
+	dashboard, err := ui.New(ui.Options{API: e, Tokens: tokens, Key: cfg.key, Session: cfg.UISession, Hourly: db.Hourly, Log: log})
+	if err != nil { // embedded templates that do not parse: caught by the ui tests
+		stopConsume()
+		<-consumed
+		return err
+	}
+	dashboard.Mount(e)
 	go housekeeping(work, db, cfg, m, log)
 	flusher := &digest.Flusher{DB: db, Webhooks: cache, Box: box, EventAAD: deliver.EventAAD, Delivered: engine.Poke,
 		Every: cfg.PollInterval, Metrics: m, Log: log}
