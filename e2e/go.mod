@@ -11,6 +11,7 @@ require (
 	github.com/prometheus/common v0.72.1
 	github.com/prometheus/prometheus v0.316.0
 	github.com/santhosh-tekuri/jsonschema/v6 v6.0.3
+	github.com/taskhook/taskhook/client v0.0.0
 	github.com/taskhook/taskhook/pkg v0.0.0-00010101000000-000000000000
 )
 
@@ -71,3 +72,5 @@ require (
 replace github.com/taskhook/taskhook/pkg => ../pkg
 
 replace github.com/taskhook/taskhook/schemas => ../schemas
+
+replace github.com/taskhook/taskhook/client => ../client
