@@ -25,7 +25,7 @@ const (
 	ExitOK      = 0 // everything succeeded
 	ExitFailed  = 1 // a request failed, or what it reports failed (a test send, a retry)
 	ExitUsage   = 2 // wrong flags or arguments, or no token configured
-	ExitPartial = 3 // the command ran to the end but some items were refused (publish)
+	ExitPartial = 3 // the command ran to the end but some items were refused (publish) or a replay was capped
 )
 
 // IO is what the commands read and write.
@@ -125,7 +125,7 @@ Configuration (flags override the environment):
 
 Exit codes: 0 success; 1 a request failed, or what it reports failed (a test send, a
 retry that did not succeed); 2 wrong usage or no token; 3 the command ran to the end but
-some items were refused (publish).`,
+some items were refused (publish; a replay capped by the server's limit).`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {

@@ -11,6 +11,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"slices"
 	"time"
 
 	"github.com/schollz/progressbar/v3"
@@ -154,6 +155,7 @@ same file again within the duplicate window counts duplicates instead of publish
 			sum.Refused = len(refused)
 			sum.Seconds = time.Since(start).Seconds()
 			if len(refused) > 0 {
+				slices.SortStableFunc(refused, func(a, b refusedLine) int { return a.Line - b.Line })
 				if err := writeRefused(refusedPath, refused); err != nil {
 					return err
 				}

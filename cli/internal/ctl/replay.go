@@ -49,7 +49,7 @@ duration ago (6h).`,
 			sum, err := a.Replay(cmd.Context(), args[0], req, func(s client.ReplayResult, reached time.Time) {
 				if bar != nil {
 					_ = bar.Set(int(1000 * reached.Sub(req.Since).Seconds() / span))
-					bar.Describe(fmt.Sprintf("replay: %d re-queued, %d created", s.Requeued+0, s.Created))
+					bar.Describe(fmt.Sprintf("replay: %d re-queued, %d created", s.Requeued, s.Created))
 				}
 			})
 			if bar != nil {
@@ -62,13 +62,22 @@ duration ago (6h).`,
 				return err
 			}
 			if e.output == "json" {
-				return e.json(map[string]any{"webhook_id": args[0], "since": req.Since, "until": req.Until, "status": status,
-					"requeued": sum.Requeued, "created": sum.Created, "scanned": sum.Scanned, "capped": sum.Capped})
+				if err := e.json(map[string]any{"webhook_id": args[0], "since": req.Since, "until": req.Until, "status": status,
+					"requeued": sum.Requeued, "created": sum.Created, "scanned": sum.Scanned, "capped": sum.Capped}); err != nil {
+					return err
+				}
+				if sum.Capped {
+					return partial("the server's limit (TASKHOOK_REPLAY_LIMIT) was reached: replay again once these are delivered")
+				}
+				return nil
 			}
 			e.fields([][2]string{{"webhook", args[0]}, {"window", req.Since.Local().Format(time.RFC3339) + " → " + req.Until.Local().Format(time.RFC3339)},
 				{"re-queued", fmt.Sprint(sum.Requeued)}, {"created", fmt.Sprintf("%d (events missed while inactive)", sum.Created)},
 				{"stream messages read", fmt.Sprint(sum.Scanned)}, {"took", time.Since(start).Round(time.Millisecond).String()}})
 			fmt.Fprintf(e.Out, "Follow them with: taskhookctl tail %s\n", args[0])
+			if sum.Capped {
+				return partial("the server's limit (TASKHOOK_REPLAY_LIMIT) was reached: replay again once these are delivered")
+			}
 			return nil
 		}}
 	f := c.Flags()
