@@ -50,7 +50,7 @@ type Verifier struct {
 
 // Verify checks headers and body; see the function Verify.
 func (v Verifier) Verify(headers http.Header, body []byte) error {
-	id, ts, sigs := headers.Get("webhook-id"), headers.Get("webhook-timestamp"), headers.Get("webhook-signature")
+	id, ts, sigs := header(headers, "webhook-id"), header(headers, "webhook-timestamp"), header(headers, "webhook-signature")
 	if id == "" || ts == "" || sigs == "" {
 		return ErrMissingHeaders
 	}
@@ -91,6 +91,20 @@ func (v Verifier) Verify(headers http.Header, body []byte) error {
 		}
 	}
 	return ErrNoMatchSignature
+}
+
+// header reads a header whether headers is canonical (as net/http fills it) or was built by
+// hand with other cases (http.Header{"webhook-id": …}).
+func header(h http.Header, name string) string {
+	if v := h.Get(name); v != "" {
+		return v
+	}
+	for k, vs := range h {
+		if len(vs) > 0 && strings.EqualFold(k, name) {
+			return vs[0]
+		}
+	}
+	return ""
 }
 
 // Sign returns the webhook-signature value ("v1,<base64>") of a message, as Taskhook sends it;

@@ -65,6 +65,7 @@ func TestVerify(t *testing.T) {
 		{"no webhook-timestamp", []string{specSecret}, headers(specID, 0, specSig), specBody, specTS, 0, ErrMissingHeaders},
 		{"no webhook-signature", []string{specSecret}, headers(specID, specTS, ""), specBody, specTS, 0, ErrMissingHeaders},
 		{"timestamp not a number", []string{specSecret}, http.Header{"Webhook-Id": {specID}, "Webhook-Timestamp": {"yesterday"}, "Webhook-Signature": {specSig}}, specBody, specTS, 0, ErrBadTimestamp},
+		{"headers not canonical", []string{specSecret}, http.Header{"webhook-id": {specID}, "WEBHOOK-TIMESTAMP": {"1614265330"}, "webhook-signature": {specSig}}, specBody, specTS, 0, nil},
 		{"secret not base64", []string{"whsec_%%%"}, headers(specID, specTS, specSig), specBody, specTS, 0, ErrBadSecret},
 	}
 	for _, c := range cases {
