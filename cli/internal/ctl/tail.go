@@ -61,6 +61,24 @@ func (e *env) tail(ctx context.Context, a *client.Admin, webhookID, status strin
 		}
 		ds := page.Deliveries
 		slices.Reverse(ds) // oldest first
+		// Deliveries still under way that newer ones pushed off the page: read them one by one.
+		onPage := make(map[string]bool, len(ds))
+		for _, d := range ds {
+			onPage[d.ID] = true
+		}
+		n := 0
+		for id, sd := range seen {
+			if n >= 20 || onPage[id] || final(sd.status) {
+				continue
+			}
+			n++
+			d, err := a.GetDelivery(ctx, id)
+			if err != nil {
+				continue
+			}
+			d.AttemptLog = nil
+			ds = append(ds, *d)
+		}
 		for i, d := range ds {
 			prev, known := seen[d.ID]
 			if known && prev.status == d.Status && prev.attempts == d.Attempts {
