@@ -53,6 +53,25 @@ func TestMakeRun(t *testing.T) {
 		t.Fatalf("something listens on %s already", natsAddr)
 	}
 	runDir := t.TempDir()
+
+	// An address in use is reported with the fix, before anything is started.
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	refused := exec.Command("bash", filepath.Join(root, "scripts", "run.sh"))
+	refused.Env = append(os.Environ(), "NATS_URL=nats://"+natsAddr, "INGEST_ADDR="+busy.Addr().String(),
+		fmt.Sprintf("DISPATCHER_ADDR=127.0.0.1:%d", dp), "TASKHOOK_RUN_DIR="+runDir, "TASKHOOK_BIN="+bins)
+	msg, err := refused.CombinedOutput()
+	busy.Close()
+	if err == nil || !strings.Contains(string(msg), busy.Addr().String()+" is already in use") || !strings.Contains(string(msg), "Fix:") {
+		t.Fatalf("run.sh with its ingest address in use: %v\n%s", err, msg)
+	}
+	if c, err := net.DialTimeout("tcp", natsAddr, time.Second); err == nil {
+		c.Close()
+		t.Fatal("run.sh started NATS although it could not run the services")
+	}
+
 	cmd := exec.Command("bash", filepath.Join(root, "scripts", "run.sh"))
 	cmd.Env = append(os.Environ(), "NATS_URL=nats://"+natsAddr, "DATABASE_URL="+pgtest.NewDatabase(t),
 		fmt.Sprintf("INGEST_ADDR=127.0.0.1:%d", ip), fmt.Sprintf("DISPATCHER_ADDR=127.0.0.1:%d", dp),
