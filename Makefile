@@ -15,10 +15,11 @@ all: build
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 14
 
-build: ## build bin/ingest and bin/dispatcher
+build: ## build bin/ingest, bin/dispatcher and bin/taskhookctl
 	@mkdir -p bin
 	$(GO) build -trimpath -ldflags "$(LDFLAGS)" -o bin/ingest ./ingest/cmd/ingest
 	$(GO) build -trimpath -ldflags "$(LDFLAGS)" -o bin/dispatcher ./dispatcher/cmd/dispatcher
+	$(GO) build -trimpath -ldflags "-s -w" -o bin/taskhookctl ./cli/cmd/taskhookctl
 
 bin/nats-server: e2e/go.mod ## a current nats-server, built from the Go module (for make bench)
 	@mkdir -p bin

@@ -11,6 +11,7 @@ require (
 	github.com/prometheus/common v0.72.1
 	github.com/prometheus/prometheus v0.316.0
 	github.com/santhosh-tekuri/jsonschema/v6 v6.0.3
+	github.com/taskhook/taskhook/client v0.0.0
 	github.com/taskhook/taskhook/pkg v0.0.0-00010101000000-000000000000
 	go.opentelemetry.io/proto/otlp v1.11.0
 	google.golang.org/protobuf v1.36.12
@@ -77,3 +78,5 @@ require (
 replace github.com/taskhook/taskhook/pkg => ../pkg
 
 replace github.com/taskhook/taskhook/schemas => ../schemas
+
+replace github.com/taskhook/taskhook/client => ../client
