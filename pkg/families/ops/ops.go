@@ -164,9 +164,11 @@ func Summarize(typ string, raw []byte, _ *time.Location, _ bool) (event.Summary,
 	if err != nil {
 		return event.Summary{}, err
 	}
-	name := strings.TrimSpace(e.WebhookName)
+	name, webhook := strings.TrimSpace(e.WebhookName), e.WebhookID
 	if name == "" {
 		name = e.WebhookID
+	} else {
+		webhook = name + " (" + e.WebhookID + ")"
 	}
 	s := event.Summary{Title: Title(typ, name)}
 	switch typ {
@@ -177,7 +179,7 @@ func Summarize(typ string, raw []byte, _ *time.Location, _ bool) (event.Summary,
 	case Recovered:
 		s.Severity = event.Good
 	}
-	s.Add("Webhook", name+" ("+e.WebhookID+")")
+	s.Add("Webhook", webhook)
 	s.Add("Reason", e.Reason)
 	if e.PreviousHealth != "" || e.Health != "" {
 		s.Add("Health", HealthChange(e.PreviousHealth, e.Health))

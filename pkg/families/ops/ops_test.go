@@ -43,7 +43,7 @@ func TestSummaries(t *testing.T) {
 			"Health: yellow\nCount: once in the last 5m"},
 		{ops.HealthChanged, `{"type":"webhook.health_changed","webhook_id":"w1","webhook_name":"","health":"green","previous_health":"yellow","count":1,` +
 			`"window":{"start":"2024-01-15T10:00:00Z","end":"2024-01-15T10:00:03Z"}}`, event.Good,
-			"Webhook health changed: w1\nWebhook: w1 (w1)\nHealth: yellow → green\nCount: once in the last 3s"},
+			"Webhook health changed: w1\nWebhook: w1\nHealth: yellow → green\nCount: once in the last 3s"},
 	}
 	for _, k := range cases {
 		s, err := c.Summarize(k.typ, []byte(k.body), time.UTC, true)
