@@ -37,6 +37,7 @@ type InvalidError struct {
 	SchemaFile string
 	Details    []Detail
 	Text       bool // the JSON text itself is refused (a key twice, invalid UTF-8, NUL), not the schema
+	Internal   bool // the type is an operational event, published by Taskhook only
 }
 
 // Summary is the 422 message: which schema the body failed.
@@ -44,6 +45,8 @@ func (e *InvalidError) Summary() string {
 	switch {
 	case e.Text:
 		return "the event's JSON holds something Taskhook cannot deliver as it validated it; see details"
+	case e.Internal:
+		return "the event's type is an operational event, which only Taskhook publishes"
 	case e.Family == "":
 		return "the event's type is not one Taskhook knows"
 	}
@@ -391,7 +394,7 @@ func (c *Catalog) family(obj map[string]any, internal bool) (*compiled, error) {
 	}
 	f := c.byName[c.byType[typ].Family]
 	if f.Internal && !internal {
-		return nil, &InvalidError{Details: []Detail{{Path: "/type", Message: fmt.Sprintf(
+		return nil, &InvalidError{Internal: true, Details: []Detail{{Path: "/type", Message: fmt.Sprintf(
 			"%s is an operational event that Taskhook publishes itself; it cannot be sent to ingest (publishable types: %s)",
 			strconv.Quote(typ), strings.Join(c.PublicTypeNames(), ", "))}}}
 	}

@@ -196,10 +196,14 @@ func Summarize(typ string, raw []byte, _ *time.Location, _ bool) (event.Summary,
 	return s, nil
 }
 
-// HealthChange is "green → red", or the one state known.
+// HealthChange is "green → red", "yellow → … → yellow" when it changed and came back within the
+// window, or the one state known.
 func HealthChange(from, to string) string {
-	if from == "" || to == "" {
+	switch {
+	case from == "" || to == "":
 		return from + to
+	case from == to:
+		return from + " → … → " + to
 	}
 	return from + " → " + to
 }

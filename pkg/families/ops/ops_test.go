@@ -77,7 +77,7 @@ func TestCountText(t *testing.T) {
 }
 
 func TestHealthChange(t *testing.T) {
-	for _, k := range [][3]string{{"green", "red", "green → red"}, {"", "red", "red"}, {"yellow", "", "yellow"}, {"red", "red", "red → red"}} {
+	for _, k := range [][3]string{{"green", "red", "green → red"}, {"", "red", "red"}, {"yellow", "", "yellow"}, {"yellow", "yellow", "yellow → … → yellow"}} {
 		if got := ops.HealthChange(k[0], k[1]); got != k[2] {
 			t.Errorf("%q %q: %q, want %q", k[0], k[1], got, k[2])
 		}
