@@ -6,10 +6,11 @@
 // records delivery.exhausted and webhook.disabled inside the transactions that cause them, and
 // the Observer records webhook.health_changed and delivery.recovered by comparing each webhook's
 // health with what it observed last (a compare-and-set per webhook, so that one replica reports
-// each change). The Flusher, on every replica, claims the rows whose window ended (SKIP LOCKED),
-// publishes one event per row with Nats-Msg-Id set to its event id, and deletes them in the
-// claiming transaction: at most one event per webhook and type per TASKHOOK_OPS_INTERVAL,
-// carrying count.
+// each change). The Flusher, on every replica, turns the rows whose window ended into events in
+// an outbox (one short transaction, SKIP LOCKED), then claims outbox rows (SKIP LOCKED),
+// publishes them with Nats-Msg-Id set to their event id and deletes them in the claiming
+// transaction: at most one event per webhook and type per TASKHOOK_OPS_INTERVAL, carrying count.
+// The outbox keeps the publish off the rows that the delivery path writes.
 package ops
 
 import (
@@ -31,7 +32,8 @@ import (
 
 // Store is what the flusher and the observer need of PostgreSQL (*store.DB).
 type Store interface {
-	ClaimOpsSignals(ctx context.Context, interval time.Duration, limit int, publish func([]store.OpsSignal) error) (int, error)
+	EndOpsWindows(ctx context.Context, interval time.Duration, limit int, build func([]store.OpsSignal) []store.OutboxMessage) (int, error)
+	PublishOutbox(ctx context.Context, limit int, publish func([]store.OutboxMessage) error) (int, error)
 	OpsListeners(ctx context.Context, types []string) (bool, error)
 	ForgetObserved(ctx context.Context) error
 	ObserveWebhooks(ctx context.Context) ([]store.Observed, map[uuid.UUID]bool, error)
@@ -76,35 +78,49 @@ func (f *Flusher) Run(ctx context.Context) {
 	}
 }
 
-// Flush publishes one batch of ended windows; it returns how many signals it claimed.
+// Flush ends one batch of ended windows into the outbox, then publishes one batch of the outbox;
+// it returns the larger of the two counts (Run flushes again while it reaches Batch).
 func (f *Flusher) Flush(ctx context.Context) (int, error) {
+	ended, err := f.Store.EndOpsWindows(ctx, f.Interval, f.Batch, f.build)
+	if err != nil {
+		return 0, fmt.Errorf("end windows: %w", err)
+	}
 	counts := map[string]int{}
-	n, err := f.Store.ClaimOpsSignals(ctx, f.Interval, f.Batch, func(rows []store.OpsSignal) error {
-		msgs := make([]due.Message, 0, len(rows))
-		for _, r := range rows {
-			body, id, err := Body(r, f.Interval)
-			if err == nil {
-				_, err = f.Catalog.ValidateInternal(body)
-			}
-			if err != nil {
-				// Not publishable (a bug): dropped with the row rather than retried forever.
-				f.Log.Error("operational event not valid; dropped", zap.String("webhook_id", r.WebhookID.String()), zap.String("type", r.Type), zap.Error(err))
-				continue
-			}
-			msgs = append(msgs, due.Message{Subject: r.Type, ID: id, Body: body})
-			counts[r.Type]++
+	published, err := f.Store.PublishOutbox(ctx, f.Batch, func(rows []store.OutboxMessage) error {
+		msgs := make([]due.Message, len(rows))
+		for i, r := range rows {
+			msgs[i] = due.Message{Subject: r.Subject, ID: r.EventID, Body: r.Body}
+			counts[r.Subject]++
 		}
 		return f.Pub.Publish(ctx, msgs)
 	})
 	if err != nil {
-		return 0, err
+		return 0, fmt.Errorf("publish: %w", err)
 	}
 	if f.Published != nil {
 		for typ, c := range counts {
 			f.Published(typ, c)
 		}
 	}
-	return n, nil
+	return max(ended, published), nil
+}
+
+// build makes the events of ended windows, each checked against its schema.
+func (f *Flusher) build(rows []store.OpsSignal) []store.OutboxMessage {
+	out := make([]store.OutboxMessage, 0, len(rows))
+	for _, r := range rows {
+		body, id, err := Body(r, f.Interval)
+		if err == nil {
+			_, err = f.Catalog.ValidateInternal(body)
+		}
+		if err != nil {
+			// Not publishable (a bug): dropped with its row rather than retried forever.
+			f.Log.Error("operational event not valid; dropped", zap.String("webhook_id", r.WebhookID.String()), zap.String("type", r.Type), zap.Error(err))
+			continue
+		}
+		out = append(out, store.OutboxMessage{EventID: id, Subject: r.Type, Body: body})
+	}
+	return out
 }
 
 // maxText bounds the free-text fields (the schema's maxLength).

@@ -272,3 +272,54 @@ func TestObserverReportsOnce(t *testing.T) {
 		t.Fatalf("recorded by %d replicas: %+v", total, rows)
 	}
 }
+
+// blockingPub is a JetStream that does not answer until released (NATS unreachable).
+type blockingPub struct{ release chan struct{} }
+
+func (p *blockingPub) Publish(ctx context.Context, _ []due.Message) error {
+	select {
+	case <-p.release:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// TestDeliveryPathNeverWaitsForPublish: while a flusher waits for JetStream, the delivery path
+// records more failures of the same webhook at once (into a new window), and the waiting event
+// is published once JetStream answers.
+func TestDeliveryPathNeverWaitsForPublish(t *testing.T) {
+	r := newRig(t, 200*time.Millisecond)
+	ctx := context.Background()
+	r.webhook(t, "delivery.*")
+	failing := r.webhook(t, "task.*")
+	fail := func(id string) {
+		d := store.NewDelivery{ID: uuid.New(), WebhookID: failing, EventID: id, EventType: "task.created",
+			State: store.State{Status: store.StatusFailed, Attempts: 1, LastStatusCode: 400, LastError: "HTTP 400"}}
+		if _, err := r.db.Write(ctx, &store.Batch{New: []store.NewDelivery{d}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fail("a")
+	time.Sleep(300 * time.Millisecond)
+	pub := &blockingPub{release: make(chan struct{})}
+	r.fl.Pub = pub
+	flushed := make(chan error, 1)
+	go func() { _, err := r.fl.Flush(ctx); flushed <- err }()
+	time.Sleep(200 * time.Millisecond) // the flusher now waits in Publish
+	start := time.Now()
+	fail("b")
+	if took := time.Since(start); took > 500*time.Millisecond {
+		t.Fatalf("a delivery write waited %s for the publish", took)
+	}
+	close(pub.release)
+	if err := <-flushed; err != nil {
+		t.Fatal(err)
+	}
+	var outbox, open int
+	_ = r.db.Get(&outbox, `SELECT count(*) FROM ops_outbox`)
+	_ = r.db.Get(&open, `SELECT count FROM ops_signals WHERE webhook_id = $1`, failing)
+	if outbox != 0 || open != 1 {
+		t.Fatalf("outbox %d rows, open window count %d", outbox, open)
+	}
+}

@@ -183,11 +183,18 @@ type OpsSignal struct {
 	Attempts       sql.NullInt64 `db:"attempts"`
 }
 
-// ClaimOpsSignals locks up to limit signals whose window (window_start + interval) ended, with
-// SKIP LOCKED so that replicas share them, hands them to publish and deletes them in the same
-// transaction once publish returned nil (a crash in between leaves them to be published again
-// under the same event ids). It returns how many it claimed.
-func (db *DB) ClaimOpsSignals(ctx context.Context, interval time.Duration, limit int, publish func([]OpsSignal) error) (int, error) {
+// OutboxMessage is an operational event waiting for JetStream.
+type OutboxMessage struct {
+	EventID string `db:"event_id"`
+	Subject string `db:"subject"`
+	Body    []byte `db:"body"`
+}
+
+// EndOpsWindows moves up to limit signals whose window (window_start + interval) ended into the
+// outbox, as the events build makes of them, in one transaction without network calls: rows are
+// locked with SKIP LOCKED (replicas share them) and only for the statements (a Write recording
+// a signal never waits for a publish). It returns how many signals it ended.
+func (db *DB) EndOpsWindows(ctx context.Context, interval time.Duration, limit int, build func([]OpsSignal) []OutboxMessage) (int, error) {
 	tx, err := db.BeginTxx(ctx, nil)
 	if err != nil {
 		return 0, err
@@ -206,15 +213,51 @@ func (db *DB) ClaimOpsSignals(ctx context.Context, interval time.Duration, limit
 	if len(rows) == 0 {
 		return 0, nil
 	}
+	msgs := build(rows)
+	ids, subjects, bodies := make([]string, len(msgs)), make([]string, len(msgs)), make([][]byte, len(msgs))
+	for i, m := range msgs {
+		ids[i], subjects[i], bodies[i] = m.EventID, m.Subject, m.Body
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO ops_outbox (event_id, subject, body)
+		SELECT * FROM unnest($1::text[], $2::text[], $3::bytea[]) ON CONFLICT (event_id) DO NOTHING`,
+		pq.Array(ids), pq.Array(subjects), pq.ByteaArray(bodies)); err != nil {
+		return 0, err
+	}
+	wids, types := make([]string, len(rows)), make([]string, len(rows))
+	for i, r := range rows {
+		wids[i], types[i] = r.WebhookID.String(), r.Type
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM ops_signals s USING unnest($1::uuid[], $2::text[]) AS u(id, type)
+		WHERE s.webhook_id = u.id AND s.type = u.type`, pq.Array(wids), pq.Array(types)); err != nil {
+		return 0, err
+	}
+	return len(rows), tx.Commit()
+}
+
+// PublishOutbox locks up to limit outbox rows (oldest first, SKIP LOCKED), hands them to
+// publish and deletes them in the same transaction once publish returned nil: a crash in
+// between publishes them again under the same event ids. It returns how many it published.
+func (db *DB) PublishOutbox(ctx context.Context, limit int, publish func([]OutboxMessage) error) (int, error) {
+	tx, err := db.BeginTxx(ctx, nil)
+	if err != nil {
+		return 0, err
+	}
+	defer tx.Rollback() //nolint:errcheck // after Commit it is a no-op
+	var rows []OutboxMessage
+	if err := tx.SelectContext(ctx, &rows, `SELECT event_id, subject, body FROM ops_outbox ORDER BY created_at LIMIT $1 FOR UPDATE SKIP LOCKED`, limit); err != nil {
+		return 0, err
+	}
+	if len(rows) == 0 {
+		return 0, nil
+	}
 	if err := publish(rows); err != nil {
 		return 0, err
 	}
-	ids, types := make([]string, len(rows)), make([]string, len(rows))
+	ids := make([]string, len(rows))
 	for i, r := range rows {
-		ids[i], types[i] = r.WebhookID.String(), r.Type
+		ids[i] = r.EventID
 	}
-	if _, err := tx.ExecContext(ctx, `DELETE FROM ops_signals s USING unnest($1::uuid[], $2::text[]) AS u(id, type)
-		WHERE s.webhook_id = u.id AND s.type = u.type`, pq.Array(ids), pq.Array(types)); err != nil {
+	if _, err := tx.ExecContext(ctx, `DELETE FROM ops_outbox WHERE event_id = ANY ($1::text[])`, pq.Array(ids)); err != nil {
 		return 0, err
 	}
 	return len(rows), tx.Commit()

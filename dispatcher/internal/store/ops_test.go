@@ -135,10 +135,11 @@ func TestDisabledIsRecordedOnce(t *testing.T) {
 	}
 }
 
-// TestClaimOpsSignals: only ended windows are claimed, each by one claimer at a time (SKIP
-// LOCKED); a failed publish keeps the rows, a successful one deletes them; a signal after the
-// claim opens a new window.
-func TestClaimOpsSignals(t *testing.T) {
+// TestEndWindowsAndPublishOutbox: only ended windows move to the outbox, each by one replica at a
+// time (SKIP LOCKED); a signal after that opens a new window at once (the delivery path never
+// waits for a publish); a failed publish keeps the outbox rows, a successful one deletes them,
+// each claimed by one replica at a time.
+func TestEndWindowsAndPublishOutbox(t *testing.T) {
 	db := open(t)
 	ctx := context.Background()
 	opsWebhook(t, db, "delivery.*", "webhook.*")
@@ -148,45 +149,65 @@ func TestClaimOpsSignals(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, _ = db.Exec(`UPDATE ops_signals SET window_start = now() - interval '10 seconds' WHERE webhook_id = $1`, a.ID)
-	claim := func(publish func([]OpsSignal) error) (int, []OpsSignal, error) {
-		var got []OpsSignal
-		n, err := db.ClaimOpsSignals(ctx, 5*time.Second, 10, func(rows []OpsSignal) error { got = rows; return publish(rows) })
-		return n, got, err
+	var ended []OpsSignal
+	build := func(rows []OpsSignal) []OutboxMessage {
+		ended = append(ended, rows...)
+		var out []OutboxMessage
+		for _, r := range rows {
+			out = append(out, OutboxMessage{EventID: "ev-" + r.WebhookID.String(), Subject: r.Type, Body: []byte(`{}`)})
+		}
+		return out
 	}
-	boom := errors.New("nats down")
-	if n, _, err := claim(func([]OpsSignal) error { return boom }); !errors.Is(err, boom) || n != 0 {
-		t.Fatalf("failed publish: %d %v", n, err)
-	}
-	// Two claimers at once: one gets the row, the other skips it.
-	var wg sync.WaitGroup
+	// Two replicas at once: one ends the window, the other skips it.
 	release := make(chan struct{})
-	var first []OpsSignal
+	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		_, first, _ = claim(func([]OpsSignal) error { <-release; return nil })
+		_, _ = db.EndOpsWindows(ctx, 5*time.Second, 10, func(rows []OpsSignal) []OutboxMessage { <-release; return build(rows) })
 	}()
 	time.Sleep(200 * time.Millisecond)
-	n, second, err := claim(func([]OpsSignal) error { return nil })
+	n, err := db.EndOpsWindows(ctx, 5*time.Second, 10, build)
 	close(release)
 	wg.Wait()
-	if err != nil || n != 0 || len(second) != 0 {
-		t.Fatalf("second claimer got %d %+v %v", n, second, err)
-	}
-	if len(first) != 1 || first[0].WebhookID != a.ID || first[0].Count != 5 || first[0].LastError != "HTTP 500" || first[0].WebhookName != "n" {
-		t.Fatalf("first claimer got %+v", first)
+	if err != nil || n != 0 || len(ended) != 1 || ended[0].WebhookID != a.ID || ended[0].Count != 5 || ended[0].LastError != "HTTP 500" || ended[0].WebhookName != "n" {
+		t.Fatalf("second replica ended %d; ended %+v %v", n, ended, err)
 	}
 	if s := signals(t, db, a.ID); len(s) != 0 {
-		t.Fatalf("published rows kept: %+v", s)
+		t.Fatalf("ended window kept: %+v", s)
 	}
 	if s := signals(t, db, b.ID); s[OpsRecovered].Count != 1 {
-		t.Fatalf("open window claimed: %+v", s)
+		t.Fatalf("open window ended: %+v", s)
 	}
 	if err := RecordSignals(ctx, db, []Signal{{WebhookID: a.ID, Type: OpsExhausted}}); err != nil {
 		t.Fatal(err)
 	}
 	if s := signals(t, db, a.ID)[OpsExhausted]; s.Count != 1 || time.Since(s.WindowStart) > 5*time.Second {
 		t.Fatalf("new window %+v", s)
+	}
+
+	boom := errors.New("nats down")
+	if n, err := db.PublishOutbox(ctx, 10, func([]OutboxMessage) error { return boom }); !errors.Is(err, boom) || n != 0 {
+		t.Fatalf("failed publish: %d %v", n, err)
+	}
+	release = make(chan struct{})
+	var first []OutboxMessage
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		_, _ = db.PublishOutbox(ctx, 10, func(m []OutboxMessage) error { first = m; <-release; return nil })
+	}()
+	time.Sleep(200 * time.Millisecond)
+	n, err = db.PublishOutbox(ctx, 10, func(m []OutboxMessage) error { t.Errorf("claimed twice: %+v", m); return nil })
+	close(release)
+	wg.Wait()
+	if err != nil || n != 0 || len(first) != 1 || first[0].EventID != "ev-"+a.ID.String() || first[0].Subject != OpsExhausted {
+		t.Fatalf("outbox: second %d %v, first %+v", n, err, first)
+	}
+	var left int
+	_ = db.Get(&left, `SELECT count(*) FROM ops_outbox`)
+	if left != 0 {
+		t.Fatalf("%d published rows kept", left)
 	}
 }
 

@@ -2,12 +2,16 @@
 -- delivery.recovered), coalesced here before they are published.
 --
 -- ops_signals: one row per (webhook, type) with something to report. The first signal opens
--- the window (window_start); later ones add to count and replace the latest details. A flusher
--- on every replica claims the rows whose window (window_start + TASKHOOK_OPS_INTERVAL) ended
--- with SKIP LOCKED, publishes one event per row to JetStream (Nats-Msg-Id derived from webhook,
--- type and window_start) and deletes the row in the transaction that claimed it. Rows are only
--- written while another active webhook names the type (or its family): nobody to tell, nothing
--- kept.
+-- the window (window_start); later ones add to count and replace the latest details. Rows are
+-- only written while another active webhook names the type (or its family): nobody to tell,
+-- nothing kept.
+--
+-- ops_outbox: the events of ended windows, waiting for JetStream. A flusher on every replica
+-- moves the rows whose window (window_start + TASKHOOK_OPS_INTERVAL) ended from ops_signals into
+-- ops_outbox in one short transaction (SKIP LOCKED), then claims outbox rows (SKIP LOCKED),
+-- publishes them (Nats-Msg-Id = event_id, derived from webhook, type and window start) and
+-- deletes them in the claiming transaction. The delivery path, which writes ops_signals, never
+-- waits for a publish.
 --
 -- ops_observed: per webhook, the health state (as GET /v1/webhooks computes it), failure
 -- streak and last success the observer saw last; a replica records a transition only when its
@@ -31,6 +35,13 @@ CREATE TABLE ops_signals (
 );
 CREATE INDEX ops_signals_window ON ops_signals (window_start);
 
+CREATE TABLE ops_outbox (
+    event_id   text PRIMARY KEY,
+    subject    text NOT NULL,
+    body       bytea NOT NULL,
+    created_at timestamptz NOT NULL DEFAULT now()
+);
+
 CREATE TABLE ops_observed (
     webhook_id           uuid PRIMARY KEY REFERENCES webhooks (id) ON DELETE CASCADE,
     health               text NOT NULL,
@@ -41,4 +52,5 @@ CREATE TABLE ops_observed (
 
 -- +goose Down
 DROP TABLE ops_observed;
+DROP TABLE ops_outbox;
 DROP TABLE ops_signals;
