@@ -490,6 +490,10 @@ func disableWebhooks(ctx context.Context, tx *sqlx.Tx, b *Batch) error {
 		}
 		disabled[id] = reason
 	}
+	if err := rows.Err(); err != nil {
+		rows.Close()
+		return err
+	}
 	if err := rows.Close(); err != nil {
 		return err
 	}
