@@ -170,6 +170,17 @@ func TestOperationalEventsOnTheRealBinaries(t *testing.T) {
 	if n, counts := countOps(evs, "delivery.exhausted", failingID); n != 1 || counts[0] != 50 {
 		t.Errorf("delivery.exhausted about the failing receiver: %d events with counts %v, want one with 50", n, counts)
 	}
+	for _, e := range evs {
+		if e.Type == "webhook.health_changed" && e.Data.WebhookID == failingID && (e.Data.PreviousHealth != "green" || e.Data.Health != "red") {
+			t.Errorf("the failing receiver's health: %+v", e.Data)
+		}
+		if e.Type == "webhook.health_changed" && e.Data.WebhookID == goneID {
+			t.Errorf("the 410 receiver's deactivation reported twice (webhook.disabled and health_changed): %+v", e.Data)
+		}
+	}
+	if n, _ := countOps(evs, "webhook.health_changed", failingID); n != 1 {
+		t.Errorf("webhook.health_changed about the failing receiver %d times, want 1 (green → red)", n)
+	}
 	if n, _ := countOps(evs, "delivery.recovered", flakyID); n != 1 {
 		t.Errorf("delivery.recovered about the flaky receiver %d times, want 1", n)
 	}

@@ -211,7 +211,8 @@ func (o *Observer) Observe(ctx context.Context) (int, error) {
 }
 
 // Transition is what changed for a webhook since its last observation: changed is false when
-// nothing did. A first observation is stored without signals. Signals: webhook.health_changed
+// nothing did. A first observation is stored without signals, unless the webhook was created a
+// moment ago: then it is compared with green (how every webhook starts). Signals: webhook.health_changed
 // when the health state differs (an automatic deactivation is recorded as observed by the
 // transaction that made it, and reported as webhook.disabled instead); delivery.recovered when
 // the webhook had failures at the last observation and has succeeded since. Pure.
@@ -220,7 +221,12 @@ func Transition(r store.Observed, retrying bool, redAfter int) (store.Observatio
 	ob := store.Observation{WebhookID: r.ID, Health: h, Failures: r.ConsecutiveFailures, LastSuccess: r.LastSuccessAt,
 		PrevSeen: r.Seen, PrevHealth: r.SeenHealth, PrevFailures: r.SeenFailures, PrevLastSuccess: r.SeenLastSuccess}
 	if !r.Seen {
-		return ob, true
+		if !r.New {
+			return ob, true // a baseline: what happened before is not known
+		}
+		// A webhook created a moment ago started green: report what happened since.
+		// ob keeps PrevSeen false: the observation is inserted (by one replica).
+		r.Seen, r.SeenHealth, r.SeenFailures, r.SeenLastSuccess = true, subscription.Green, 0, sql.NullTime{}
 	}
 	succeeded := r.LastSuccessAt.Valid && (!r.SeenLastSuccess.Valid || r.LastSuccessAt.Time.After(r.SeenLastSuccess.Time))
 	if h == r.SeenHealth && r.ConsecutiveFailures == r.SeenFailures && !succeeded && sameTime(r.LastSuccessAt, r.SeenLastSuccess) {

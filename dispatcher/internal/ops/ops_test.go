@@ -45,6 +45,10 @@ func TestTransition(t *testing.T) {
 		signals  string // type:previous→health:reason, ...
 	}{
 		{"first observation: baseline, no signal", now(store.Observed{ID: id}, true, 7, at(0), 7), false, true, "red", ""},
+		{"first observation of a new webhook: compared with green", now(store.Observed{ID: id, New: true}, true, 7, sql.NullTime{}, 7), false, true, "red",
+			"webhook.health_changed:green→red:7 consecutive failures (red from 5)"},
+		{"a new webhook that succeeded: stored, no signal", now(store.Observed{ID: id, New: true}, true, 0, at(1), 0), false, true, "green", ""},
+		{"a new webhook not used yet: nothing to store", now(store.Observed{ID: id, New: true}, true, 0, sql.NullTime{}, 0), false, false, "green", ""},
 		{"nothing changed", now(seen("green", 0, at(1)), true, 0, at(1), 0), false, false, "green", ""},
 		{"green to red", now(seen("green", 0, at(1)), true, 5, at(1), 5), false, true, "red",
 			"webhook.health_changed:green→red:5 consecutive failures (red from 5)"},
@@ -76,7 +80,7 @@ func TestTransition(t *testing.T) {
 			if changed != k.changed || ob.Health != k.health || strings.Join(sigs, ", ") != k.signals {
 				t.Fatalf("changed %v health %s signals %q, want %v %s %q", changed, ob.Health, strings.Join(sigs, ", "), k.changed, k.health, k.signals)
 			}
-			if ob.PrevSeen != k.r.Seen || ob.PrevHealth != k.r.SeenHealth || ob.PrevFailures != k.r.SeenFailures {
+			if ob.PrevSeen != k.r.Seen || ob.PrevHealth != k.r.SeenHealth || ob.PrevFailures != k.r.SeenFailures || ob.WebhookID != id {
 				t.Fatalf("compare-and-set against %+v", ob)
 			}
 		})

@@ -144,7 +144,12 @@ func recordDisabled(ctx context.Context, tx *sqlx.Tx, sigs []Signal) error {
 		ids[i] = s.WebhookID.String()
 	}
 	slices.Sort(ids)
-	_, err := tx.ExecContext(ctx, `UPDATE ops_observed SET health = 'disabled', observed_at = now() WHERE webhook_id = ANY ($1::uuid[])`, pq.Array(ids))
+	_, err := tx.ExecContext(ctx, `INSERT INTO ops_observed AS o (webhook_id, health, consecutive_failures, last_success_at)
+		SELECT w.id, 'disabled', COALESCE(h.consecutive_failures, 0), h.last_success_at
+		FROM webhooks w LEFT JOIN webhook_health h ON h.webhook_id = w.id
+		WHERE w.id = ANY ($1::uuid[])
+		ORDER BY w.id
+		ON CONFLICT (webhook_id) DO UPDATE SET health = 'disabled', observed_at = now()`, pq.Array(ids))
 	return err
 }
 
@@ -270,6 +275,7 @@ type Observed struct {
 	Active         bool      `db:"active"`
 	DisabledReason string    `db:"disabled_reason"`
 	Health
+	New             bool         `db:"new"` // created within the last minute
 	Seen            bool         `db:"seen"`
 	SeenHealth      string       `db:"seen_health"`
 	SeenFailures    int          `db:"seen_failures"`
@@ -297,7 +303,7 @@ func (db *DB) ForgetObserved(ctx context.Context) error {
 func (db *DB) ObserveWebhooks(ctx context.Context) ([]Observed, map[uuid.UUID]bool, error) {
 	out := []Observed{}
 	if err := db.SelectContext(ctx, &out, `SELECT w.id, w.active, w.disabled_reason, `+healthColumns+`,
-			o.webhook_id IS NOT NULL AS seen, COALESCE(o.health, '') AS seen_health,
+			w.created_at > now() - interval '1 minute' AS new, o.webhook_id IS NOT NULL AS seen, COALESCE(o.health, '') AS seen_health,
 			COALESCE(o.consecutive_failures, 0) AS seen_failures, o.last_success_at AS seen_last_success
 		FROM webhooks w LEFT JOIN webhook_health h ON h.webhook_id = w.id LEFT JOIN ops_observed o ON o.webhook_id = w.id
 		ORDER BY w.id`); err != nil {

@@ -133,6 +133,12 @@ func TestDisabledIsRecordedOnce(t *testing.T) {
 	if s := signals(t, db, failing.ID)[OpsDisabled]; s.Count != 1 || s.Reason == "" {
 		t.Fatalf("auto-disable %+v", s)
 	}
+	// Never observed before: observed as disabled from now on, so that the observer does not
+	// report the same change as webhook.health_changed.
+	_ = db.Get(&observed, `SELECT health FROM ops_observed WHERE webhook_id = $1`, failing.ID)
+	if observed != "disabled" {
+		t.Fatalf("observed %q", observed)
+	}
 }
 
 // TestEndWindowsAndPublishOutbox: only ended windows move to the outbox, each by one replica at a
