@@ -27,3 +27,12 @@ var BatteryEventV1 []byte
 
 // BatteryEventV1ID is the $id of BatteryEventV1.
 const BatteryEventV1ID = "https://taskhook.dev/schemas/battery-event.v1.json"
+
+// OpsEventV1 is schemas/ops-event.v1.json, the operational events Taskhook publishes about its
+// own webhooks (webhook.*, delivery.*).
+//
+//go:embed ops-event.v1.json
+var OpsEventV1 []byte
+
+// OpsEventV1ID is the $id of OpsEventV1.
+const OpsEventV1ID = "https://taskhook.dev/schemas/ops-event.v1.json"

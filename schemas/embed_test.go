@@ -14,6 +14,7 @@ func TestSchemasAreJSONWithTheirIDs(t *testing.T) {
 		{"task-event.v1.json", TaskEventV1, TaskEventV1ID},
 		{"report-event.v1.json", ReportEventV1, ReportEventV1ID},
 		{"battery-event.v1.json", BatteryEventV1, BatteryEventV1ID},
+		{"ops-event.v1.json", OpsEventV1, OpsEventV1ID},
 	} {
 		var doc struct {
 			Schema string `json:"$schema"`

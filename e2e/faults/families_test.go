@@ -17,6 +17,8 @@ type catalogEntry struct {
 	Type    string          `json:"type"`
 	Family  string          `json:"family"`
 	Example json.RawMessage `json:"example"`
+	// Internal: an operational event (Taskhook publishes it; ingest refuses it).
+	Internal bool `json:"internal"`
 }
 
 // catalog reads GET /v1/event-types from a service.
@@ -78,6 +80,7 @@ func TestEveryTypeOnTheRealBinaries(t *testing.T) {
 	s.createWebhook(map[string]any{"name": "any", "url": generic.URL, "events": []string{"task.*", "report.*", "battery.*"}})
 
 	ids := map[string]string{} // type -> event id
+	types = slices.DeleteFunc(types, func(e catalogEntry) bool { return e.Internal })
 	for _, e := range types {
 		code, b := s.call("POST", "http://"+s.ingestAddr+"/v1/events", ingestToken, e.Example)
 		var acc struct{ ID, Subject string }

@@ -20,6 +20,10 @@ type Family struct {
 	// EventField, when set, names the body field whose value v makes the type <Name>.<v> (the
 	// task family's "event", from the Canvas payload, which has no "type").
 	EventField string
+	// Internal families are published by Taskhook itself (operational events): ingest refuses
+	// them, "*" does not reach them (a webhook names them, or their "<family>.*"), and
+	// ValidateInternal is how their publisher checks them.
+	Internal bool
 	// Summarize turns a validated body into what chat providers (Slack, Teams) show: a title,
 	// a severity and facts, times in loc; with redact, the patient by id only.
 	Summarize func(typ string, raw []byte, loc *time.Location, redact bool) (Summary, error)

@@ -37,6 +37,7 @@ type InvalidError struct {
 	SchemaFile string
 	Details    []Detail
 	Text       bool // the JSON text itself is refused (a key twice, invalid UTF-8, NUL), not the schema
+	Internal   bool // the type is an operational event, published by Taskhook only
 }
 
 // Summary is the 422 message: which schema the body failed.
@@ -44,6 +45,8 @@ func (e *InvalidError) Summary() string {
 	switch {
 	case e.Text:
 		return "the event's JSON holds something Taskhook cannot deliver as it validated it; see details"
+	case e.Internal:
+		return "the event's type is an operational event, which only Taskhook publishes"
 	case e.Family == "":
 		return "the event's type is not one Taskhook knows"
 	}
@@ -159,6 +162,24 @@ func dateTime(v any) error {
 // Types lists every event type, family by family, in declaration order.
 func (c *Catalog) Types() []Type { return c.types }
 
+// PublicTypeNames lists the types publishers may send (every type of a family that is not
+// internal).
+func (c *Catalog) PublicTypeNames() []string {
+	var out []string
+	for _, t := range c.types {
+		if !c.byName[t.Family].Internal {
+			out = append(out, t.Type)
+		}
+	}
+	return out
+}
+
+// Internal reports whether typ is a type Taskhook publishes itself (an operational event).
+func (c *Catalog) Internal(typ string) bool {
+	t := c.byType[typ]
+	return t != nil && c.byName[t.Family].Internal
+}
+
 // TypeNames lists every event type's name.
 func (c *Catalog) TypeNames() []string {
 	out := make([]string, len(c.types))
@@ -212,11 +233,12 @@ func StreamSubjects(families ...*Family) []string {
 const Wildcard = "*"
 
 // Expand turns a subscription pattern into the types it stands for: a type itself,
-// "<family>.*" every type of the family, "*" every type. ok is false for anything else.
+// "<family>.*" every type of the family, "*" every type of the families that are not internal
+// (operational events are only received when named). ok is false for anything else.
 func (c *Catalog) Expand(pattern string) (types []string, ok bool) {
 	switch {
 	case pattern == Wildcard:
-		return c.TypeNames(), true
+		return c.PublicTypeNames(), true
 	case c.byType[pattern] != nil:
 		return []string{pattern}, true
 	}
@@ -322,12 +344,30 @@ func ValidIDKey(k string) bool {
 // value and *InvalidError when it violates its family's schema. newID is called only when
 // neither the body nor key supplies an event id; key must already satisfy ValidIDKey (or be
 // empty).
+//
+// Events of internal families are refused (422 at /type): Taskhook publishes them itself.
 func (c *Catalog) Validate(body []byte, key string, newID func() string) (*Validated, error) {
 	doc, err := Decode(body)
 	if err != nil {
 		return nil, err
 	}
 	return c.ValidateValue(doc, body, key, newID)
+}
+
+// ValidateInternal checks an event of an internal family (an operational event Taskhook
+// publishes) against its schema; it must carry its "type" and "event_id". Events of other
+// families are refused.
+func (c *Catalog) ValidateInternal(body []byte) (*Validated, error) {
+	doc, err := Decode(body)
+	if err != nil {
+		return nil, err
+	}
+	obj, _ := doc.(map[string]any)
+	typ, _ := obj["type"].(string)
+	if !c.Internal(typ) {
+		return nil, &InvalidError{Details: []Detail{{Path: "/type", Message: fmt.Sprintf("%s is not an internal event type", describe(obj["type"]))}}}
+	}
+	return c.validate(doc, body, "", func() string { return "" }, true)
 }
 
 // Decode parses one JSON value for ValidateValue; a body that is not exactly one JSON value is a
@@ -342,7 +382,7 @@ func Decode(body []byte) (any, error) {
 
 // family picks the family of a decoded body from its "type": the family named before the dot,
 // or the default family when there is no "type". An unusable "type" is an *InvalidError.
-func (c *Catalog) family(obj map[string]any) (*compiled, error) {
+func (c *Catalog) family(obj map[string]any, internal bool) (*compiled, error) {
 	raw, has := obj["type"]
 	if !has {
 		return c.families[0], nil
@@ -350,9 +390,15 @@ func (c *Catalog) family(obj map[string]any) (*compiled, error) {
 	typ, isString := raw.(string)
 	if !isString || c.byType[typ] == nil {
 		return nil, &InvalidError{Details: []Detail{{Path: "/type", Message: fmt.Sprintf(
-			"unknown event type %s; one of: %s (omit it for a task event)", describe(raw), strings.Join(c.TypeNames(), ", "))}}}
+			"unknown event type %s; one of: %s (omit it for a task event)", describe(raw), strings.Join(c.PublicTypeNames(), ", "))}}}
 	}
-	return c.byName[c.byType[typ].Family], nil
+	f := c.byName[c.byType[typ].Family]
+	if f.Internal && !internal {
+		return nil, &InvalidError{Internal: true, Details: []Detail{{Path: "/type", Message: fmt.Sprintf(
+			"%s is an operational event that Taskhook publishes itself; it cannot be sent to ingest (publishable types: %s)",
+			strconv.Quote(typ), strings.Join(c.PublicTypeNames(), ", "))}}}
+	}
+	return f, nil
 }
 
 // missingType is the detail to lead with when a body without "type" failed the default
@@ -372,7 +418,7 @@ func (c *Catalog) missingType(obj map[string]any, f *compiled) (Detail, bool) {
 	}
 	var others []string
 	for _, t := range c.types {
-		if t.Family != f.Name {
+		if t.Family != f.Name && !c.byName[t.Family].Internal {
 			others = append(others, t.Type)
 		}
 	}
@@ -391,11 +437,15 @@ func describe(v any) string {
 // ValidateValue is Validate for a body already decoded with Decode. raw must be the JSON text
 // of doc.
 func (c *Catalog) ValidateValue(doc any, raw []byte, key string, newID func() string) (*Validated, error) {
+	return c.validate(doc, raw, key, newID, false)
+}
+
+func (c *Catalog) validate(doc any, raw []byte, key string, newID func() string, internal bool) (*Validated, error) {
 	obj, isObject := doc.(map[string]any)
 	f := c.families[0]
 	if isObject {
 		var err error
-		if f, err = c.family(obj); err != nil {
+		if f, err = c.family(obj, internal); err != nil {
 			return nil, err
 		}
 	}

@@ -5,13 +5,15 @@ package families
 import (
 	"github.com/taskhook/taskhook/pkg/event"
 	"github.com/taskhook/taskhook/pkg/families/battery"
+	"github.com/taskhook/taskhook/pkg/families/ops"
 	"github.com/taskhook/taskhook/pkg/families/report"
 	"github.com/taskhook/taskhook/pkg/families/task"
 )
 
-// All declares every family; the first (task) is the default for bodies without "type".
+// All declares every family; the first (task) is the default for bodies without "type". The
+// operational families (webhook, delivery) are internal: Taskhook publishes them itself.
 func All() []event.Family {
-	return []event.Family{task.Family(), report.Family(), battery.Family()}
+	return append([]event.Family{task.Family(), report.Family(), battery.Family()}, ops.Families()...)
 }
 
 // Catalog compiles every family's schema into the catalog both services use.

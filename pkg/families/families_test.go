@@ -13,6 +13,7 @@ import (
 	"github.com/taskhook/taskhook/pkg/event"
 	"github.com/taskhook/taskhook/pkg/families"
 	"github.com/taskhook/taskhook/pkg/families/battery"
+	"github.com/taskhook/taskhook/pkg/families/ops"
 	"github.com/taskhook/taskhook/pkg/families/report"
 )
 
@@ -31,12 +32,17 @@ func fixedID() string { return "generated-1" }
 // renders for chat.
 func TestExamplesAreValid(t *testing.T) {
 	c := catalog(t)
-	want := []string{"task.created", "task.updated", "task.due", "task.overdue", "report.created", "report.completed", "battery.low", "battery.critical"}
+	want := []string{"task.created", "task.updated", "task.due", "task.overdue", "report.created", "report.completed", "battery.low", "battery.critical",
+		"webhook.disabled", "webhook.health_changed", "delivery.exhausted", "delivery.recovered"}
 	if got := c.TypeNames(); !slices.Equal(got, want) {
 		t.Fatalf("types %v, want %v", got, want)
 	}
 	for _, typ := range c.Types() {
-		v, err := c.Validate(typ.Example, "", fixedID)
+		validate := func(b []byte) (*event.Validated, error) { return c.Validate(b, "", fixedID) }
+		if c.Internal(typ.Type) {
+			validate = c.ValidateInternal
+		}
+		v, err := validate(typ.Example)
 		if err != nil {
 			t.Errorf("%s: example rejected: %v", typ.Type, err)
 			continue
@@ -52,7 +58,7 @@ func TestExamplesAreValid(t *testing.T) {
 }
 
 func TestSubjects(t *testing.T) {
-	want := "task.created,task.updated,task.due,task.overdue,report.*,battery.*"
+	want := "task.created,task.updated,task.due,task.overdue,report.*,battery.*,webhook.*,delivery.*"
 	if got := strings.Join(families.Subjects(), ","); got != want {
 		t.Fatalf("subjects %s, want %s", got, want)
 	}
@@ -68,7 +74,10 @@ func TestExpand(t *testing.T) {
 		want    string
 		ok      bool
 	}{
-		{"*", strings.Join(c.TypeNames(), ","), true},
+		{"*", "task.created,task.updated,task.due,task.overdue,report.created,report.completed,battery.low,battery.critical", true},
+		{"webhook.*", "webhook.disabled,webhook.health_changed", true},
+		{"delivery.*", "delivery.exhausted,delivery.recovered", true},
+		{"delivery.exhausted", "delivery.exhausted", true},
 		{"task.*", "task.created,task.updated,task.due,task.overdue", true},
 		{"report.*", "report.created,report.completed", true},
 		{"battery.*", "battery.low,battery.critical", true},
@@ -99,6 +108,8 @@ func TestValidateFamilies(t *testing.T) {
 	}{
 		{name: "task type disagrees", body: `{"type":"task.due","task_id":"1","event":"created","title":"t"}`, family: "task", paths: []string{"/type"}, msg: "disagrees"},
 		{name: "unknown type", body: `{"type":"battery.dead","device":{"id":"d"}}`, paths: []string{"/type"}, msg: "battery.critical"},
+		{name: "operational event sent to ingest", body: ops.ExampleDisabled, paths: []string{"/type"}, msg: "Taskhook publishes itself"},
+		{name: "operational type without the rest", body: `{"type":"delivery.exhausted"}`, paths: []string{"/type"}, msg: "cannot be sent to ingest"},
 		{name: "type not a string", body: `{"type":7,"task_id":"1","event":"created","title":"t"}`, paths: []string{"/type"}, msg: "unknown event type 7"},
 		{name: "report without its type", body: `{"report_id":"R-1","status":"final"}`, family: "task", paths: []string{"/type", "/event", "/report_id", "/status", "/task_id", "/title"}, msg: "is required for events other than task events"},
 		{name: "report without id", body: `{"type":"report.completed"}`, family: "report", paths: []string{"/report_id"}, msg: "required"},

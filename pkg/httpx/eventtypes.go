@@ -17,6 +17,9 @@ type EventType struct {
 	SchemaFile  string          `json:"schema_file"`
 	Schema      json.RawMessage `json:"schema"`
 	Example     json.RawMessage `json:"example"`
+	// Internal: an operational event Taskhook publishes itself (ingest refuses it; a webhook
+	// receives it only when it names it or its family).
+	Internal bool `json:"internal,omitempty"`
 }
 
 // EventTypeList is the body of GET /v1/event-types.
@@ -31,7 +34,7 @@ func EventTypes(c *event.Catalog) echo.HandlerFunc {
 	for _, t := range c.Types() {
 		_, f, _ := c.Lookup(t.Type)
 		list.EventTypes = append(list.EventTypes, EventType{Type: t.Type, Family: t.Family, Description: t.Description,
-			SchemaFile: f.SchemaFile, Schema: f.Schema, Example: t.Example})
+			SchemaFile: f.SchemaFile, Schema: f.Schema, Example: t.Example, Internal: f.Internal})
 	}
 	body, err := json.Marshal(list)
 	return func(ctx echo.Context) error {

@@ -24,6 +24,7 @@ import (
 	"github.com/taskhook/taskhook/dispatcher/internal/metrics"
 	"github.com/taskhook/taskhook/dispatcher/internal/netguard"
 	"github.com/taskhook/taskhook/dispatcher/internal/notify/providers"
+	"github.com/taskhook/taskhook/dispatcher/internal/ops"
 	"github.com/taskhook/taskhook/dispatcher/internal/replay"
 	"github.com/taskhook/taskhook/dispatcher/internal/reseal"
 	"github.com/taskhook/taskhook/dispatcher/internal/secretbox"
@@ -132,6 +133,11 @@ func Run(ctx context.Context, cfg Config, deps Deps, log *zap.Logger, ready func
 		consumeCfg.Tasks = scheduler
 		go scheduler.Run(work)
 	}
+	opsFlusher := &ops.Flusher{Store: db, Pub: &due.JetStream{JS: js, Stream: streamCfg.Name, Timeout: 5 * time.Second}, Catalog: catalog,
+		Log: log, Interval: cfg.OpsInterval, Every: cfg.PollInterval, Batch: 100,
+		Published: func(typ string, n int) { m.OpsPublished.WithLabelValues(typ).Add(float64(n)) }}
+	go opsFlusher.Run(work)
+	go (&ops.Observer{Store: db, Log: log, RedAfter: cfg.RedAfter, Every: 2 * time.Second}).Run(work)
 	consumer := consume.New(consumeCfg, cons, cache, db, engine, box, m, log)
 	consumeCtx, stopConsume := context.WithCancel(context.Background())
 	consumed := make(chan error, 1)

@@ -17,8 +17,9 @@ const Summary = `dispatcher consumes events (tasks, device reports, device batte
 stream TASK_EVENTS, matches them to the webhooks stored in PostgreSQL, renders each provider's
 payload, delivers it (signed, authenticated, through an SSRF-safe client) and retries failures
 with backoff. From the due dates of task events it derives task.due and task.overdue (unless
-TASKHOOK_DUE_EVENTS=off). It serves the admin JSON API, the admins' dashboard (/ui/) and Prometheus metrics on
-DISPATCHER_ADDR.`
+TASKHOOK_DUE_EVENTS=off); about its own webhooks it publishes operational events (webhook.*,
+delivery.*) to the webhooks that name them. It serves the admin JSON API, the admins' dashboard
+(/ui/) and Prometheus metrics on DISPATCHER_ADDR.`
 
 // Config is the dispatcher's configuration, read from the environment.
 type Config struct {
@@ -58,6 +59,7 @@ type Config struct {
 	Timezone           string        `env:"TASKHOOK_TIMEZONE" envDefault:"UTC" help:"IANA time zone that defines the day a task falls due (task.due fires at its start)"`
 	OverdueGrace       time.Duration `env:"TASKHOOK_OVERDUE_GRACE" envDefault:"0s" help:"wait after a task's due date before task.overdue; 0 to 720h"`
 	UISession          time.Duration `env:"TASKHOOK_UI_SESSION" envDefault:"12h" help:"lifetime of a dashboard (/ui/) session; 1m to 720h"`
+	OpsInterval        time.Duration `env:"TASKHOOK_OPS_INTERVAL" envDefault:"5m" help:"operational events (webhook.disabled, webhook.health_changed, delivery.exhausted, delivery.recovered): at most one per webhook and type per interval, counting what happened in it; 1s to 24h"`
 
 	key      []byte
 	previous [][]byte
@@ -131,6 +133,7 @@ func (c *Config) validate() error {
 		{c.ShutdownTimeout > 0, "TASKHOOK_SHUTDOWN_TIMEOUT must be positive"},
 		{c.OverdueGrace >= 0 && c.OverdueGrace <= 30*24*time.Hour, "TASKHOOK_OVERDUE_GRACE must be between 0 and 720h"},
 		{c.UISession >= time.Minute && c.UISession <= 30*24*time.Hour, "TASKHOOK_UI_SESSION must be between 1m and 720h"},
+		{c.OpsInterval >= time.Second && c.OpsInterval <= 24*time.Hour, "TASKHOOK_OPS_INTERVAL must be between 1s and 24h"},
 	}
 	for _, ch := range checks {
 		if !ch.ok {

@@ -22,7 +22,7 @@ func TestEventFamilies(t *testing.T) {
 	}
 	r := h.do("GET", "/v1/event-types", viewerToken, nil)
 	r.decode(t, &list)
-	if r.Status != 200 || len(list.EventTypes) != 8 || list.EventTypes[7].Type != "battery.critical" || list.EventTypes[7].Family != "battery" {
+	if r.Status != 200 || len(list.EventTypes) != 12 || list.EventTypes[7].Type != "battery.critical" || list.EventTypes[7].Family != "battery" {
 		t.Fatalf("catalog: %d %.300s", r.Status, r.Body)
 	}
 	if r := h.do("GET", "/v1/event-types", "", nil); r.Status != 401 {

@@ -32,6 +32,7 @@ import (
 	"github.com/taskhook/taskhook/dispatcher/internal/store"
 	"github.com/taskhook/taskhook/dispatcher/internal/subscription"
 	"github.com/taskhook/taskhook/pkg/event"
+	"github.com/taskhook/taskhook/pkg/families/ops"
 	"github.com/taskhook/taskhook/pkg/tracing"
 )
 
@@ -459,7 +460,11 @@ func (c *Consumer) match(it *item) bool {
 	}
 	var doc map[string]any
 	leaseUntil := time.Now().Add(c.cfg.Lease)
+	about := aboutWebhook(c.cfg.Catalog, it)
 	for _, w := range subs {
+		if about != "" && w.ID.String() == about {
+			continue // no operational event about a webhook goes to that webhook: no loops
+		}
 		if w.HasFilter() {
 			if doc == nil {
 				if err := json.Unmarshal(it.raw, &doc); err != nil {
@@ -481,6 +486,14 @@ func (c *Consumer) match(it *item) bool {
 		}))
 	}
 	return len(it.jobs) > 0 || len(it.digests) > 0
+}
+
+// aboutWebhook is the webhook an operational event is about ("" for other events).
+func aboutWebhook(cat *event.Catalog, it *item) string {
+	if !cat.Internal(it.subject) {
+		return ""
+	}
+	return ops.About(it.raw)
 }
 
 func msgsOf(items []*item) []jetstream.Msg {

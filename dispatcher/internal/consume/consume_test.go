@@ -10,6 +10,8 @@ import (
 
 	"github.com/taskhook/taskhook/dispatcher/internal/deliver"
 	"github.com/taskhook/taskhook/dispatcher/internal/store"
+	"github.com/taskhook/taskhook/pkg/families"
+	"github.com/taskhook/taskhook/pkg/families/ops"
 )
 
 func TestDeliveryIDIsStablePerPair(t *testing.T) {
@@ -140,5 +142,27 @@ func TestCollect(t *testing.T) {
 	cancel()
 	if got := collect(ctx, make(chan jetstream.Msg), 4, time.Hour); got != nil {
 		t.Fatalf("collected %d after the context ended", len(got))
+	}
+}
+
+// TestAboutWebhook: an operational event names the webhook it is about (the consumer skips that
+// webhook); other events never do, whatever their body holds.
+func TestAboutWebhook(t *testing.T) {
+	cat, err := families.Catalog()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		subject, raw, want string
+	}{
+		{ops.Exhausted, ops.ExampleExhausted, "0198f0a4-1b2c-7d3e-8f40-5a6b7c8d9e0f"},
+		{ops.Disabled, ops.ExampleDisabled, "0198f0a4-1b2c-7d3e-8f40-5a6b7c8d9e0f"},
+		{"task.created", `{"task_id":"1","event":"created","title":"t","webhook_id":"0198f0a4-1b2c-7d3e-8f40-5a6b7c8d9e0f"}`, ""},
+		{ops.Recovered, `not json`, ""},
+	}
+	for _, k := range cases {
+		if got := aboutWebhook(cat, &item{subject: k.subject, raw: []byte(k.raw)}); got != k.want {
+			t.Errorf("%s: %q, want %q", k.subject, got, k.want)
+		}
 	}
 }

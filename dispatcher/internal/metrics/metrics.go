@@ -37,6 +37,7 @@ type Metrics struct {
 	SealedPrevious   prometheus.Gauge         // taskhook_sealed_with_previous_keys
 	DigestsSent      prometheus.Counter       // taskhook_digest_messages_total
 	DigestWaiting    prometheus.Gauge         // taskhook_digest_waiting_events
+	OpsPublished     *prometheus.CounterVec   // taskhook_ops_events_published_total{type}
 }
 
 var latencyBuckets = []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 300, 1800, 7200}
@@ -94,6 +95,8 @@ func New() *Metrics {
 			Help: "How long the oldest reminder whose time has come has waited to be published (0 when none)."}),
 		SealedPrevious: prometheus.NewGauge(prometheus.GaugeOpts{Name: "taskhook_sealed_with_previous_keys",
 			Help: "Sealed values not yet re-sealed with TASKHOOK_ENCRYPTION_KEY (after a key rotation; 0 when done)."}),
+		OpsPublished: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "taskhook_ops_events_published_total",
+			Help: "Operational events published by this replica (one per webhook, type and TASKHOOK_OPS_INTERVAL window), by type."}, []string{"type"}),
 		DuePollDuration: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "taskhook_due_poll_duration_seconds",
 			Help: "Time of one scheduler poll: claim the due reminders, publish them, mark them fired.", Buckets: latencyBuckets[:12]}),
 		DigestsSent: prometheus.NewCounter(prometheus.CounterOpts{Name: "taskhook_digest_messages_total",
@@ -105,7 +108,7 @@ func New() *Metrics {
 	reg.MustRegister(m.Events, m.Poison, m.Deliveries, m.Attempts, m.AttemptDuration, m.Retries, m.DeliveryLatency,
 		m.RetryBacklog, m.PendingBacklog, m.RetryOldestAge, m.ConsumerPending, m.ConsumerAckPend, m.Inflight, m.Queued,
 		m.BatchDuration, m.ClaimDuration, m.WriteErrors, m.WebhooksDisabled, m.Requests, m.RequestDuration,
-		m.DueScheduled, m.DueFired, m.DueLag, m.DuePollDuration, m.SealedPrevious,
+		m.DueScheduled, m.DueFired, m.DueLag, m.DuePollDuration, m.SealedPrevious, m.OpsPublished,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/taskhook/taskhook/dispatcher/internal/store"
 	"github.com/taskhook/taskhook/dispatcher/internal/subscription"
 	"github.com/taskhook/taskhook/pkg/event"
+	opsfam "github.com/taskhook/taskhook/pkg/families/ops"
 )
 
 // Which deliveries a replay takes.
@@ -139,7 +140,7 @@ func (r *Replayer) createMissing(ctx context.Context, req Request, res *Result) 
 				res.Capped, res.NextSince, last = true, meta.Timestamp, true
 			}
 			head, err := event.ParseHead(m.Data())
-			if err != nil || !w.Active || !w.Wants(m.Subject()) {
+			if err != nil || !w.Active || !w.Wants(m.Subject()) || aboutItself(m.Subject(), m.Data(), w.ID) {
 				continue
 			}
 			if w.HasFilter() {
@@ -195,4 +196,10 @@ func (r *Replayer) createMissing(ctx context.Context, req Request, res *Result) 
 	}
 	res.Capped = true
 	return nil
+}
+
+// aboutItself reports whether an event is an operational event about the webhook itself, which
+// that webhook never receives (not even by a replay).
+func aboutItself(subject string, data []byte, webhook uuid.UUID) bool {
+	return opsfam.IsType(subject) && opsfam.About(data) == webhook.String()
 }

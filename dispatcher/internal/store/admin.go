@@ -173,16 +173,36 @@ func (db *DB) DisabledWebhooks(ctx context.Context) ([]Webhook, error) {
 }
 
 // DisableFailing deactivates webhooks failing without a success for longer than after and
-// returns their ids (Svix's rule: an endpoint failing for days is disabled).
+// returns their ids (Svix's rule: an endpoint failing for days is disabled); webhook.disabled is
+// recorded for each in the same transaction.
 func (db *DB) DisableFailing(ctx context.Context, after time.Duration) ([]uuid.UUID, error) {
-	out := []uuid.UUID{}
-	err := db.SelectContext(ctx, &out, `UPDATE webhooks w SET active = false, disabled_at = now(), updated_at = now(),
+	tx, err := db.BeginTxx(ctx, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer tx.Rollback() //nolint:errcheck // after Commit it is a no-op
+	var rows []struct {
+		ID     uuid.UUID `db:"id"`
+		Reason string    `db:"disabled_reason"`
+	}
+	if err := tx.SelectContext(ctx, &rows, `UPDATE webhooks w SET active = false, disabled_at = now(), updated_at = now(),
 			disabled_reason = 'failing continuously since ' || to_char(h.failing_since AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')
 		FROM webhook_health h
 		WHERE h.webhook_id = w.id AND w.active AND h.consecutive_failures > 0
 			AND h.failing_since < now() - make_interval(secs => $1)
-		RETURNING w.id`, after.Seconds())
-	return out, err
+		RETURNING w.id, w.disabled_reason`, after.Seconds()); err != nil {
+		return nil, err
+	}
+	out := make([]uuid.UUID, 0, len(rows))
+	sigs := make([]Signal, 0, len(rows))
+	for _, r := range rows {
+		out = append(out, r.ID)
+		sigs = append(sigs, Signal{WebhookID: r.ID, Type: OpsDisabled, Count: 1, Reason: r.Reason, Health: "disabled"})
+	}
+	if err := recordDisabled(ctx, tx, sigs); err != nil {
+		return nil, err
+	}
+	return out, tx.Commit()
 }
 
 // Prune deletes, in batches of batch rows, final deliveries (with their attempts) and events

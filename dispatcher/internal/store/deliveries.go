@@ -132,8 +132,11 @@ func (db *DB) Write(ctx context.Context, b *Batch) (*Written, error) {
 	if err := recordHealth(ctx, tx, b, w); err != nil {
 		return nil, fmt.Errorf("record health: %w", err)
 	}
-	if err := disableWebhooks(ctx, tx, b.Disable); err != nil {
+	if err := disableWebhooks(ctx, tx, b); err != nil {
 		return nil, fmt.Errorf("disable webhooks: %w", err)
+	}
+	if err := recordExhausted(ctx, tx, b, w); err != nil {
+		return nil, fmt.Errorf("record exhausted deliveries: %w", err)
 	}
 	if err := tx.Commit(); err != nil {
 		return nil, err
@@ -470,7 +473,10 @@ func recordHealth(ctx context.Context, tx *sqlx.Tx, b *Batch, w *Written) error 
 	return nil
 }
 
-func disableWebhooks(ctx context.Context, tx *sqlx.Tx, ds []Disable) error {
+// disableWebhooks deactivates the webhooks of b.Disable that are still active and records
+// webhook.disabled for each.
+func disableWebhooks(ctx context.Context, tx *sqlx.Tx, b *Batch) error {
+	ds := b.Disable
 	if len(ds) == 0 {
 		return nil
 	}
@@ -480,10 +486,31 @@ func disableWebhooks(ctx context.Context, tx *sqlx.Tx, ds []Disable) error {
 	for _, d := range ds {
 		ids, reasons = append(ids, d.WebhookID.String()), append(reasons, d.Reason)
 	}
-	_, err := tx.ExecContext(ctx, `UPDATE webhooks w SET active = false, disabled_reason = u.reason, disabled_at = now(), updated_at = now()
+	rows, err := tx.QueryContext(ctx, `UPDATE webhooks w SET active = false, disabled_reason = u.reason, disabled_at = now(), updated_at = now()
 		FROM (SELECT DISTINCT ON (id) id, reason FROM unnest($1::uuid[], $2::text[]) AS x(id, reason)) AS u
-		WHERE w.id = u.id AND w.active`, pq.Array(ids), pq.Array(reasons))
-	return err
+		WHERE w.id = u.id AND w.active
+		RETURNING w.id, u.reason`, pq.Array(ids), pq.Array(reasons))
+	if err != nil {
+		return err
+	}
+	disabled := map[uuid.UUID]string{}
+	for rows.Next() {
+		var id uuid.UUID
+		var reason string
+		if err := rows.Scan(&id, &reason); err != nil {
+			rows.Close()
+			return err
+		}
+		disabled[id] = reason
+	}
+	if err := rows.Err(); err != nil {
+		rows.Close()
+		return err
+	}
+	if err := rows.Close(); err != nil {
+		return err
+	}
+	return recordDisabled(ctx, tx, disabledSignals(b, disabled))
 }
 
 // ExistingDeliveries returns which of ids exist already (a redelivered event must not be sent

@@ -170,11 +170,17 @@ func TestEventPatterns(t *testing.T) {
 		not      []string
 		problem  string // "" when valid
 	}{
-		{events: []string{"*"}, wants: []string{"task.created", "report.completed", "battery.low", "battery.critical"}},
+		{events: []string{"*"}, wants: []string{"task.created", "report.completed", "battery.low", "battery.critical"},
+			not: []string{"webhook.disabled", "webhook.health_changed", "delivery.exhausted", "delivery.recovered"}},
+		{events: []string{"webhook.*", "delivery.exhausted"}, provider: "slack", wants: []string{"webhook.disabled", "webhook.health_changed", "delivery.exhausted"},
+			not: []string{"delivery.recovered", "task.created"}},
+		{events: []string{"delivery.*"}, wants: []string{"delivery.exhausted", "delivery.recovered"}, not: []string{"webhook.disabled"}},
+		{events: []string{"webhook.disabled"}, provider: "fhir", problem: "/events/0: provider fhir does not render webhook events"},
+		{events: []string{"task.*", "delivery.*"}, provider: "fhir", problem: "/events/1: provider fhir does not render delivery events"},
 		{events: []string{"battery.*"}, wants: []string{"battery.low", "battery.critical"}, not: []string{"task.created", "report.created"}},
 		{events: []string{"report.completed", "battery.critical"}, wants: []string{"report.completed", "battery.critical"}, not: []string{"report.created", "battery.low"}},
 		{events: []string{"*"}, provider: "fhir", wants: []string{"task.due", "report.created", "battery.low"}},
-		{events: []string{"battery.dead"}, problem: `/events/0: unknown event type "battery.dead"; one of: *, task.*, report.*, battery.*, task.created`},
+		{events: []string{"battery.dead"}, problem: `/events/0: unknown event type "battery.dead"; one of: *, task.*, report.*, battery.*, webhook.*, delivery.*, task.created`},
 		{events: []string{"task.created", "tasks.*"}, problem: `/events/1: unknown event type "tasks.*"`},
 		{events: []string{"report"}, problem: `/events/0: unknown event type "report"`},
 		{events: []string{}, problem: "/events: must list at least one event type"},
@@ -182,8 +188,10 @@ func TestEventPatterns(t *testing.T) {
 	for _, k := range cases {
 		w := valid()
 		w.Events = k.events
-		if k.provider != "" {
+		if k.provider == "fhir" {
 			w.Provider, w.URL = k.provider, "https://fhir.example.org/r4"
+		} else if k.provider != "" {
+			w.Provider, w.URL = k.provider, "https://hooks.slack.com/services/T1/B1/x"
 		}
 		ps := c.Check(context.Background(), w)
 		if k.problem != "" {

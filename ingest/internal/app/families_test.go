@@ -24,8 +24,16 @@ func TestEveryFamilyIsPublishedOnItsType(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	var public []string
 	for _, typ := range cat.Types() {
 		r := h.event(typ.Example)
+		if cat.Internal(typ.Type) {
+			if r.Status != http.StatusUnprocessableEntity || !strings.Contains(string(r.Body), "only Taskhook publishes") {
+				t.Fatalf("%s: an operational event was not refused: %d %s", typ.Type, r.Status, r.Body)
+			}
+			continue
+		}
+		public = append(public, typ.Type)
 		var acc struct {
 			ID, Subject string
 		}
@@ -35,15 +43,15 @@ func TestEveryFamilyIsPublishedOnItsType(t *testing.T) {
 		}
 	}
 	msgs := h.streamMsgs()
-	if len(msgs) != len(cat.Types()) {
-		t.Fatalf("%d messages stored, want %d", len(msgs), len(cat.Types()))
+	if len(msgs) != len(public) {
+		t.Fatalf("%d messages stored, want %d", len(msgs), len(public))
 	}
 	for i, m := range msgs {
 		var body map[string]any
 		if err := json.Unmarshal(m.Data, &body); err != nil {
 			t.Fatal(err)
 		}
-		if m.Subject != cat.Types()[i].Type || body["event_id"] != m.Header.Get(jetstream.MsgIDHeader) || body["event_id"] == "" {
+		if m.Subject != public[i] || body["event_id"] != m.Header.Get(jetstream.MsgIDHeader) || body["event_id"] == "" {
 			t.Errorf("message %d: subject %s, event_id %v, Nats-Msg-Id %s", i, m.Subject, body["event_id"], m.Header.Get(jetstream.MsgIDHeader))
 		}
 	}
@@ -58,6 +66,7 @@ func TestFamiliesBadInput(t *testing.T) {
 		{"type and event disagree", `{"type":"task.due","task_id":"1","event":"created","title":"t"}`, "schemas/task-event.v1.json", "/type"},
 		{"report without report_id", `{"type":"report.completed","title":"x"}`, "the report event does not match schemas/report-event.v1.json", "/report_id"},
 		{"battery without device", `{"type":"battery.critical","battery":{"percent":3}}`, "the battery event does not match schemas/battery-event.v1.json", "/device"},
+		{"operational event", `{"type":"delivery.exhausted","webhook_id":"w","count":1}`, "an operational event, which only Taskhook publishes", "/type"},
 		{"battery typo", `{"type":"battery.critical","device":{"id":"d"},"measured":"2024-01-01T00:00:00Z"}`, "battery event", "/measured"},
 	}
 	for _, c := range cases {
@@ -130,6 +139,7 @@ func TestEventTypesCatalog(t *testing.T) {
 			SchemaFile                string `json:"schema_file"`
 			Schema                    map[string]any
 			Example                   map[string]any
+			Internal                  bool
 		} `json:"event_types"`
 	}
 	if err := json.NewDecoder(resp.Body).Decode(&list); err != nil || resp.StatusCode != 200 {
@@ -138,11 +148,16 @@ func TestEventTypesCatalog(t *testing.T) {
 	var types []string
 	for _, e := range list.EventTypes {
 		types = append(types, e.Type)
-		if e.Schema["$id"] == nil || e.Example == nil || e.SchemaFile != "schemas/"+e.Family+"-event.v1.json" || !strings.HasPrefix(e.Type, e.Family+".") {
+		schemaFile := "schemas/" + e.Family + "-event.v1.json"
+		if e.Internal {
+			schemaFile = "schemas/ops-event.v1.json"
+		}
+		if e.Schema["$id"] == nil || e.Example == nil || e.SchemaFile != schemaFile || !strings.HasPrefix(e.Type, e.Family+".") {
 			t.Errorf("%s: incomplete entry", e.Type)
 		}
 	}
-	if strings.Join(types, ",") != "task.created,task.updated,task.due,task.overdue,report.created,report.completed,battery.low,battery.critical" {
+	if strings.Join(types, ",") != "task.created,task.updated,task.due,task.overdue,report.created,report.completed,battery.low,battery.critical,"+
+		"webhook.disabled,webhook.health_changed,delivery.exhausted,delivery.recovered" {
 		t.Fatalf("types %v", types)
 	}
 }

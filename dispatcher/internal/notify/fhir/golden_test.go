@@ -16,6 +16,9 @@ import (
 // (go test -update rewrites them after a deliberate change; review the diff).
 func TestGolden(t *testing.T) {
 	for _, c := range notifytest.Cases() {
+		if _, f, _ := notifytest.Catalog(t).Lookup(c.Type); !notify.Renders(New(), f.Name) {
+			continue // operational events: a fhir webhook cannot name them (422)
+		}
 		req, err := New().Render(context.Background(), &notify.Target{URL: "https://receiver.example.org/hook"}, notifytest.Message(c))
 		if err != nil {
 			t.Fatalf("%s: %v", c.Name, err)

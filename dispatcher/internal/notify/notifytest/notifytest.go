@@ -20,6 +20,7 @@ import (
 	"github.com/taskhook/taskhook/pkg/event"
 	"github.com/taskhook/taskhook/pkg/families"
 	"github.com/taskhook/taskhook/pkg/families/battery"
+	"github.com/taskhook/taskhook/pkg/families/ops"
 	"github.com/taskhook/taskhook/pkg/families/report"
 )
 
@@ -33,7 +34,7 @@ type Case struct {
 }
 
 // Cases are every task event type crossed with the shapes a task takes, then every report and
-// battery type crossed with theirs.
+// battery type crossed with theirs, then every operational event type.
 func Cases() []Case {
 	shapes := []struct {
 		name   string
@@ -58,7 +59,23 @@ func Cases() []Case {
 				Event: fmt.Appendf(nil, `{"event_id":"evt-%s-%s","task_id":"12345","event":%q,"title":"Follow up with patient",%s}`, ev, s.name, ev, s.fields)})
 		}
 	}
-	return append(out, goReporterCases()...)
+	out = append(out, goReporterCases()...)
+	return append(out, opsCases()...)
+}
+
+// opsCases are every operational event type, as the flusher publishes it (full) and with only
+// what the schema requires (minimal).
+func opsCases() []Case {
+	examples := map[string]string{ops.Disabled: ops.ExampleDisabled, ops.HealthChanged: ops.ExampleHealthChanged,
+		ops.Exhausted: ops.ExampleExhausted, ops.Recovered: ops.ExampleRecovered}
+	var out []Case
+	for _, typ := range ops.Types() {
+		name := strings.ReplaceAll(strings.ReplaceAll(typ, ".", "-"), "_", "-")
+		out = append(out, Case{Name: name + "-full", Type: typ, Event: []byte(examples[typ])},
+			Case{Name: name + "-minimal", Type: typ, Event: fmt.Appendf(nil, `{"type":%q,"event_id":"ops:%s:w:1","occurred_at":"2024-01-15T10:00:00Z",`+
+				`"webhook_id":"0198f0a4-1b2c-7d3e-8f40-5a6b7c8d9e0f","webhook_name":"","count":3,"window":{"start":"2024-01-15T10:00:00Z","end":"2024-01-15T10:00:05Z"}}`, typ, typ)})
+	}
+	return out
 }
 
 // goReporterCases are every report and battery type, with everything, without patient,

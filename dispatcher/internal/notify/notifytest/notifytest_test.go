@@ -6,12 +6,15 @@ import "testing"
 func TestCasesAreValidEvents(t *testing.T) {
 	cat := Catalog(t)
 	cases := Cases()
-	if len(cases) != 20+12 {
+	if len(cases) != 20+12+8 {
 		t.Fatalf("%d cases", len(cases))
 	}
 	seen := map[string]bool{}
 	for _, c := range cases {
 		v, err := cat.Validate(c.Event, "", func() string { return "x" })
+		if cat.Internal(c.Type) {
+			v, err = cat.ValidateInternal(c.Event)
+		}
 		if err != nil {
 			t.Errorf("%s: %v", c.Name, err)
 			continue
