@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -25,6 +26,9 @@ type webhookForm struct {
 	ClientID, TokenURL, KeyID, Scope string
 	PrivateKey, IdentifierSystem     string
 	TestEvent                        string // the event type Test sends ("": the first one subscribed)
+	// Digest: mode "" (one message per event), "window" or "daily".
+	DigestMode, DigestWindow, DigestDailyAt string
+	DigestSendEmpty, SendTraceparent        bool
 }
 
 // Fields of the form; a 422 detail whose pointer starts with a key's path is shown by the field.
@@ -37,6 +41,8 @@ var formFields = []struct{ pointer, field string }{
 	{"/auth/token_url", "token_url"}, {"/auth/key_id", "key_id"}, {"/auth/scope", "scope"},
 	{"/auth/private_key_pem", "private_key"}, {"/auth", "auth_type"},
 	{"/options/identifier_system", "identifier_system"}, {"/options", "identifier_system"},
+	{"/digest/window", "digest_window"}, {"/digest/daily_at", "digest_daily_at"}, {"/digest/send_empty", "digest_send_empty"},
+	{"/digest", "digest_mode"}, {"/send_traceparent", "send_traceparent"},
 }
 
 // fieldOf names the form field a JSON pointer of the API's 422 details is about ("" when
@@ -74,7 +80,9 @@ func parseForm(c echo.Context) (*webhookForm, error) {
 		RateLimit: v("rate_limit"), MaxAttempts: v("max_attempts"), Redact: c.FormValue("redact") == "on",
 		Active: c.FormValue("active") == "on", AuthType: v("auth_type"), AuthToken: v("auth_token"), AuthSecret: v("auth_secret"),
 		ClientID: v("client_id"), TokenURL: v("token_url"), KeyID: v("key_id"), Scope: v("scope"),
-		PrivateKey: strings.TrimSpace(c.FormValue("private_key")), IdentifierSystem: v("identifier_system"), TestEvent: v("test_event")}
+		PrivateKey: strings.TrimSpace(c.FormValue("private_key")), IdentifierSystem: v("identifier_system"), TestEvent: v("test_event"),
+		DigestMode: v("digest_mode"), DigestWindow: v("digest_window"), DigestDailyAt: v("digest_daily_at"),
+		DigestSendEmpty: c.FormValue("digest_send_empty") == "on", SendTraceparent: c.FormValue("send_traceparent") == "on"}
 	params, _ := c.FormParams()
 	f.Events = params["events"]
 	return f, nil
@@ -85,7 +93,14 @@ func formOf(w *admin.WebhookView) *webhookForm {
 	f := &webhookForm{Name: w.Name, Description: w.Description, Provider: w.Provider, URL: w.URL, Events: w.Events,
 		Filter: w.Filter, Template: w.Template, TemplateType: w.TemplateType, Timezone: w.Timezone, Redact: w.Redact,
 		Active: w.Active, AuthType: w.Auth.Type, ClientID: w.Auth.ClientID, TokenURL: w.Auth.TokenURL, KeyID: w.Auth.KeyID,
-		Scope: w.Auth.Scope}
+		Scope: w.Auth.Scope, SendTraceparent: w.SendTraceparent}
+	if d := w.Digest; d != nil {
+		if d.DailyAt != "" {
+			f.DigestMode, f.DigestDailyAt, f.DigestSendEmpty = "daily", d.DailyAt, d.SendEmpty
+		} else {
+			f.DigestMode, f.DigestWindow = "window", time.Duration(d.Window).String()
+		}
+	}
 	if w.RateLimitPerSecond != nil {
 		f.RateLimit = strconv.FormatFloat(*w.RateLimitPerSecond, 'f', -1, 64)
 	}
@@ -114,7 +129,7 @@ func number(s string) any {
 func (f *webhookForm) body(prev *admin.WebhookView) map[string]any {
 	b := map[string]any{"name": f.Name, "description": f.Description, "provider": f.Provider,
 		"events": append([]string{}, f.Events...), "filter": f.Filter, "template": f.Template, "timezone": f.Timezone,
-		"redact": f.Redact}
+		"redact": f.Redact, "send_traceparent": f.SendTraceparent, "digest": f.digest()}
 	if f.TemplateType != "" || prev != nil {
 		b["template_content_type"] = f.TemplateType
 	}
@@ -160,6 +175,20 @@ func (f *webhookForm) body(prev *admin.WebhookView) map[string]any {
 		b["options"] = opts
 	}
 	return b
+}
+
+// digest is the digest setting to send: nil (off), {"window"} or {"daily_at", "send_empty"}; an
+// unknown mode is sent as typed, for the API to refuse at /digest.
+func (f *webhookForm) digest() any {
+	switch f.DigestMode {
+	case "":
+		return nil
+	case "window":
+		return map[string]any{"window": f.DigestWindow}
+	case "daily":
+		return map[string]any{"daily_at": f.DigestDailyAt, "send_empty": f.DigestSendEmpty}
+	}
+	return f.DigestMode
 }
 
 // auth is the auth object to send, nil to leave the saved one as it is (an edit that changes

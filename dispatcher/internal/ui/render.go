@@ -13,6 +13,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/taskhook/taskhook/dispatcher/internal/digest"
 	"github.com/taskhook/taskhook/pkg/httpx"
 )
 
@@ -56,7 +57,8 @@ var funcs = template.FuncMap{
 		}
 		return fmt.Sprint(*c)
 	},
-	"join": strings.Join,
+	"join":     strings.Join,
+	"duration": func(d digest.Duration) string { return time.Duration(d).String() },
 	"has": func(list []string, s string) bool {
 		for _, x := range list {
 			if x == s {

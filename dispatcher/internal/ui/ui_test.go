@@ -518,3 +518,45 @@ func publish(t *testing.T, d *dashboard, _ string) {
 		t.Fatal(err)
 	}
 }
+
+// TestDigestThroughTheForm: the form sets, shows, maps errors of, and removes a digest.
+func TestDigestThroughTheForm(t *testing.T) {
+	d := start(t)
+	rcv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	t.Cleanup(rcv.Close)
+	admin := d.signIn(adminToken)
+	tok := d.csrf(admin)
+	post := func(path string, form url.Values) answer {
+		t.Helper()
+		return d.do("POST", path, admin, with(form, "csrf", tok))
+	}
+	base := url.Values{"action": {"save"}, "name": {"Busy channel"}, "provider": {"slack"}, "url": {rcv.URL + "/services/T0/B0/x"},
+		"events": {"task.*"}, "timezone": {"America/New_York"}, "active": {"on"}, "digest_mode": {"window"}}
+	if a := post("/ui/webhooks/new", with(base, "digest_window", "2s")); a.status != http.StatusUnprocessableEntity || !strings.Contains(a.body, `id="err-digest_window"`) {
+		t.Fatalf("a 2 s window: %d, want 422 at the window field", a.status)
+	}
+	if a := post("/ui/webhooks/new", with(with(base, "digest_mode", "daily"), "digest_daily_at", "8am")); a.status != http.StatusUnprocessableEntity || !strings.Contains(a.body, `id="err-digest_daily_at"`) {
+		t.Fatalf("daily at 8am: %d, want 422 at the time field", a.status)
+	}
+	a := post("/ui/webhooks/new", with(base, "digest_window", "15m"))
+	if a.status != http.StatusSeeOther {
+		t.Fatalf("create: %d %s", a.status, a.body)
+	}
+	id := strings.TrimSuffix(strings.TrimPrefix(a.header.Get("Location"), "/ui/webhooks/"), "?done=saved")
+	if page := d.do("GET", "/ui/webhooks/"+id, admin, nil); !strings.Contains(page.body, "one message per 15m0s") {
+		t.Fatalf("the webhook page does not show the digest")
+	}
+	edit := d.do("GET", "/ui/webhooks/"+id+"/edit", admin, nil)
+	if !strings.Contains(edit.body, `<option value="window" selected>`) || !strings.Contains(edit.body, `value="15m0s"`) {
+		t.Fatalf("the edit form does not show the digest")
+	}
+	masked := regexp.MustCompile(`id="url" name="url" value="([^"]+)"`).FindStringSubmatch(edit.body)
+	off := url.Values{"action": {"save"}, "name": {"Busy channel"}, "provider": {"slack"}, "url": {masked[1]}, "events": {"task.*"},
+		"timezone": {"America/New_York"}, "digest_mode": {""}}
+	if a := post("/ui/webhooks/"+id+"/edit", off); a.status != http.StatusSeeOther {
+		t.Fatalf("digest off: %d %s", a.status, a.body)
+	}
+	if page := d.do("GET", "/ui/webhooks/"+id, admin, nil); !strings.Contains(page.body, "none: one message per event") {
+		t.Fatal("the digest was not removed")
+	}
+}
