@@ -8,7 +8,7 @@ MODULE_DIRS := $(shell $(GO) list -m -f '{{.Dir}}')
 PACKAGES    := $(shell $(GO) list -m -f '{{.Path}}/...')
 TEST_FLAGS  ?= -count=1 -timeout 15m
 
-.PHONY: all build run test test-faults test-browser browser-deps lint fmt vet modules bench clean help
+.PHONY: all build run test test-deps test-faults test-browser browser-deps lint fmt vet modules bench clean help
 
 all: build
 
@@ -28,16 +28,20 @@ bin/nats-server: e2e/go.mod ## a current nats-server, built from the Go module (
 run: build ## bring the whole pipeline up in the foreground (development defaults)
 	./scripts/run.sh
 
-test: lint modules browser-deps ## gofmt, go vet, standalone module builds, then every Go test (the browser tests too)
+test: lint modules test-deps ## gofmt, go vet, standalone module builds, then every Go test (the browser tests and receiver kits too)
 	$(GO) test $(TEST_FLAGS) $(PACKAGES)
 
 test-browser: browser-deps ## only the dashboard's browser tests (chromium + playwright-core + axe-core)
 	$(GO) test $(TEST_FLAGS) -v -run TestDashboard ./e2e/browser/
 
-# The browser tests' npm packages, as pinned in e2e/browser/package-lock.json (npm ci when
-# node_modules is missing or older than the lock file). Only tests need Node.js: build and run do not.
-browser-deps:
-	@cd e2e/browser && if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then npm ci --no-audit --no-fund; fi
+# The tests' npm packages, as pinned in each package-lock.json (npm ci when node_modules is
+# missing or older than the lock file): the browser tests (e2e/browser) and the Node.js receiver
+# kit (examples/receivers/node). Only tests need Node.js: build and run do not.
+NPM_DIRS := e2e/browser examples/receivers/node
+test-deps:
+	@for d in $(NPM_DIRS); do (cd $$d && if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then npm ci --no-audit --no-fund; fi) || exit 1; done
+
+browser-deps: test-deps
 
 lint: fmt vet ## gofmt and go vet over every module
 
