@@ -82,3 +82,18 @@ func Until[T any](ctx context.Context, b Backoff, fn func(context.Context) (T, e
 		}
 	}
 }
+
+// Every calls fn every d until ctx ends, the first time after d: the loop of a periodic job
+// (flushers, observers, refreshes) that handles its own errors.
+func Every(ctx context.Context, d time.Duration, fn func(context.Context)) {
+	t := time.NewTicker(d)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		fn(ctx)
+	}
+}

@@ -100,3 +100,21 @@ func TestSleep(t *testing.T) {
 		t.Fatal("Sleep(0) with an ended context = true")
 	}
 }
+
+func TestEvery(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	calls := 0
+	start := time.Now()
+	Every(ctx, 5*time.Millisecond, func(context.Context) {
+		calls++
+		if calls == 3 {
+			cancel()
+		}
+	})
+	if calls != 3 {
+		t.Fatalf("%d calls", calls)
+	}
+	if took := time.Since(start); took < 15*time.Millisecond {
+		t.Fatalf("three calls 5 ms apart took %s: the first did not wait", took)
+	}
+}

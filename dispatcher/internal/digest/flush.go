@@ -13,6 +13,7 @@ import (
 	"github.com/taskhook/taskhook/dispatcher/internal/metrics"
 	"github.com/taskhook/taskhook/dispatcher/internal/secretbox"
 	"github.com/taskhook/taskhook/dispatcher/internal/store"
+	"github.com/taskhook/taskhook/pkg/retry"
 )
 
 // Target is what the flusher needs of a webhook.
@@ -58,15 +59,8 @@ func (f *Flusher) Run(ctx context.Context) {
 	if every <= 0 {
 		every = time.Second
 	}
-	t := time.NewTicker(every)
-	defer t.Stop()
 	gauge := time.Now()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+	retry.Every(ctx, every, func(ctx context.Context) {
 		if err := f.FlushOnce(ctx); err != nil && ctx.Err() == nil {
 			f.Metrics.WriteErrors.WithLabelValues("flush digests").Inc()
 			f.Log.Warn("flushing digests failed; retrying", zap.Error(err))
@@ -77,7 +71,7 @@ func (f *Flusher) Run(ctx context.Context) {
 				f.Metrics.DigestWaiting.Set(float64(b.Waiting))
 			}
 		}
-	}
+	})
 }
 
 // FlushOnce flushes every window closed by now.

@@ -28,6 +28,7 @@ import (
 	"github.com/taskhook/taskhook/dispatcher/internal/subscription"
 	"github.com/taskhook/taskhook/pkg/event"
 	opsfam "github.com/taskhook/taskhook/pkg/families/ops"
+	"github.com/taskhook/taskhook/pkg/retry"
 )
 
 // Store is what the flusher and the observer need of PostgreSQL (*store.DB).
@@ -55,27 +56,20 @@ type Flusher struct {
 
 // Run flushes every Every until ctx ends.
 func (f *Flusher) Run(ctx context.Context) {
-	t := time.NewTicker(f.Every)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+	retry.Every(ctx, f.Every, func(ctx context.Context) {
 		for ctx.Err() == nil {
 			n, err := f.Flush(ctx)
 			if err != nil {
 				if ctx.Err() == nil {
 					f.Log.Warn("operational events not published; retrying at the next poll", zap.Error(err))
 				}
-				break
+				return
 			}
 			if n < f.Batch {
-				break
+				return
 			}
 		}
-	}
+	})
 }
 
 // Flush ends one batch of ended windows into the outbox, then publishes one batch of the outbox;
@@ -171,18 +165,11 @@ type Observer struct {
 
 // Run observes every Every until ctx ends.
 func (o *Observer) Run(ctx context.Context) {
-	t := time.NewTicker(o.Every)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+	retry.Every(ctx, o.Every, func(ctx context.Context) {
 		if _, err := o.Observe(ctx); err != nil && ctx.Err() == nil {
 			o.Log.Warn("webhook health not observed; retrying", zap.Error(err))
 		}
-	}
+	})
 }
 
 // Observe compares every webhook with its last observation and records the changes; it returns

@@ -12,6 +12,7 @@ import (
 	"github.com/taskhook/taskhook/dispatcher/internal/digest"
 	"github.com/taskhook/taskhook/dispatcher/internal/notify"
 	"github.com/taskhook/taskhook/dispatcher/internal/store"
+	"github.com/taskhook/taskhook/pkg/retry"
 )
 
 // Cache holds every webhook compiled, keyed by id and by subject. Refresh compares the
@@ -119,18 +120,11 @@ func (c *Cache) Generation() int64 { return c.snap.Load().gen }
 // Watch refreshes every interval until ctx ends (so that retries see changes even while no
 // events arrive).
 func (c *Cache) Watch(ctx context.Context, interval time.Duration) {
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			if err := c.Refresh(ctx); err != nil && ctx.Err() == nil {
-				c.log.Warn("webhook cache refresh failed", zap.Error(err))
-			}
+	retry.Every(ctx, interval, func(ctx context.Context) {
+		if err := c.Refresh(ctx); err != nil && ctx.Err() == nil {
+			c.log.Warn("webhook cache refresh failed", zap.Error(err))
 		}
-	}
+	})
 }
 
 // Digest is what the digest flusher needs of webhook id (digest.Webhooks); false when the
