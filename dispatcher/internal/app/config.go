@@ -54,6 +54,7 @@ type Config struct {
 	DBMaxConns         int           `env:"TASKHOOK_DB_MAX_CONNS" envDefault:"16" help:"PostgreSQL connections per replica; at least 2"`
 	ShutdownTimeout    time.Duration `env:"TASKHOOK_SHUTDOWN_TIMEOUT" envDefault:"15s" help:"grace period for in-flight work on SIGTERM"`
 	LogLevel           string        `env:"TASKHOOK_LOG_LEVEL" envDefault:"info" help:"debug, info, warn or error"`
+	OTLPEndpoint       string        `env:"OTEL_EXPORTER_OTLP_ENDPOINT" help:"OpenTelemetry traces: the OTLP/HTTP collector; empty: tracing off (the SDK reads every other OTEL_* variable itself)"`
 	PprofAddr          string        `env:"TASKHOOK_PPROF_ADDR" help:"serve Go pprof profiles on this address (loopback only; off when empty)"`
 	DueEvents          string        `env:"TASKHOOK_DUE_EVENTS" envDefault:"derive" help:"derive task.due and task.overdue from the due dates of task events, or off (publishers send them)"`
 	Timezone           string        `env:"TASKHOOK_TIMEZONE" envDefault:"UTC" help:"IANA time zone that defines the day a task falls due (task.due fires at its start)"`

@@ -9,9 +9,10 @@ import (
 )
 
 // Summary is the first paragraph of `ingest -h`.
-const Summary = `ingest validates task events against schemas/task-event.v1.json and publishes them durably to
-the NATS JetStream stream TASK_EVENTS (subjects task.created, task.updated, task.due,
-task.overdue). It answers 202 only after JetStream acknowledged the event.`
+const Summary = `ingest validates events of every family (task, report, battery) against their schemas in
+schemas/ and publishes them durably to the NATS JetStream stream TASK_EVENTS, the subject being
+the event type (task.created, report.completed, battery.critical, ...). It answers 202 only
+after JetStream acknowledged the event.`
 
 // Config is ingest's configuration, read from the environment.
 type Config struct {
@@ -26,6 +27,7 @@ type Config struct {
 	PublishTimeout  time.Duration `env:"TASKHOOK_PUBLISH_TIMEOUT" envDefault:"5s" help:"longest wait for JetStream's acknowledgement before answering 503"`
 	ShutdownTimeout time.Duration `env:"TASKHOOK_SHUTDOWN_TIMEOUT" envDefault:"15s" help:"grace period for in-flight requests on SIGTERM"`
 	LogLevel        string        `env:"TASKHOOK_LOG_LEVEL" envDefault:"info" help:"debug, info, warn or error"`
+	OTLPEndpoint    string        `env:"OTEL_EXPORTER_OTLP_ENDPOINT" help:"OpenTelemetry traces: the OTLP/HTTP collector; empty: tracing off (the SDK reads every other OTEL_* variable itself)"`
 	PprofAddr       string        `env:"TASKHOOK_PPROF_ADDR" help:"serve Go pprof profiles on this address (loopback only; off when empty)"`
 }
 
