@@ -73,3 +73,22 @@ func TestNATSPropagation(t *testing.T) {
 		t.Fatal("a context from nothing")
 	}
 }
+
+// TestFormatParse: a stored traceparent is the W3C header the propagator would write, and reads
+// back as the same span context.
+func TestFormatParse(t *testing.T) {
+	tr := WithExporter(tracetest.NewInMemoryExporter(), nil)
+	ctx, span := tr.Tracer("t").Start(context.Background(), "s")
+	defer span.End()
+	h := http.Header{}
+	tr.InjectHTTP(ctx, h)
+	if got := Format(span.SpanContext()); got != h.Get("traceparent") {
+		t.Fatalf("Format = %q, the propagator writes %q", got, h.Get("traceparent"))
+	}
+	if back := Parse(Format(span.SpanContext())); back.TraceID() != span.SpanContext().TraceID() || back.SpanID() != span.SpanContext().SpanID() || !back.IsRemote() {
+		t.Fatalf("Parse(Format) = %v", back)
+	}
+	if Format(trace.SpanContext{}) != "" || Parse("garbage").IsValid() {
+		t.Fatal("invalid contexts")
+	}
+}
