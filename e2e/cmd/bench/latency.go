@@ -90,6 +90,7 @@ func latencyAt(ctx context.Context, e *env, rate int, dur time.Duration) (row, e
 		return row{}, err
 	}
 	pg.sample(ctx)
+	bsum, bn := scrape(p.addr, "taskhook_dispatch_batch_duration_seconds_sum"), scrape(p.addr, "taskhook_dispatch_batch_duration_seconds_count")
 	rcv.mu.Lock()
 	lat := make([]time.Duration, 0, total)
 	tl := newTimeline(start)
@@ -108,8 +109,8 @@ func latencyAt(ctx context.Context, e *env, rate int, dur time.Duration) (row, e
 	}
 	out := row{measure: fmt.Sprintf("publish → receiver latency at %d events/s (%s)", rate, dur), unit: "events/s",
 		value: float64(rate), p50: r.pct(.5), p99: r.pct(.99), p999: r.pct(.999), max: r.pct(1),
-		note: fmt.Sprintf("Open loop: events published at a fixed rate while the dispatcher runs; latency from publish to the receiver's first byte of the request. %s Worst seconds (p99, max): %s. PostgreSQL during the run: %s. %s",
-			settled, worst, pg.summary(), cpu.per(len(lat), "delivery"))}
+		note: fmt.Sprintf("Open loop: events published at a fixed rate while the dispatcher runs; latency from publish to the receiver's first byte of the request. %s Worst seconds (p99, max): %s. Consumer batches: %.0f, %.1f ms on average (consume to ack). PostgreSQL during the run: %s. %s",
+			settled, worst, bn, 1000*bsum/max(bn, 1), pg.summary(), cpu.per(len(lat), "delivery"))}
 	if rate == latencyTargetRate {
 		out.target, out.maxP99, out.maxP999 = "p99 <= 20 ms, p99.9 <= 50 ms", latencyTargetP99, latencyTargetP999
 	}

@@ -29,9 +29,11 @@ type options struct {
 	latencyDuration time.Duration
 	noSettle        bool
 	dbParams        string
+	bin             string
 	pipelineConns   int
 	loadStart       string // load average when the run began
 	pprof           string
+	pprofIngest     string
 	backlog         int
 	dueTasks        int
 	duration        time.Duration
@@ -95,6 +97,7 @@ func (l *envList) Set(v string) error {
 func main() {
 	var o options
 	flag.StringVar(&o.suites, "suites", "ingest,delivery,pipeline,latency,backlog,due", "comma-separated suites to run: ingest, delivery, pipeline, latency, backlog, due")
+	flag.StringVar(&o.pprofIngest, "pprof-ingest", "", "serve ingest's pprof on this address during the pipeline suite (-pprof serves the dispatcher's)")
 	flag.IntVar(&o.backlog, "backlog", 1000000, "deliveries in the retry backlog of the backlog suite")
 	flag.IntVar(&o.dueTasks, "due-tasks", 1000000, "open tasks waiting for their reminders in the due suite")
 	flag.IntVar(&o.events, "events", 50000, "events of the end-to-end delivery run")
@@ -103,6 +106,7 @@ func main() {
 	flag.Var(&o.latencyRates, "latency-rates", "events per second of the latency runs, comma-separated (one run each)")
 	flag.DurationVar(&o.latencyDuration, "latency-duration", 60*time.Second, "length of each latency run (shorten it for smoke runs)")
 	flag.BoolVar(&o.noSettle, "no-settle", false, "start each latency run at once, without the checkpoint and wait for a quiet PostgreSQL (to reproduce the unsettled tail)")
+	flag.StringVar(&o.bin, "bin", "", "directory of ingest, dispatcher and nats-server (default: bin/ of the repository), to compare builds")
 	flag.StringVar(&o.dbParams, "db-params", "", "extra DATABASE_URL parameters of the dispatcher, e.g. synchronous_commit=off (experiments only)")
 	flag.IntVar(&o.pipelineConns, "pipeline-connections", 64, "HTTP connections posting events to ingest in the pipeline suite")
 	flag.StringVar(&o.pprof, "pprof", "", "serve the pprof of the service under test (ingest or dispatcher) on this address during the run")
@@ -139,6 +143,9 @@ func run(ctx context.Context, o options) error {
 	}
 	o.loadStart = loadAverage()
 	e := &env{root: root, bin: filepath.Join(root, "bin"), tmp: tmp, opts: o}
+	if o.bin != "" {
+		e.bin = o.bin
+	}
 	defer e.close()
 	if err := e.startNATS(); err != nil {
 		return err

@@ -67,6 +67,9 @@ func benchPipeline(ctx context.Context, e *env) ([]row, error) {
 	}
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
 	ienv := []string{"NATS_URL=" + e.natsURL, "INGEST_ADDR=" + addr, "TASKHOOK_INGEST_TOKENS=" + ingestToken, "TASKHOOK_LOG_LEVEL=warn"}
+	if o.pprofIngest != "" {
+		ienv = append(ienv, "TASKHOOK_PPROF_ADDR="+o.pprofIngest)
+	}
 	ing, err := e.start("ingest", ienv, addr)
 	if err != nil {
 		return nil, err
