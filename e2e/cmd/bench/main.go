@@ -34,6 +34,7 @@ type options struct {
 	loadStart       string // load average when the run began
 	pprof           string
 	pprofIngest     string
+	pgo             bool
 	backlog         int
 	dueTasks        int
 	duration        time.Duration
@@ -98,6 +99,7 @@ func main() {
 	var o options
 	flag.StringVar(&o.suites, "suites", "ingest,delivery,pipeline,latency,backlog,due", "comma-separated suites to run: ingest, delivery, pipeline, latency, backlog, due")
 	flag.StringVar(&o.pprofIngest, "pprof-ingest", "", "serve ingest's pprof on this address during the pipeline suite (-pprof serves the dispatcher's)")
+	flag.BoolVar(&o.pgo, "pgo", false, "during the pipeline suite's measured window, profile ingest and the dispatcher and write the profiles as ingest/cmd/ingest/default.pgo and dispatcher/cmd/dispatcher/default.pgo (make pgo)")
 	flag.IntVar(&o.backlog, "backlog", 1000000, "deliveries in the retry backlog of the backlog suite")
 	flag.IntVar(&o.dueTasks, "due-tasks", 1000000, "open tasks waiting for their reminders in the due suite")
 	flag.IntVar(&o.events, "events", 50000, "events of the end-to-end delivery run")

@@ -3,7 +3,10 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -53,6 +56,17 @@ func benchPipeline(ctx context.Context, e *env) ([]row, error) {
 	rawRate := raw.perSecond()
 
 	// The dispatcher (newPipeline purges the stream again) and ingest, on the same nats-server.
+	if o.pgo {
+		for _, a := range []*string{&e.opts.pprof, &o.pprofIngest} {
+			if *a == "" {
+				port, err := proc.FreePort()
+				if err != nil {
+					return nil, err
+				}
+				*a = fmt.Sprintf("127.0.0.1:%d", port)
+			}
+		}
+	}
 	p, err := newPipeline(ctx, e)
 	if err != nil {
 		return nil, err
@@ -90,10 +104,22 @@ func benchPipeline(ctx context.Context, e *env) ([]row, error) {
 	warm := loop(ctx, conns, o.warmup, post)
 	cpu := p.cpuMeter().with("ingest", ing)
 	outBefore, signedBefore := rcv.count.Load(), rcv.signed.Load()
+	var profiles <-chan error
+	if o.pgo {
+		profiles = profileForPGO(ctx, e, o.duration, map[string]string{
+			e.opts.pprof:  filepath.Join(e.root, "dispatcher", "cmd", "dispatcher", "default.pgo"),
+			o.pprofIngest: filepath.Join(e.root, "ingest", "cmd", "ingest", "default.pgo"),
+		})
+	}
 	measured := loop(ctx, conns, o.duration, post)
 	out, signed := rcv.count.Load()-outBefore, rcv.signed.Load()-signedBefore
 	usage := cpu.snapshot()
 
+	if profiles != nil {
+		if err := <-profiles; err != nil {
+			return nil, err
+		}
+	}
 	// Then every accepted event must arrive (nothing lost), however long the backlog takes.
 	accepted := warm.items + measured.items
 	drainStart := time.Now()
@@ -146,5 +172,48 @@ func (m *cpuMeter) snapshot() map[string]time.Duration {
 		pg += t - m.pg[pid]
 	}
 	out["PostgreSQL"] = pg
+	return out
+}
+
+// profileForPGO takes a CPU profile of each pprof address over most of dur, concurrently, and
+// writes each to its file (a default.pgo beside a main package: go build uses it). The channel
+// yields the first error, or nil once every profile is written.
+func profileForPGO(ctx context.Context, e *env, dur time.Duration, to map[string]string) <-chan error {
+	secs := max(1, int((dur - time.Second).Seconds()))
+	done := make(chan error, len(to))
+	for addr, path := range to {
+		go func() {
+			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", addr, secs), nil)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				done <- fmt.Errorf("profile %s: %w", addr, err)
+				return
+			}
+			defer resp.Body.Close()
+			b, err := io.ReadAll(resp.Body)
+			if err == nil && resp.StatusCode != http.StatusOK {
+				err = fmt.Errorf("status %d", resp.StatusCode)
+			}
+			if err == nil {
+				err = os.WriteFile(path, b, 0o644)
+			}
+			if err != nil {
+				err = fmt.Errorf("profile %s → %s: %w", addr, path, err)
+			} else {
+				fmt.Fprintf(os.Stderr, "bench: wrote %s (%d bytes, %d s of CPU profile)\n", path, len(b), secs)
+			}
+			done <- err
+		}()
+	}
+	out := make(chan error, 1)
+	go func() {
+		var first error
+		for range to {
+			if err := <-done; err != nil && first == nil {
+				first = err
+			}
+		}
+		out <- first
+	}()
 	return out
 }
