@@ -165,11 +165,12 @@ func insertEventsAndDeliveries(ctx context.Context, tx *sqlx.Tx, evs []Event, ds
 		}
 		return nil
 	}
-	// A data-modifying WITH runs to completion whether or not its rows are read; the events are
-	// inserted first, in id order, then the deliveries, in id order, as in two statements.
+	// The deliveries' selection waits for a one-time count of the inserted events, so that the
+	// events are inserted first, in id order, then the deliveries, in id order: the lock order
+	// of two statements (an unreferenced data-modifying WITH would run after the main insert).
 	rows, err := tx.QueryContext(ctx, `WITH ev AS (INSERT INTO events (id, subject, payload) `+eventsSelect+`
-			ON CONFLICT (id) DO NOTHING)
-		`+insertDeliveriesSQL(5), append(eventsArgs(evs), deliveriesArgs(ds)...)...)
+			ON CONFLICT (id) DO NOTHING RETURNING 1)
+		`+insertDeliveriesSQL(5, "WHERE (SELECT count(*) FROM ev) >= 0"), append(eventsArgs(evs), deliveriesArgs(ds)...)...)
 	if err != nil {
 		return fmt.Errorf("insert events and deliveries: %w", err)
 	}
@@ -256,7 +257,7 @@ func insertDeliveries(ctx context.Context, tx *sqlx.Tx, ds []NewDelivery, insert
 	if len(ds) == 0 {
 		return nil
 	}
-	rows, err := tx.QueryContext(ctx, insertDeliveriesSQL(0), deliveriesArgs(ds)...)
+	rows, err := tx.QueryContext(ctx, insertDeliveriesSQL(0, ""), deliveriesArgs(ds)...)
 	if err != nil {
 		return err
 	}
@@ -264,16 +265,18 @@ func insertDeliveries(ctx context.Context, tx *sqlx.Tx, ds []NewDelivery, insert
 }
 
 // insertDeliveriesSQL inserts the rows of deliveriesArgs, whose 14 parameters follow the first
-// n of the statement, and returns the ids inserted.
-func insertDeliveriesSQL(n int) string {
-	p := make([]any, 14)
-	for i := range p {
+// n of the statement, selected with where (may be empty), and returns the ids inserted.
+func insertDeliveriesSQL(n int, where string) string {
+	p := make([]any, 15)
+	for i := range 14 {
 		p[i] = n + i + 1
 	}
+	p[14] = where
 	return fmt.Sprintf(`INSERT INTO deliveries (id, webhook_id, event_id, event_type, status, attempts,
 			next_attempt_at, due_at, lease_token, last_status_code, last_error, last_attempt_at, last_duration_ms, last_excerpt)
 		SELECT * FROM unnest($%d::uuid[], $%d::uuid[], $%d::text[], $%d::text[], $%d::text[], $%d::int[],
 			$%d::timestamptz[], $%d::timestamptz[], $%d::uuid[], $%d::int[], $%d::text[], $%d::timestamptz[], $%d::int[], $%d::bytea[])
+		%s
 		ON CONFLICT (id) DO NOTHING
 		RETURNING id`, p...)
 }
@@ -478,11 +481,13 @@ func recordHealth(ctx context.Context, tx *sqlx.Tx, b *Batch, w *Written) error 
 	var err error
 	switch {
 	case len(hIDs) > 0 && len(sIDs) > 0: // one round trip for both (different tables, each row once)
-		_, err = tx.ExecContext(ctx, `WITH h AS (`+upsertHealthSQL(0)+`) `+upsertStatsSQL(5), append(healthArgs, statsArgs...)...)
+		// As in two statements, health first: the stats' selection waits for its one-time count.
+		_, err = tx.ExecContext(ctx, `WITH health AS (`+upsertHealthSQL(0)+` RETURNING 1) `+upsertStatsSQL(5, "AND (SELECT count(*) FROM health) >= 0"),
+			append(healthArgs, statsArgs...)...)
 	case len(hIDs) > 0:
 		_, err = tx.ExecContext(ctx, upsertHealthSQL(0), healthArgs...)
 	case len(sIDs) > 0:
-		_, err = tx.ExecContext(ctx, upsertStatsSQL(0), statsArgs...)
+		_, err = tx.ExecContext(ctx, upsertStatsSQL(0, ""), statsArgs...)
 	}
 	return err
 }
@@ -504,16 +509,17 @@ func upsertHealthSQL(n int) string {
 				last_success_at = GREATEST(h.last_success_at, EXCLUDED.last_success_at)`, n+1, n+2, n+3, n+4, n+5)
 }
 
-// upsertStatsSQL adds a batch's counts to webhook_stats; its 6 parameters follow the first n.
-func upsertStatsSQL(n int) string {
+// upsertStatsSQL adds a batch's counts to webhook_stats; its 6 parameters follow the first n,
+// and and (may be empty) is added to its selection.
+func upsertStatsSQL(n int, and string) string {
 	return fmt.Sprintf(`INSERT INTO webhook_stats AS s (webhook_id, hour, attempts_succeeded, attempts_failed, deliveries_succeeded, deliveries_failed)
 			SELECT u.* FROM unnest($%d::uuid[], $%d::timestamptz[], $%d::int[], $%d::int[], $%d::int[], $%d::int[]) AS u(id, hour, aok, abad, fok, fbad)
-			WHERE EXISTS (SELECT 1 FROM webhooks w WHERE w.id = u.id)
+			WHERE EXISTS (SELECT 1 FROM webhooks w WHERE w.id = u.id) %s
 			ON CONFLICT (webhook_id, hour) DO UPDATE SET
 				attempts_succeeded = s.attempts_succeeded + EXCLUDED.attempts_succeeded,
 				attempts_failed = s.attempts_failed + EXCLUDED.attempts_failed,
 				deliveries_succeeded = s.deliveries_succeeded + EXCLUDED.deliveries_succeeded,
-				deliveries_failed = s.deliveries_failed + EXCLUDED.deliveries_failed`, n+1, n+2, n+3, n+4, n+5, n+6)
+				deliveries_failed = s.deliveries_failed + EXCLUDED.deliveries_failed`, n+1, n+2, n+3, n+4, n+5, n+6, and)
 }
 
 func disableWebhooks(ctx context.Context, tx *sqlx.Tx, ds []Disable) error {
