@@ -82,7 +82,7 @@ func render(rows []row, mach string, o options) string {
 	fmt.Fprintf(&b, "Run %s on %s\n", time.Now().UTC().Format("2006-01-02 15:04 MST"), mach)
 	fmt.Fprintf(&b, "Command: make bench  (go run ./e2e/cmd/bench -suites %s -duration %s -concurrency %d -batch %d -latency-rates %s -latency-duration %s)\n",
 		o.suites, o.duration, o.concurrency, o.batchSize, o.latencyRates.String(), o.latencyDuration)
-	fmt.Fprintf(&b, "Load average (1, 5, 15 min) at the start: %s; at the end: %s (2 cores: above ~0.5 something else was running and the figures are disturbed)\n\n",
+	fmt.Fprintf(&b, "Load average (1, 5, 15 min) at the start: %s; at the end: %s (2 cores; at the start, before the bench's own load, above ~0.5 means something else was running and the figures are disturbed; the end includes the bench)\n\n",
 		o.loadStart, loadAverage())
 	fmt.Fprintln(&b, "| measure | Taskhook | raw baseline (same run) | ratio | p50 | p99 | p99.9 | max | target | result |")
 	fmt.Fprintln(&b, "|---|---|---|---|---|---|---|---|---|---|")
