@@ -8,7 +8,7 @@ MODULE_DIRS := $(shell $(GO) list -m -f '{{.Dir}}')
 PACKAGES    := $(shell $(GO) list -m -f '{{.Path}}/...')
 TEST_FLAGS  ?= -count=1 -timeout 15m
 
-.PHONY: all build run test test-deps test-faults test-browser browser-deps lint fmt vet modules bench clean help
+.PHONY: all build run test test-deps test-faults test-browser browser-deps lint fmt vet modules bench pgo clean help
 
 all: build
 
@@ -54,8 +54,16 @@ vet:
 modules: ## each module also builds alone (GOWORK=off, as in a Docker build)
 	@for d in $(MODULE_DIRS); do (cd $$d && GOWORK=off $(GO) build ./... ) || { echo "module $$d does not build with GOWORK=off"; exit 1; }; done
 
+# Every suite (ingest, delivery, pipeline, latency at 500 and 2000 events/s for 60 s each, backlog,
+# due); BENCH_FLAGS picks or shortens, e.g. BENCH_FLAGS="-suites pipeline,latency -latency-duration 10s".
 bench: build bin/nats-server ## measure throughput and latency against raw baselines; writes BENCHMARKS.md
 	$(GO) run ./e2e/cmd/bench -out BENCHMARKS.md $(BENCH_FLAGS)
+
+# go build picks up default.pgo beside a main package (make build, the Dockerfiles): this writes
+# both from a CPU profile of each service during the pipeline suite. Not committed: no measured
+# gain for six times slower builds (BENCHMARKS.md); this is for the next experiment.
+pgo: build bin/nats-server ## write ingest's and the dispatcher's default.pgo from the pipeline suite (an experiment)
+	$(GO) run ./e2e/cmd/bench -suites pipeline -duration 30s -pgo
 
 clean:
 	rm -rf bin

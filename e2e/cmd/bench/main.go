@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -24,9 +25,16 @@ type options struct {
 	suites          string
 	events          int
 	fanoutEvents    int
-	latencyRate     int
+	latencyRates    intList
 	latencyDuration time.Duration
+	noSettle        bool
+	dbParams        string
+	bin             string
+	pipelineConns   int
+	loadStart       string // load average when the run began
 	pprof           string
+	pprofIngest     string
+	pgo             bool
 	backlog         int
 	dueTasks        int
 	duration        time.Duration
@@ -36,6 +44,43 @@ type options struct {
 	out             string
 	keep            bool
 	serviceEnv      envList
+}
+
+// intList is a comma-separated list of positive integers.
+type intList []int
+
+func (l *intList) String() string {
+	var parts []string
+	for _, n := range *l {
+		parts = append(parts, strconv.Itoa(n))
+	}
+	return strings.Join(parts, ",")
+}
+
+func (l *intList) Set(v string) error {
+	*l = nil
+	for _, f := range strings.Split(v, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n <= 0 {
+			return fmt.Errorf("%q is not a positive integer", f)
+		}
+		*l = append(*l, n)
+	}
+	return nil
+}
+
+// loadAverage is /proc/loadavg's three figures ("" elsewhere): every figure is taken on a
+// machine that may be shared, and says how busy it was.
+func loadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return ""
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return ""
+	}
+	return strings.Join(f[:3], " ")
 }
 
 // envList is a repeatable KEY=VALUE flag.
@@ -52,13 +97,20 @@ func (l *envList) Set(v string) error {
 
 func main() {
 	var o options
-	flag.StringVar(&o.suites, "suites", "ingest,delivery,latency,backlog,due", "comma-separated suites to run: ingest, delivery, latency, backlog, due")
+	flag.StringVar(&o.suites, "suites", "ingest,delivery,pipeline,latency,backlog,due", "comma-separated suites to run: ingest, delivery, pipeline, latency, backlog, due")
+	flag.StringVar(&o.pprofIngest, "pprof-ingest", "", "serve ingest's pprof on this address during the pipeline suite (-pprof serves the dispatcher's)")
+	flag.BoolVar(&o.pgo, "pgo", false, "during the pipeline suite's measured window, profile ingest and the dispatcher and write the profiles as ingest/cmd/ingest/default.pgo and dispatcher/cmd/dispatcher/default.pgo (make pgo)")
 	flag.IntVar(&o.backlog, "backlog", 1000000, "deliveries in the retry backlog of the backlog suite")
 	flag.IntVar(&o.dueTasks, "due-tasks", 1000000, "open tasks waiting for their reminders in the due suite")
 	flag.IntVar(&o.events, "events", 50000, "events of the end-to-end delivery run")
 	flag.IntVar(&o.fanoutEvents, "fanout-events", 1000, "events of the fan-out run (each to 100 webhooks)")
-	flag.IntVar(&o.latencyRate, "latency-rate", 500, "events per second of the latency run")
-	flag.DurationVar(&o.latencyDuration, "latency-duration", 20*time.Second, "length of the latency run")
+	o.latencyRates = intList{500, 2000}
+	flag.Var(&o.latencyRates, "latency-rates", "events per second of the latency runs, comma-separated (one run each)")
+	flag.DurationVar(&o.latencyDuration, "latency-duration", 60*time.Second, "length of each latency run (shorten it for smoke runs)")
+	flag.BoolVar(&o.noSettle, "no-settle", false, "start each latency run at once, without the checkpoint and wait for a quiet PostgreSQL (to reproduce the unsettled tail)")
+	flag.StringVar(&o.bin, "bin", "", "directory of ingest, dispatcher and nats-server (default: bin/ of the repository), to compare builds")
+	flag.StringVar(&o.dbParams, "db-params", "", "extra DATABASE_URL parameters of the dispatcher, e.g. synchronous_commit=off (experiments only)")
+	flag.IntVar(&o.pipelineConns, "pipeline-connections", 64, "HTTP connections posting events to ingest in the pipeline suite")
 	flag.StringVar(&o.pprof, "pprof", "", "serve the pprof of the service under test (ingest or dispatcher) on this address during the run")
 	flag.DurationVar(&o.duration, "duration", 5*time.Second, "measuring time of each throughput phase")
 	flag.DurationVar(&o.warmup, "warmup", time.Second, "warm-up before each throughput phase (not measured)")
@@ -91,7 +143,11 @@ func run(ctx context.Context, o options) error {
 	} else {
 		fmt.Println("bench: keeping", tmp)
 	}
+	o.loadStart = loadAverage()
 	e := &env{root: root, bin: filepath.Join(root, "bin"), tmp: tmp, opts: o}
+	if o.bin != "" {
+		e.bin = o.bin
+	}
 	defer e.close()
 	if err := e.startNATS(); err != nil {
 		return err
@@ -104,6 +160,8 @@ func run(ctx context.Context, o options) error {
 			got, err = benchIngest(ctx, e)
 		case "delivery":
 			got, err = benchDelivery(ctx, e)
+		case "pipeline":
+			got, err = benchPipeline(ctx, e)
 		case "latency":
 			got, err = benchLatency(ctx, e)
 		case "backlog":

@@ -92,7 +92,37 @@ func (h *Handler) postEvent(c echo.Context) error {
 		return unavailable(v.ID, err)
 	}
 	h.count(v.Subject, ack)
-	return c.JSON(http.StatusAccepted, Accepted{ID: v.ID, Subject: v.Subject, Duplicate: ack.Duplicate})
+	return accepted(c, Accepted{ID: v.ID, Subject: v.Subject, Duplicate: ack.Duplicate})
+}
+
+// accepted answers 202 with a: the same bytes as c.JSON (encoding/json's, with its newline),
+// written without an encoder or echo's query parsing for ?pretty (a query string still gets
+// c.JSON): 10% of the handler's CPU under load, measured in BENCHMARKS.md.
+func accepted(c echo.Context, a Accepted) error {
+	if c.Request().URL.RawQuery != "" || !plainJSON(a.ID) || !plainJSON(a.Subject) {
+		return c.JSON(http.StatusAccepted, a)
+	}
+	b := make([]byte, 0, 48+len(a.ID)+len(a.Subject))
+	b = append(b, `{"id":"`...)
+	b = append(b, a.ID...)
+	b = append(b, `","subject":"`...)
+	b = append(b, a.Subject...)
+	b = append(b, `","duplicate":`...)
+	b = strconv.AppendBool(b, a.Duplicate)
+	b = append(b, "}\n"...)
+	return c.Blob(http.StatusAccepted, echo.MIMEApplicationJSON, b)
+}
+
+// plainJSON reports whether encoding/json writes s between quotes unchanged: printable ASCII
+// without the characters it escapes (quote, backslash, and <, >, & for HTML safety).
+func plainJSON(s string) bool {
+	for i := 0; i < len(s); i++ {
+		switch ch := s[i]; {
+		case ch < 0x20 || ch >= 0x7f, ch == '"', ch == '\\', ch == '<', ch == '>', ch == '&':
+			return false
+		}
+	}
+	return true
 }
 
 func (h *Handler) count(subject string, ack publish.Ack) {
