@@ -411,9 +411,11 @@ func (c *Consumer) parse(m jetstream.Msg) *item {
 	it := &item{msg: m, seq: seq, subject: subject, eventID: id, raw: m.Data(), event: event.NewLazy(m.Data()), occurred: head.OccurredAt, received: received}
 	if c.cfg.Tracing.On() {
 		ctx := c.cfg.Tracing.Extract(context.Background(), m.Headers())
-		_, it.span = c.tracer.Start(ctx, "consume "+subject, trace.WithSpanKind(trace.SpanKindConsumer),
-			trace.WithAttributes(attribute.String("messaging.system", "nats"), attribute.String("messaging.destination.name", subject),
-				attribute.String("taskhook.event_id", id), attribute.Int64("messaging.nats.stream_sequence", int64(seq))))
+		_, it.span = c.tracer.Start(ctx, "consume "+subject, trace.WithSpanKind(trace.SpanKindConsumer))
+		if it.span.IsRecording() {
+			it.span.SetAttributes(attribute.String("messaging.system", "nats"), attribute.String("messaging.destination.name", subject),
+				attribute.String("taskhook.event_id", id), attribute.Int64("messaging.nats.stream_sequence", int64(seq)))
+		}
 	}
 	return it
 }
@@ -447,7 +449,7 @@ func (c *Consumer) poison(m jetstream.Msg, reason string) {
 
 // match finds the item's webhooks and prepares a job per webhook.
 func (c *Consumer) match(it *item) bool {
-	if it.span != nil {
+	if it.span != nil && it.span.IsRecording() {
 		_, span := c.tracer.Start(trace.ContextWithSpan(context.Background(), it.span), "match")
 		defer func() {
 			span.SetAttributes(attribute.Int("taskhook.deliveries", len(it.jobs)), attribute.Int("taskhook.digests", len(it.digests)))
@@ -525,9 +527,12 @@ func (c *Consumer) write(ctx context.Context, items []*item, b *store.Batch) (*s
 	}
 	var links []trace.Link
 	for _, it := range items {
-		if sc := it.traceOf(); sc.IsValid() {
+		if sc := it.traceOf(); sc.IsSampled() {
 			links = append(links, trace.Link{SpanContext: sc})
 		}
+	}
+	if len(links) == 0 { // no sampled event in the batch
+		return c.db.Write(ctx, b)
 	}
 	_, span := c.tracer.Start(ctx, "store batch", trace.WithLinks(links...), trace.WithAttributes(
 		attribute.Int("taskhook.events", len(b.Events)), attribute.Int("taskhook.deliveries", len(b.New)), attribute.String("db.system", "postgresql")))

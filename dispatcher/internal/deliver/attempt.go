@@ -47,7 +47,9 @@ func (e *Engine) attempt(ctx context.Context, j *Job) *Result {
 	}
 	if sc := span.SpanContext(); sc.IsValid() {
 		r.Attempt.TraceID = sc.TraceID().String()
-		endAttempt(span, j, resp.StatusCode, out)
+		if span.IsRecording() {
+			endAttempt(span, j, resp.StatusCode, out)
+		}
 	}
 	r.State = nextState(e.retries(wh), j.Attempt, out, resp.StatusCode, started)
 	r.State.LastTraceID = r.Attempt.TraceID
@@ -123,10 +125,13 @@ func (e *Engine) startAttempt(ctx context.Context, j *Job) (context.Context, tra
 	if j.Trace.IsValid() {
 		ctx = trace.ContextWithRemoteSpanContext(ctx, j.Trace)
 	}
-	return e.tracer.Start(ctx, "attempt "+j.EventType, trace.WithSpanKind(trace.SpanKindClient),
-		trace.WithAttributes(attribute.String("taskhook.delivery_id", j.DeliveryID.String()),
+	ctx, span := e.tracer.Start(ctx, "attempt "+j.EventType, trace.WithSpanKind(trace.SpanKindClient))
+	if span.IsRecording() { // attributes cost only for sampled attempts
+		span.SetAttributes(attribute.String("taskhook.delivery_id", j.DeliveryID.String()),
 			attribute.String("taskhook.webhook_id", j.WebhookID.String()), attribute.String("taskhook.event_id", j.EventID),
-			attribute.Int("taskhook.attempt", j.Attempt), attribute.Int("taskhook.retry", j.Attempt-1)))
+			attribute.Int("taskhook.attempt", j.Attempt), attribute.Int("taskhook.retry", j.Attempt-1))
+	}
+	return ctx, span
 }
 
 // endAttempt records an attempt's outcome on its span.

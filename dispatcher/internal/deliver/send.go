@@ -101,7 +101,7 @@ func Send(ctx context.Context, client *http.Client, wh *subscription.Compiled, m
 // render turns m into wh's request body (its provider's, or its template's), within a span of
 // its own when the attempt is traced. A non-nil outcome means it could not be rendered.
 func render(ctx context.Context, wh *subscription.Compiled, m *notify.Message) (*notify.Request, []byte, string, *notify.Outcome) {
-	if parent := trace.SpanFromContext(ctx); parent.SpanContext().IsValid() {
+	if parent := trace.SpanFromContext(ctx); parent.IsRecording() {
 		var span trace.Span
 		ctx, span = parent.TracerProvider().Tracer("taskhook/dispatcher/deliver").Start(ctx, "render "+wh.Provider.Name())
 		defer span.End()
