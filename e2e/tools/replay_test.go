@@ -49,6 +49,11 @@ func TestReplayFollowsTheServersCap(t *testing.T) {
 			}
 		}
 	}
+	// Resume only once the dispatcher consumed all 253 while paused: an event still in flight
+	// at the resume would be delivered as usual, and the replay would have nothing to create.
+	waitFor(t, 20*time.Second, "the 253 events consumed while paused", func() bool {
+		return metric(t, s.adminURL, "taskhook_dispatch_events_total", `outcome="unmatched"`) >= 253
+	})
 	if _, err := adm.ResumeWebhook(ctx, w.ID); err != nil {
 		t.Fatal(err)
 	}
