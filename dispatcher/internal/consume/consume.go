@@ -33,6 +33,7 @@ import (
 	"github.com/taskhook/taskhook/dispatcher/internal/subscription"
 	"github.com/taskhook/taskhook/pkg/event"
 	"github.com/taskhook/taskhook/pkg/families/ops"
+	"github.com/taskhook/taskhook/pkg/retry"
 	"github.com/taskhook/taskhook/pkg/tracing"
 )
 
@@ -597,24 +598,20 @@ func row(j *deliver.Job, r *deliver.Result, now time.Time) store.NewDelivery {
 	return nd
 }
 
+// pendingLoop refreshes the consumer gauges at once, then every GaugeInterval.
 func (c *Consumer) pendingLoop(ctx context.Context) {
 	every := c.cfg.GaugeInterval
 	if every == 0 {
 		every = 5 * time.Second
 	}
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
+	measure := func(ctx context.Context) {
 		ictx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		defer cancel()
 		if info, err := c.cons.Info(ictx); err == nil {
 			c.metrics.ConsumerPending.Set(float64(info.NumPending))
 			c.metrics.ConsumerAckPend.Set(float64(info.NumAckPending))
 		}
-		cancel()
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
 	}
+	measure(ctx)
+	retry.Every(ctx, every, measure)
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/taskhook/taskhook/dispatcher/internal/secretbox"
 	"github.com/taskhook/taskhook/dispatcher/internal/store"
 	"github.com/taskhook/taskhook/dispatcher/internal/subscription"
+	"github.com/taskhook/taskhook/pkg/retry"
 	"github.com/taskhook/taskhook/pkg/tracing"
 )
 
@@ -238,19 +239,12 @@ func MinLease(attemptTimeout time.Duration) time.Duration {
 
 // renewLoop renews the leases of every held job, every RenewEvery, in one statement.
 func (e *Engine) renewLoop(ctx context.Context) {
-	t := time.NewTicker(RenewEvery(e.cfg.Lease))
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+	retry.Every(ctx, RenewEvery(e.cfg.Lease), func(ctx context.Context) {
 		if err := e.renew(ctx); err != nil && ctx.Err() == nil {
 			e.metrics.WriteErrors.WithLabelValues("renew leases").Inc()
 			e.log.Warn("renewing leases failed; retrying", zap.Error(err))
 		}
-	}
+	})
 }
 
 func (e *Engine) renew(ctx context.Context) error {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/taskhook/taskhook/dispatcher/internal/store"
 	"github.com/taskhook/taskhook/pkg/event"
+	"github.com/taskhook/taskhook/pkg/retry"
 	"github.com/taskhook/taskhook/pkg/tracing"
 )
 
@@ -154,26 +155,23 @@ func (e *Engine) failNow(j *Job, reason string) *Result {
 		State:   store.State{Status: store.StatusFailed, Attempts: j.Attempt, LastError: reason, LastAttemptAt: now}}
 }
 
+// backlogLoop refreshes the backlog gauges at once, then every GaugeInterval.
 func (e *Engine) backlogLoop(ctx context.Context) {
-	t := time.NewTicker(e.cfg.GaugeInterval)
-	defer t.Stop()
-	for {
+	measure := func(ctx context.Context) {
 		b, err := e.db.RetryBacklog(ctx)
-		if err == nil {
-			e.metrics.RetryBacklog.Set(float64(b.Retrying))
-			e.metrics.PendingBacklog.Set(float64(b.Pending))
-			age := 0.0
-			if b.OldestPending.Valid {
-				age = time.Since(b.OldestPending.Time).Seconds()
-			}
-			e.metrics.RetryOldestAge.Set(age)
-		}
-		select {
-		case <-ctx.Done():
+		if err != nil {
 			return
-		case <-t.C:
 		}
+		e.metrics.RetryBacklog.Set(float64(b.Retrying))
+		e.metrics.PendingBacklog.Set(float64(b.Pending))
+		age := 0.0
+		if b.OldestPending.Valid {
+			age = time.Since(b.OldestPending.Time).Seconds()
+		}
+		e.metrics.RetryOldestAge.Set(age)
 	}
+	measure(ctx)
+	retry.Every(ctx, e.cfg.GaugeInterval, measure)
 }
 
 // Stop ends the engine gracefully: no new work, in-flight attempts finish, queued jobs are
