@@ -74,15 +74,20 @@ func (f *Flusher) Run(ctx context.Context) {
 	})
 }
 
-// FlushOnce flushes every window closed by now.
+// FlushOnce flushes every window closed by now. The webhooks are brought up to date once, when
+// the first closed window is found (most polls find none and cost one query).
 func (f *Flusher) FlushOnce(ctx context.Context) error {
-	if err := f.Webhooks.Refresh(ctx); err != nil {
-		return err
-	}
 	const limit = 16
+	refreshed := false
 	for {
 		sent := 0
 		n, err := f.DB.FlushDigests(ctx, limit, func(w store.DigestWindow, items []store.WaitingItem) (*store.DigestFlush, error) {
+			if !refreshed {
+				if err := f.Webhooks.Refresh(ctx); err != nil {
+					return nil, err
+				}
+				refreshed = true
+			}
 			fl := f.build(w, items, time.Now())
 			if fl != nil {
 				sent += len(fl.Deliveries)
