@@ -13,7 +13,6 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/taskhook/taskhook/e2e/proc"
 	"github.com/taskhook/taskhook/pkg/natsx"
 )
 
@@ -53,16 +52,7 @@ func benchIngest(ctx context.Context, e *env) ([]row, error) {
 		return nil, err
 	}
 
-	port, err := proc.FreePort()
-	if err != nil {
-		return nil, err
-	}
-	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	env := []string{"NATS_URL=" + e.natsURL, "INGEST_ADDR=" + addr, "TASKHOOK_INGEST_TOKENS=" + ingestToken, "TASKHOOK_LOG_LEVEL=warn"}
-	if o.pprof != "" {
-		env = append(env, "TASKHOOK_PPROF_ADDR="+o.pprof)
-	}
-	p, err := e.start("ingest", env, addr)
+	p, addr, err := e.startIngest(o.pprof)
 	if err != nil {
 		return nil, err
 	}

@@ -219,6 +219,22 @@ func (e *env) start(name string, env []string, addr string) (*proc.Process, erro
 	return p, p.WaitHTTP("http://"+addr+"/readyz", 30*time.Second)
 }
 
+// startIngest runs bin/ingest on a free port (serving pprof on pprofAddr when not empty) and
+// returns it with its address.
+func (e *env) startIngest(pprofAddr string) (*proc.Process, string, error) {
+	port, err := proc.FreePort()
+	if err != nil {
+		return nil, "", err
+	}
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	env := []string{"NATS_URL=" + e.natsURL, "INGEST_ADDR=" + addr, "TASKHOOK_INGEST_TOKENS=" + ingestToken, "TASKHOOK_LOG_LEVEL=warn"}
+	if pprofAddr != "" {
+		env = append(env, "TASKHOOK_PPROF_ADDR="+pprofAddr)
+	}
+	p, err := e.start("ingest", env, addr)
+	return p, addr, err
+}
+
 func (e *env) close() {
 	for i := len(e.procs) - 1; i >= 0; i-- {
 		_ = e.procs[i].Stop(10 * time.Second)

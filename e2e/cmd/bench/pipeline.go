@@ -75,16 +75,7 @@ func benchPipeline(ctx context.Context, e *env) ([]row, error) {
 	if _, err := p.createWebhook("http://"+rcv.addr+"/hook", map[string]any{"auth": map[string]any{"type": "hmac"}}); err != nil {
 		return nil, err
 	}
-	port, err := proc.FreePort()
-	if err != nil {
-		return nil, err
-	}
-	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	ienv := []string{"NATS_URL=" + e.natsURL, "INGEST_ADDR=" + addr, "TASKHOOK_INGEST_TOKENS=" + ingestToken, "TASKHOOK_LOG_LEVEL=warn"}
-	if o.pprofIngest != "" {
-		ienv = append(ienv, "TASKHOOK_PPROF_ADDR="+o.pprofIngest)
-	}
-	ing, err := e.start("ingest", ienv, addr)
+	ing, addr, err := e.startIngest(o.pprofIngest)
 	if err != nil {
 		return nil, err
 	}
