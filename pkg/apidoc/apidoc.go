@@ -105,3 +105,41 @@ func Enums(doc []byte, name string) ([][]string, error) {
 	walk(root)
 	return out, nil
 }
+
+// HandWritten lists the JSON pointers of every enum in doc that holds one of names: a list of
+// a registry written by hand into the document, which would drift from it.
+func HandWritten(doc []byte, names []string) ([]string, error) {
+	var root any
+	if err := json.Unmarshal(doc, &root); err != nil {
+		return nil, err
+	}
+	want := map[string]bool{}
+	for _, n := range names {
+		want[n] = true
+	}
+	var out []string
+	var walk func(v any, at string)
+	walk = func(v any, at string) {
+		switch n := v.(type) {
+		case map[string]any:
+			if list, ok := n["enum"].([]any); ok && n[Marker] == nil {
+				for _, x := range list {
+					if s, ok := x.(string); ok && want[s] {
+						out = append(out, at+"/enum")
+						break
+					}
+				}
+			}
+			for k, x := range n {
+				walk(x, at+"/"+k)
+			}
+		case []any:
+			for i, x := range n {
+				walk(x, fmt.Sprintf("%s/%d", at, i))
+			}
+		}
+	}
+	walk(root, "")
+	sort.Strings(out)
+	return out, nil
+}

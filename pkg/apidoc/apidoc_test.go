@@ -39,3 +39,11 @@ func TestFillRefusesDrift(t *testing.T) {
 		})
 	}
 }
+
+func TestHandWritten(t *testing.T) {
+	doc := `{"a": {"enum": ["slack", "teams"]}, "b": {"enum": ["green"]}, "c": {"x-taskhook-enum": "providers", "enum": ["slack"]}}`
+	got, err := HandWritten([]byte(doc), []string{"slack"})
+	if err != nil || !reflect.DeepEqual(got, []string{"/a/enum"}) {
+		t.Fatalf("%v %v", got, err)
+	}
+}

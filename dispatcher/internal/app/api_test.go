@@ -151,7 +151,8 @@ func TestConfigErrorsNameTheVariable(t *testing.T) {
 func TestOpenAPIMatchesTheRoutes(t *testing.T) {
 	h := start(t)
 	openapitest.Compare(t, OpenAPI, h.routes)
-	if r := h.do("GET", "/openapi.json", "", nil); r.Status != 200 || !strings.Contains(string(r.Body), `"openapi": "3.1.0"`) {
-		t.Fatalf("%d", r.Status)
+	if r := h.do("GET", "/openapi.json", "", nil); r.Status != 200 || !strings.Contains(string(r.Body), `"openapi": "3.1.0"`) ||
+		!strings.Contains(string(r.Body), `"battery.*"`) || !strings.Contains(string(r.Body), `"smart_backend"`) {
+		t.Fatalf("%d: the served document is not filled from the registries", r.Status)
 	}
 }
