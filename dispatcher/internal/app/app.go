@@ -173,7 +173,7 @@ func Run(ctx context.Context, cfg Config, deps Deps, log *zap.Logger, ready func
 	}
 	// The dashboard is mounted after the routes are told: its HTML pages are not part of the
 	// JSON API that openapi.json describes. It calls the /v1 routes above in-process.
-	dashboard, err := ui.New(ui.Options{API: e, Tokens: tokens, Key: cfg.key, Session: cfg.UISession, Hourly: db.Hourly, Log: log})
+	dashboard, err := ui.New(ui.Options{API: e, Providers: providers, Catalog: catalog, Tokens: tokens, Key: cfg.key, Session: cfg.UISession, Hourly: db.Hourly, Log: log})
 	if err != nil { // embedded templates that do not parse: caught by the ui tests
 		stopConsume()
 		<-consumed
