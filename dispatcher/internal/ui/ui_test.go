@@ -560,7 +560,7 @@ func TestWebhookLifecycle(t *testing.T) {
 	}
 	au := d.do("GET", "/ui/audit", admin, nil)
 	for _, want := range []string{`data-action="webhook.create"`, `data-action="webhook.update"`, `data-action="delivery.retry"`, `data-action="webhook.replay"`,
-		"Signing secret rotated", "Name: Chat → Chat desk", "Time zone: UTC → America/New_York", "You "} {
+		"Signing secret rotated", "Name: Chat → Chat desk", "Time zone: UTC → America/New_York", `data-label="Who">You</td>`} {
 		if !strings.Contains(au.body, want) {
 			t.Errorf("audit lacks %s", want)
 		}
