@@ -293,6 +293,7 @@ try {
   const urlCell = await page.locator("table.webhooks td.url").first().innerText();
   check(/^127\.0\.0\.1:\d+\/… \(secret URL\)$/.test(urlCell) && !urlCell.includes("XXXX"), `the table shows the Slack URL's host only (${urlCell})`);
   check(await page.locator("table.webhooks td.state", { hasText: "active" }).count() === 1, "the table shows the active state");
+  check(await page.evaluate(() => getComputedStyle(document.querySelector("table.webhooks")).display) === "table", "at 1280 px the webhooks table is a table (cards only on narrow screens)");
   check(/\((just now|\d+ s ago|\d+ min ago)\)/.test(await page.locator("table.webhooks .ago").first().innerText()), "times show how long ago beside the UTC time");
   await audit(page, "webhooks");
   await shot(page, "ui-webhooks.png");
