@@ -110,11 +110,14 @@ func (e *env) hintRetrying(cmd *cobra.Command, a *client.Admin, webhook string, 
 	if err != nil || len(page.Deliveries) == 0 {
 		return
 	}
-	n := fmt.Sprint(len(page.Deliveries))
-	if page.NextCursor != nil {
-		n += " or more"
+	n := fmt.Sprintf("%d deliveries are", len(page.Deliveries))
+	switch {
+	case page.NextCursor != nil:
+		n = fmt.Sprintf("%d or more deliveries are", len(page.Deliveries))
+	case len(page.Deliveries) == 1:
+		n = "1 delivery is"
 	}
-	fmt.Fprintf(e.Err, "No delivery failed for good, but %s are retrying (failed attempts, more to come): taskhookctl deliveries list %s --status retrying\n", n, webhook)
+	fmt.Fprintf(e.Err, "No delivery failed for good, but %s retrying (failed attempts, more to come): taskhookctl deliveries list %s --status retrying\n", n, webhook)
 }
 
 var deliveryHeader = []string{"ID", "CREATED", "EVENT TYPE", "EVENT ID", "STATUS", "ATTEMPTS", "LAST CODE", "NEXT ATTEMPT", "LAST ERROR"}
