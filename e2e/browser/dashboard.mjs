@@ -206,6 +206,11 @@ try {
   check(receiver.hits === hitsBefore + 1, "Test sent one request to the receiver through the real path");
   check(await page.getByText("200", { exact: true }).isVisible(), "the test result shows the status code");
   check(await page.getByRole("checkbox", { name: "Task created", exact: true }).isChecked(), "the form keeps what was typed after Test");
+  check(/\/ui\/webhooks\/new\?tested=/.test(page.url()), "the tested form is shown after a redirect");
+  await reloadWritesNothing(page, "the form after Test");
+  check(receiver.hits === hitsBefore + 1, "reloading the tested form sent nothing to the receiver");
+  check(await page.getByRole("heading", { name: /Test succeeded/ }).isVisible() && await page.getByRole("checkbox", { name: "Task created", exact: true }).isChecked(),
+    "after a reload the tested form still shows the result and what was typed");
   // keyboard: Tab reaches Test and Save
   const reached = new Set();
   await page.locator("body").focus();

@@ -127,8 +127,15 @@ func (u *UI) showForm(c echo.Context, status int, d *formData) error {
 
 func (u *UI) newPage(c echo.Context) error {
 	// No provider is chosen for the admin: the form asks (a wrong default is easy to save).
+	if d, ok := u.testedForm(c); ok && d.ID == "" {
+		return u.showForm(c, http.StatusOK, d)
+	}
 	f := &webhookForm{AuthType: "none", Timezone: "UTC", Active: true}
-	return u.showForm(c, http.StatusOK, &formData{F: f, Errors: map[string][]string{}})
+	d := &formData{F: f, Errors: map[string][]string{}}
+	if c.QueryParam("tested") != "" {
+		d.TestNote = "That test's result is no longer kept (it is kept 10 minutes, on the dispatcher that ran it): fill in the form and test again."
+	}
+	return u.showForm(c, http.StatusOK, d)
 }
 
 // problem puts an API error on the form: 422 details by their fields, anything else on top.
@@ -193,15 +200,35 @@ func (u *UI) tryForm(c echo.Context, d *formData, prev *admin.WebhookView) error
 		d.TestNote = "The URL or secret is saved and not shown, so the saved webhook was tested (with its saved settings, not this form's changes). Type the URL or secret again to test your changes before saving."
 		err = u.call(c, http.MethodPost, "/v1/webhooks/"+d.ID+"/test"+query, map[string]any{}, &res)
 	}
-	status := http.StatusOK
 	if err != nil {
-		if status, err = d.problem(err); err != nil {
+		status, err := d.problem(err)
+		if err != nil {
 			return err
 		}
-	} else {
-		d.Test = &res
+		return u.showForm(c, status, d) // refused before anything was sent: nothing written
 	}
-	return u.showForm(c, status, d)
+	// Sent: the result is shown after a redirect, so that a reload sends nothing again.
+	d.Test = &res
+	page := "/ui/webhooks/new"
+	if prev != nil {
+		page = "/ui/webhooks/" + prev.ID.String() + "/edit"
+	}
+	id := u.tested.put(viewerOf(c).sess.Nonce, *d, u.opts.Now())
+	return c.Redirect(http.StatusSeeOther, page+"?"+url.Values{"tested": {id}}.Encode())
+}
+
+// testedForm shows a form tested under ?tested= (its result and what was typed), if this
+// session tested it and it is still kept; ok is false otherwise.
+func (u *UI) testedForm(c echo.Context) (*formData, bool) {
+	id := c.QueryParam("tested")
+	if id == "" {
+		return nil, false
+	}
+	d, ok := u.tested.get(id, viewerOf(c).sess.Nonce, u.opts.Now())
+	if !ok {
+		return nil, false
+	}
+	return &d, true
 }
 
 // webhook loads one webhook (404 page when unknown).
@@ -222,7 +249,15 @@ func (u *UI) editPage(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return u.showForm(c, http.StatusOK, &formData{ID: w.ID.String(), Name: w.Name, F: formOf(w), Errors: map[string][]string{}, Saved: w})
+	if d, ok := u.testedForm(c); ok && d.ID == w.ID.String() {
+		d.Saved = w
+		return u.showForm(c, http.StatusOK, d)
+	}
+	d := &formData{ID: w.ID.String(), Name: w.Name, F: formOf(w), Errors: map[string][]string{}, Saved: w}
+	if c.QueryParam("tested") != "" {
+		d.TestNote = "That test's result is no longer kept (it is kept 10 minutes, on the dispatcher that ran it): this is the saved webhook; change it and test again."
+	}
+	return u.showForm(c, http.StatusOK, d)
 }
 
 func (u *UI) update(c echo.Context) error {

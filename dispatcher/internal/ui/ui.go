@@ -57,6 +57,7 @@ type UI struct {
 	pages   map[string]*template.Template
 	mux     *echo.Echo
 	formCSS []byte // the form's provider-dependent rules, built from the registries
+	tested  *testedForms
 }
 
 // CSP is the Content-Security-Policy of every dashboard response: scripts and styles only
@@ -80,7 +81,7 @@ func New(opts Options) (*UI, error) {
 	if err != nil {
 		return nil, err
 	}
-	u := &UI{opts: opts, seal: s}
+	u := &UI{opts: opts, seal: s, tested: newTestedForms()}
 	if u.pages, err = parsePages(opts.Now); err != nil {
 		return nil, err
 	}

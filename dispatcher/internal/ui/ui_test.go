@@ -374,11 +374,26 @@ func TestCSRFAndViewers(t *testing.T) {
 	if a := d.do("POST", "/ui/webhooks/new", admin, with(bad, "action", "test")); a.status != http.StatusUnprocessableEntity || !strings.Contains(a.body, `id="err-url"`) {
 		t.Errorf("test of an invalid form: %d", a.status)
 	}
-	if a := d.do("POST", "/ui/webhooks/new", admin, with(create, "action", "test")); a.status != 200 || !strings.Contains(a.body, "Test succeeded") {
-		t.Errorf("test of a valid form: %d", a.status)
+	// A test that was sent is shown after a redirect, with the form as typed; reloading the
+	// page shows it again and sends nothing; another session cannot read it.
+	tested := d.do("POST", "/ui/webhooks/new", admin, with(create, "action", "test"))
+	if loc := tested.header.Get("Location"); tested.status != http.StatusSeeOther || !strings.HasPrefix(loc, "/ui/webhooks/new?tested=") {
+		t.Fatalf("test of a valid form: %d %q, want a redirect", tested.status, loc)
+	}
+	before := d.auditCount(admin)
+	for range 2 {
+		if a := d.do("GET", tested.header.Get("Location"), admin, nil); a.status != 200 || !strings.Contains(a.body, "Test succeeded") || !strings.Contains(a.body, `value="Desk"`) {
+			t.Errorf("the tested form: %d", a.status)
+		}
+	}
+	if got := d.auditCount(admin); got != before {
+		t.Errorf("reloading a tested form wrote audit records: %d, then %d", before, got)
+	}
+	if a := d.do("GET", tested.header.Get("Location"), d.signIn(adminToken), nil); strings.Contains(a.body, "Test succeeded") || !strings.Contains(a.body, "no longer kept") {
+		t.Error("another session read the tested form")
 	}
 	picked := with(with(create, "action", "test"), "test_event", "battery.critical")
-	if a := d.do("POST", "/ui/webhooks/new", admin, picked); !strings.Contains(a.body, "<dd>battery.critical (the catalog") {
+	if a, _ := d.follow(admin, d.do("POST", "/ui/webhooks/new", admin, picked)); !strings.Contains(a.body, "<dd>battery.critical (the catalog") {
 		t.Errorf("test with a chosen event: %d", a.status)
 	}
 
@@ -462,7 +477,7 @@ func TestWebhookLifecycle(t *testing.T) {
 	}
 	form := url.Values{"name": {"Chat desk"}, "provider": {"slack"}, "url": {masked[1]}, "events": {"task.created"},
 		"timezone": {"America/New_York"}, "max_attempts": {"3"}, "auth_type": {"none"}}
-	if a := post("/ui/webhooks/"+id+"/edit", with(form, "action", "test")); a.status != 200 || !strings.Contains(a.body, "the saved webhook was tested") || !strings.Contains(a.body, "Test succeeded") {
+	if a, _ := d.follow(admin, post("/ui/webhooks/"+id+"/edit", with(form, "action", "test"))); a.status != 200 || !strings.Contains(a.body, "the saved webhook was tested") || !strings.Contains(a.body, "Test succeeded") {
 		t.Errorf("test of an edit with the masked URL: %d", a.status)
 	}
 	if a := post("/ui/webhooks/"+id+"/edit", with(form, "action", "save")); a.status != http.StatusSeeOther {
