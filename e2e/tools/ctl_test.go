@@ -7,6 +7,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,6 +18,7 @@ import (
 	"time"
 
 	"github.com/taskhook/taskhook/client"
+	"github.com/taskhook/taskhook/pkg/apidoc"
 )
 
 // ctl runs bin/taskhookctl against s and returns stdout, stderr and the exit code.
@@ -286,6 +289,45 @@ func TestTaskhookctlNamesAndHints(t *testing.T) {
 		}
 	}
 
+	// The providers and the event types, as the dispatcher's registries describe them: the same
+	// lists as its OpenAPI document's enums (filled from those registries at start).
+	resp, err := http.Get(s.adminURL + "/openapi.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	enum := func(name string) []string {
+		lists, err := apidoc.Enums(doc, name)
+		if err != nil || len(lists) == 0 {
+			t.Fatalf("openapi.json has no %s enum: %v", name, err)
+		}
+		return lists[0]
+	}
+	type providerList struct {
+		Providers []client.Provider `json:"providers"`
+		AuthTypes []client.AuthType `json:"auth_types"`
+	}
+	pl := decodeJSON[providerList](t, s.mustCtl(t, 0, "", "providers", "-o", "json"))
+	var names, auths []string
+	for _, p := range pl.Providers {
+		names = append(names, p.Name)
+	}
+	for _, a := range pl.AuthTypes {
+		auths = append(auths, a.Type)
+	}
+	if !slices.Equal(names, enum("providers")) || !slices.Equal(auths, enum("auth-types")) {
+		t.Fatalf("taskhookctl providers: %v %v; openapi.json: %v %v", names, auths, enum("providers"), enum("auth-types"))
+	}
+	if out := s.mustCtl(t, 0, "", "providers"); !strings.Contains(out, "Slack incoming webhook URL (a secret)") || !strings.Contains(out, "identifier_system") {
+		t.Fatalf("taskhookctl providers:\n%s", out)
+	}
+	out := s.mustCtl(t, 0, "", "event-types")
+	rows := strings.Split(strings.TrimSpace(out), "\n")[1:]
+	if len(rows) != len(enum("event-types")) || !strings.Contains(rows[0], "clinical") || !strings.Contains(rows[len(rows)-1], "operational") {
+		t.Fatalf("taskhookctl event-types (%d types in openapi.json):\n%s", len(enum("event-types")), out)
+	}
+
 	dir := t.TempDir()
 	create := func(name, url string) client.Webhook {
 		body := filepath.Join(dir, "w.json")
@@ -321,7 +363,7 @@ func TestTaskhookctlNamesAndHints(t *testing.T) {
 		out, _, code := s.ctl(t, "", "deliveries", "list", "Desk A", "--status", "retrying", "-o", "json")
 		return code == 0 && len(decodeJSON[client.DeliveryPage](t, out).Deliveries) == 1
 	})
-	out, errOut, code := s.ctl(t, "", "deliveries", "list", "Desk A", "--status", "failed")
+	out, errOut, code = s.ctl(t, "", "deliveries", "list", "Desk A", "--status", "failed")
 	if code != 0 || strings.Count(strings.TrimSpace(out), "\n") != 0 || !strings.Contains(errOut, "1 delivery is retrying") ||
 		!strings.Contains(errOut, "taskhookctl deliveries list "+desk.ID+" --status retrying") {
 		t.Fatalf("no failed delivery but one retrying: exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)

@@ -97,7 +97,9 @@ func (e *env) webhooksCreate() *cobra.Command {
 	c := &cobra.Command{Use: "create -f body.json", Short: "Create a webhook from a JSON body (as POST /v1/webhooks takes it)",
 		Long: `Create a webhook from a JSON body, e.g.
   {"name": "Care team desk", "url": "https://hooks.example.org/taskhook", "events": ["task.*"], "auth": {"type": "hmac"}}
-An hmac webhook without a secret gets a generated one, shown once in the answer.`,
+An hmac webhook without a secret gets a generated one, shown once in the answer.
+taskhookctl providers lists the providers and what each needs (URL, auth, options);
+taskhookctl event-types lists what "events" takes.`,
 		Args: exact(0, "no arguments (the body comes from -f)"),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			body, err := e.readBody(file)
