@@ -16,7 +16,8 @@ import (
 
 // webhookForm is the new/edit form as submitted: strings, as typed. It is turned into the
 // JSON body of the admin API as it is, and the API's 422 details are mapped back onto its
-// fields (fieldOf): the dashboard validates nothing itself.
+// fields (fieldOf): the dashboard validates nothing itself, but for asking for a provider
+// (the API would take the default, generic, for a form left unchosen).
 type webhookForm struct {
 	Name, Description, Provider, URL string
 	Events                           []string

@@ -2,7 +2,6 @@ package ui
 
 import (
 	"bytes"
-	"encoding/json"
 	"fmt"
 	"html/template"
 	"math"
@@ -72,13 +71,6 @@ func funcs(now func() time.Time) template.FuncMap {
 				}
 			}
 			return false
-		},
-		"jsontext": func(raw json.RawMessage) string {
-			var b bytes.Buffer
-			if json.Compact(&b, raw) != nil {
-				return string(raw)
-			}
-			return b.String()
 		},
 		"age": func(seconds float64) string {
 			if seconds <= 0 {
