@@ -28,8 +28,11 @@ bin/nats-server: e2e/go.mod ## a current nats-server, built from the Go module (
 run: build ## bring the whole pipeline up in the foreground (development defaults)
 	./scripts/run.sh
 
-test: lint modules test-deps ## gofmt, go vet, standalone module builds, then every Go test (the browser tests and receiver kits too)
+test: lint modules test-deps test-canvas ## gofmt, go vet, standalone module builds, the Canvas plugin's tests, then every Go test (the browser tests and receiver kits too)
 	$(GO) test $(TEST_FLAGS) $(PACKAGES)
+
+test-canvas: ## the Canvas plugin's tests (integrations/canvas: system python3, standard library only)
+	cd integrations/canvas && python3 -m unittest discover -s tests
 
 test-browser: browser-deps ## only the dashboard's browser tests (chromium + playwright-core + axe-core)
 	$(GO) test $(TEST_FLAGS) -v -run TestDashboard ./e2e/browser/
