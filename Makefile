@@ -32,7 +32,7 @@ test: lint modules test-deps test-canvas ## gofmt, go vet, standalone module bui
 	$(GO) test $(TEST_FLAGS) $(PACKAGES)
 
 test-canvas: ## the Canvas plugin's tests (integrations/canvas: system python3, standard library only)
-	cd integrations/canvas && python3 -m unittest discover -s tests
+	cd integrations/canvas && PYTHONDONTWRITEBYTECODE=1 python3 -m unittest discover -s tests
 
 test-browser: browser-deps ## only the dashboard's browser tests (chromium + playwright-core + axe-core)
 	$(GO) test $(TEST_FLAGS) -v -run TestDashboard ./e2e/browser/

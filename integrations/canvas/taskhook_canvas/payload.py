@@ -114,8 +114,8 @@ def event_id(canvas_event, task, comment_id=None):
 
     - created: the task (a task is created once).
     - a comment: the comment.
-    - updated, completed, closed: the task and the time of its last change. Canvas fires
-      TASK_UPDATED and TASK_COMPLETED for the same save; both describe the same state of the
+    - updated, completed, closed: the task and the time of its last change. Should Canvas fire
+      TASK_UPDATED and TASK_COMPLETED for the same save, both describe the same state of the
       task, so they share an id and ingest keeps one.
     """
     kind = CANVAS_TO_TASKHOOK[canvas_event]
