@@ -36,12 +36,17 @@ func canvasTask(id, title, due, status, modified string) map[string]any {
 // python3 for one Canvas event, publishing to the stack's ingest, and returns its log lines.
 func runPlugin(t *testing.T, s *stack, event, target string, task map[string]any) string {
 	t.Helper()
+	return runPluginWith(t, map[string]string{"TASKHOOK_INGEST_URL": s.ingestURL, "TASKHOOK_INGEST_TOKEN": ingestToken}, event, target, task)
+}
+
+// runPluginWith is runPlugin with the plugin's settings given.
+func runPluginWith(t *testing.T, secrets map[string]string, event, target string, task map[string]any) string {
+	t.Helper()
 	root, err := proc.Root()
 	if err != nil {
 		t.Fatal(err)
 	}
-	scenario, _ := json.Marshal(map[string]any{"event": event, "target": target, "task": task,
-		"secrets": map[string]string{"TASKHOOK_INGEST_URL": s.ingestURL, "TASKHOOK_INGEST_TOKEN": ingestToken}})
+	scenario, _ := json.Marshal(map[string]any{"event": event, "target": target, "task": task, "secrets": secrets})
 	path := filepath.Join(t.TempDir(), "scenario.json")
 	if err := os.WriteFile(path, scenario, 0o600); err != nil {
 		t.Fatal(err)
@@ -132,6 +137,12 @@ func TestCanvasPlugin(t *testing.T) {
 
 	// The seed task, created in Canvas; the plugin call is retried (Canvas ran it twice).
 	seed := canvasTask("12345", "Follow up with patient", "2024-01-15T10:00:00Z", "OPEN", "2024-01-10T09:00:00Z")
+	// First with a token ingest does not know: refused, logged with ingest's message, nothing stored.
+	wrong := map[string]string{"TASKHOOK_INGEST_URL": s.ingestURL + "/", "TASKHOOK_INGEST_TOKEN": "not-a-token"}
+	if logs := runPluginWith(t, wrong, "TASK_CREATED", "12345", seed); !strings.Contains(logs, "Taskhook ingest refused TASK_CREATED for task 12345") ||
+		!strings.Contains(logs, "with 401 (check TASKHOOK_INGEST_TOKEN): ") {
+		t.Fatalf("wrong token: %s", logs)
+	}
 	if logs := runPlugin(t, s, "TASK_CREATED", "12345", seed); !strings.Contains(logs, "Taskhook accepted TASK_CREATED for task 12345") {
 		t.Fatalf("first call: %s", logs)
 	}

@@ -84,6 +84,8 @@ class Handler(unittest.TestCase):
         self.assertEqual(headers["Content-Type"], "application/json")
         self.assertEqual(json.loads(raw), payload.build_event("TASK_CREATED", seed_task()))
         self.assertIn("Taskhook accepted TASK_CREATED for task 12345 (event_id canvas-", text)
+        # The SDK (0.203.0) warns when a plugin sets Http's timeout; Canvas logs it too.
+        self.assertIn("Overriding Http._MAX_REQUEST_TIMEOUT_SECONDS is deprecated", text)
 
     def test_url_forms(self):
         for url in (self.ingest.url + "/", self.ingest.url + "/v1/events", " " + self.ingest.url + "/v1/events/ "):

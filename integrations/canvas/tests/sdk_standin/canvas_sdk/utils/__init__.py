@@ -1,15 +1,19 @@
 """Stand-in of canvas_sdk/utils/__init__.py and canvas_sdk/utils/http.py (Http) of the Canvas
 SDK 0.203.0. Http.post has the SDK's signature and, like the SDK's, applies the per-instance
-_MAX_REQUEST_TIMEOUT_SECONDS (30 unless overridden) to connecting and to reading; it makes a
-real request with urllib instead of a requests.Session."""
+_MAX_REQUEST_TIMEOUT_SECONDS (30 unless overridden) to connecting and to reading, and logs the
+SDK's deprecation warning when a plugin overrides it; it makes a real request with urllib
+instead of a requests.Session."""
 
 import json as _json
+import logging
 import socket
 import urllib.error
 import urllib.parse
 import urllib.request
 
 import requests
+
+logger = logging.getLogger("plugin_runner_logger")
 
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
@@ -24,6 +28,16 @@ class Http:
 
     def __init__(self, base_url=""):
         self._base_url = base_url
+
+    def __setattr__(self, name, value):
+        if name == "_MAX_REQUEST_TIMEOUT_SECONDS":
+            logger.warning(
+                "Overriding %s._MAX_REQUEST_TIMEOUT_SECONDS is deprecated and will be "
+                "forbidden in a future release. Use the timeout parameter on individual "
+                "requests instead.",
+                type(self).__name__,
+            )
+        super().__setattr__(name, value)
 
     def join_url(self, url):
         """Join a URL to the base_url."""
