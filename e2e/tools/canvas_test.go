@@ -32,15 +32,23 @@ func canvasTask(id, title, due, status, modified string) map[string]any {
 	}
 }
 
-// runPlugin runs the Canvas plugin's handler (integrations/canvas, with its SDK stand-in) under
-// python3 for one Canvas event, publishing to the stack's ingest, and returns its log lines.
-func runPlugin(t *testing.T, s *stack, event, target string, task map[string]any) string {
-	t.Helper()
-	return runPluginWith(t, map[string]string{"TASKHOOK_INGEST_URL": s.ingestURL, "TASKHOOK_INGEST_TOKEN": ingestToken}, event, target, task)
+// canvasPlugin runs the Canvas plugin (integrations/canvas, with its SDK stand-in) under
+// python3, one Canvas event a process, as Canvas's plugin runner would; the runs share the
+// plugin's cache (a file, as the stand-in keeps it).
+type canvasPlugin struct {
+	s     *stack
+	cache string
 }
 
-// runPluginWith is runPlugin with the plugin's settings given.
-func runPluginWith(t *testing.T, secrets map[string]string, event, target string, task map[string]any) string {
+// run runs the handler for one Canvas event with the stack's ingest settings and returns
+// its log lines.
+func (p *canvasPlugin) run(t *testing.T, event, target string, task map[string]any) string {
+	t.Helper()
+	return p.runWith(t, map[string]string{"TASKHOOK_INGEST_URL": p.s.ingestURL, "TASKHOOK_INGEST_TOKEN": ingestToken}, event, target, task)
+}
+
+// runWith is run with the plugin's settings given.
+func (p *canvasPlugin) runWith(t *testing.T, secrets map[string]string, event, target string, task map[string]any) string {
 	t.Helper()
 	root, err := proc.Root()
 	if err != nil {
@@ -54,6 +62,7 @@ func runPluginWith(t *testing.T, secrets map[string]string, event, target string
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "python3", filepath.Join(root, "integrations", "canvas", "tests", "run_handler.py"), path)
+	cmd.Env = append(os.Environ(), "CANVAS_STANDIN_CACHE="+p.cache, "PYTHONDONTWRITEBYTECODE=1")
 	var stdout, stderr strings.Builder
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {
@@ -117,12 +126,14 @@ func (b *bodies) reminders() map[string]int {
 // real bin/ingest; bin/dispatcher delivers to a Slack webhook created through the admin API,
 // which gets exactly the seed's message once although Canvas ran the handler twice for the
 // same event; a task the plugin reports completed before its due date gets no overdue
-// reminder, while an open task due at the same time does.
+// reminder, while an open task due at the same time does; a task created while ingest is down
+// is held by the plugin and sent by its retry task once ingest is back.
 func TestCanvasPlugin(t *testing.T) {
 	if _, err := exec.LookPath("python3"); err != nil {
 		t.Fatal("python3 is needed for the Canvas plugin's test: ", err)
 	}
 	s := newStack(t, "TASKHOOK_DUE_EVENTS=derive", "TASKHOOK_POLL_INTERVAL=50ms")
+	plugin := &canvasPlugin{s: s, cache: filepath.Join(t.TempDir(), "plugin-cache.json")}
 	ctx := context.Background()
 	adm := s.admin(t)
 	slack, hook := newBodies(t), newBodies(t)
@@ -139,14 +150,14 @@ func TestCanvasPlugin(t *testing.T) {
 	seed := canvasTask("12345", "Follow up with patient", "2024-01-15T10:00:00Z", "OPEN", "2024-01-10T09:00:00Z")
 	// First with a token ingest does not know: refused, logged with ingest's message, nothing stored.
 	wrong := map[string]string{"TASKHOOK_INGEST_URL": s.ingestURL + "/", "TASKHOOK_INGEST_TOKEN": "not-a-token"}
-	if logs := runPluginWith(t, wrong, "TASK_CREATED", "12345", seed); !strings.Contains(logs, "Taskhook ingest refused TASK_CREATED for task 12345") ||
+	if logs := plugin.runWith(t, wrong, "TASK_CREATED", "12345", seed); !strings.Contains(logs, "Taskhook ingest refused TASK_CREATED for task 12345") ||
 		!strings.Contains(logs, "with 401 (check TASKHOOK_INGEST_TOKEN): ") {
 		t.Fatalf("wrong token: %s", logs)
 	}
-	if logs := runPlugin(t, s, "TASK_CREATED", "12345", seed); !strings.Contains(logs, "Taskhook accepted TASK_CREATED for task 12345") {
+	if logs := plugin.run(t, "TASK_CREATED", "12345", seed); !strings.Contains(logs, "Taskhook accepted TASK_CREATED for task 12345") {
 		t.Fatalf("first call: %s", logs)
 	}
-	if logs := runPlugin(t, s, "TASK_CREATED", "12345", seed); !strings.Contains(logs, "Taskhook already had TASK_CREATED for task 12345") {
+	if logs := plugin.run(t, "TASK_CREATED", "12345", seed); !strings.Contains(logs, "Taskhook already had TASK_CREATED for task 12345") {
 		t.Fatalf("retried call: %s", logs)
 	}
 	waitFor(t, 20*time.Second, "the Slack message", func() bool { return len(slack.all()) > 0 })
@@ -157,10 +168,10 @@ func TestCanvasPlugin(t *testing.T) {
 	due := time.Now().UTC().Add(6 * time.Second).Truncate(time.Second)
 	dueText := due.Format(time.RFC3339)
 	created := time.Now().UTC().Format(time.RFC3339)
-	runPlugin(t, s, "TASK_CREATED", "T-open", canvasTask("T-open", "Call the lab", dueText, "OPEN", created))
-	runPlugin(t, s, "TASK_CREATED", "T-done", canvasTask("T-done", "Send the referral", dueText, "OPEN", created))
+	plugin.run(t, "TASK_CREATED", "T-open", canvasTask("T-open", "Call the lab", dueText, "OPEN", created))
+	plugin.run(t, "TASK_CREATED", "T-done", canvasTask("T-done", "Send the referral", dueText, "OPEN", created))
 	done := canvasTask("T-done", "Send the referral", dueText, "COMPLETED", time.Now().UTC().Add(time.Second).Format(time.RFC3339))
-	if logs := runPlugin(t, s, "TASK_COMPLETED", "T-done", done); !strings.Contains(logs, "Taskhook accepted TASK_COMPLETED for task T-done") {
+	if logs := plugin.run(t, "TASK_COMPLETED", "T-done", done); !strings.Contains(logs, "Taskhook accepted TASK_COMPLETED for task T-done") {
 		t.Fatalf("completed: %s", logs)
 	}
 	if time.Now().After(due) {
@@ -170,6 +181,38 @@ func TestCanvasPlugin(t *testing.T) {
 	time.Sleep(2 * time.Second) // the completed task's reminder, were it not cancelled, would have come by now
 	if r := hook.reminders(); r["T-done overdue"] != 0 || r["T-open overdue"] != 1 || r["12345 overdue"] != 1 {
 		t.Errorf("overdue reminders %v: want one for T-open and 12345, none for the completed T-done", r)
+	}
+
+	// Taskhook's ingest is down: the plugin answers Canvas at once and holds the event; the
+	// retry task (Canvas's CRON event, every minute) sends it once ingest is back.
+	if err := s.ingest.Stop(10 * time.Second); err != nil {
+		t.Logf("ingest stopped: %v", err)
+	}
+	start := time.Now()
+	late := canvasTask("T-late", "Renew the prescription", "", "OPEN", created)
+	if logs := plugin.run(t, "TASK_CREATED", "T-late", late); !strings.Contains(logs, "to TASK_CREATED for task T-late") ||
+		!strings.Contains(logs, "held: the plugin's retry task sends it again every minute") {
+		t.Fatalf("during the outage: %s", logs)
+	}
+	if took := time.Since(start); took > 5*time.Second {
+		t.Errorf("the plugin held Canvas for %s while ingest was down", took)
+	}
+	if logs := plugin.run(t, "CRON", time.Now().UTC().Truncate(time.Minute).Format(time.RFC3339), nil); !strings.Contains(logs, "Taskhook ingest still did not answer (no connection") ||
+		!strings.Contains(logs, "1 events stay held") {
+		t.Fatalf("retry task during the outage: %s", logs)
+	}
+	if err := s.ingest.Restart(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.ingest.WaitHTTP(s.ingestURL+"/readyz", 30*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if logs := plugin.run(t, "CRON", time.Now().UTC().Truncate(time.Minute).Format(time.RFC3339), nil); !strings.Contains(logs, "Taskhook accepted TASK_CREATED for task T-late") {
+		t.Fatalf("retry task after the outage: %s", logs)
+	}
+	waitFor(t, 20*time.Second, "the held task's Slack message", func() bool { return len(slack.all()) >= 4 })
+	if logs := plugin.run(t, "CRON", time.Now().UTC().Truncate(time.Minute).Format(time.RFC3339), nil); strings.Contains(logs, "Taskhook") {
+		t.Errorf("the retry task sent again what ingest had accepted: %s", logs)
 	}
 
 	var seedMessages int
@@ -194,7 +237,7 @@ func TestCanvasPlugin(t *testing.T) {
 			}
 		}
 	}
-	if n := len(slack.all()); seedMessages != 1 || n != 3 {
-		t.Errorf("slack got %d messages, %d of them the seed's: want 3 (one per created task), the seed's once", n, seedMessages)
+	if n := len(slack.all()); seedMessages != 1 || n != 4 {
+		t.Errorf("slack got %d messages, %d of them the seed's: want 4 (one per created task), the seed's once", n, seedMessages)
 	}
 }

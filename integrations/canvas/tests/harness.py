@@ -13,12 +13,14 @@ for path in (os.path.dirname(HERE), os.path.join(HERE, "sdk_standin")):
 
 from canvas_sdk.events import Event, EventRequest, EventType  # noqa: E402
 from canvas_sdk.v1.data import Patient, Staff, Task, TaskComment, Team  # noqa: E402
+from canvas_sdk.caching.plugins import get_cache  # noqa: E402
+from taskhook_canvas.handlers.retry import TaskhookRetry  # noqa: E402
 from taskhook_canvas.handlers.task_events import TaskhookTaskEvents  # noqa: E402
 
 
 def when(value):
-    """An RFC 3339 string as an aware datetime (None stays None)."""
-    if value is None:
+    """An RFC 3339 string as an aware datetime (None and "" are None)."""
+    if not value:
         return None
     return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
@@ -56,10 +58,11 @@ def load(tasks=(), comments=()):
 
 
 def run(event_name, target, secrets):
-    """Run the plugin's handler for one Canvas event; returns its effects, or None when it did
-    not accept the event."""
-    event = Event(EventRequest(type=EventType.Value(event_name), target=str(target), context="", target_type="Task"))
-    handler = TaskhookTaskEvents(event, secrets, {})
+    """Run the plugin's handler for one Canvas event (CRON: the retry task, target the minute
+    as an ISO date-time); returns its effects, or None when it did not accept the event."""
+    event = Event(EventRequest(type=EventType.Value(event_name), target=str(target), context="",
+                               target_type="" if event_name == "CRON" else "Task"))
+    handler = (TaskhookRetry if event_name == "CRON" else TaskhookTaskEvents)(event, secrets, {})
     if not handler.accept_event():
         return None
     return handler.compute()

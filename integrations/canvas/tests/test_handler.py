@@ -11,7 +11,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import harness
 from canvas_sdk.v1.data import TaskComment
-from taskhook_canvas import payload
+from taskhook_canvas import held, ingest, payload
 from taskhook_canvas.handlers import task_events
 from test_payload import seed_task
 
@@ -64,6 +64,7 @@ class Handler(unittest.TestCase):
         self.addCleanup(self.ingest.close)
         self.secrets = {"TASKHOOK_INGEST_URL": self.ingest.url, "TASKHOOK_INGEST_TOKEN": "canvas-token"}
         harness.load(tasks=[seed_task()])
+        harness.get_cache().standin_clear()
 
     def run_logged(self, event="TASK_CREATED", target="12345", secrets=None):
         with self.assertLogs("plugin_runner_logger", level="INFO") as logs:
@@ -118,33 +119,98 @@ class Handler(unittest.TestCase):
         _, text = self.run_logged()
         self.assertIn("with 404 (check TASKHOOK_INGEST_URL: it is ingest's base URL): (no JSON body)", text)
 
-    def test_unavailable_is_safe_to_retry(self):
+    def test_unavailable_is_held_for_retry(self):
         for status in (503, 500, 429):
             self.ingest.status, self.ingest.body = status, {"error": "the event could not be stored"}
             _, text = self.run_logged()
             self.assertIn("Taskhook ingest answered %d to TASK_CREATED for task 12345" % status, text)
-            self.assertIn("Taskhook will not see this event; it is safe to retry", text)
+            self.assertIn("held: the plugin's retry task sends it again every minute for up to 23 h", text)
         self.assertEqual(len(self.ingest.got), 3)  # one POST each, no retry loop inside the EHR
+        entries = held.held(harness.get_cache())
+        self.assertEqual(len(entries), 1, "the same event, held three times, takes one slot")
+        self.assertEqual(entries[0]["body"], payload.build_event("TASK_CREATED", seed_task()))
+
+    def short_timeout(self):
+        self.assertLessEqual(ingest.TIMEOUT_SECONDS, 5)
+        original = ingest.TIMEOUT_SECONDS
+        ingest.TIMEOUT_SECONDS = 0.3
+        self.addCleanup(setattr, ingest, "TIMEOUT_SECONDS", original)
 
     def test_timeout_bounds_the_call(self):
-        self.assertLessEqual(task_events.TIMEOUT_SECONDS, 5)
-        original = task_events.TIMEOUT_SECONDS
-        task_events.TIMEOUT_SECONDS = 0.3
-        self.addCleanup(setattr, task_events, "TIMEOUT_SECONDS", original)
+        self.short_timeout()
         self.ingest.delay = 3
         start = time.monotonic()
         _, text = self.run_logged()
         took = time.monotonic() - start
         self.assertLess(took, 1.5, "the handler held the EHR for %.1f s" % took)
-        self.assertIn("Taskhook ingest did not answer TASK_CREATED for task 12345", text)
-        self.assertIn("Taskhook will not see this event; it is safe to retry", text)
+        self.assertIn("Taskhook ingest did not answer (no connection, or no answer within 0.3 s: ", text)
+        self.assertIn("to TASK_CREATED for task 12345", text)
+        self.assertIn("held: the plugin's retry task", text)
 
     def test_connection_refused(self):
         url = self.ingest.url
         self.ingest.close()
         self.ingest = FakeIngest()  # for the cleanup; the closed port is what the plugin gets
         _, text = self.run_logged(secrets=dict(self.secrets, TASKHOOK_INGEST_URL=url))
-        self.assertIn("Taskhook will not see this event; it is safe to retry", text)
+        self.assertIn("Taskhook ingest did not answer (no connection", text)
+        self.assertIn("held: the plugin's retry task", text)
+
+    def test_when_nothing_can_be_held_it_says_so(self):
+        cache = harness.get_cache()
+        for n in range(held.SLOTS):
+            cache.set(held.slot_key(n), {"slot": n, "name": "TASK_UPDATED", "body": {"event_id": "other-%d" % n}, "queued_at": "2024-01-01T00:00:00Z"})
+        self.ingest.status = 503
+        _, text = self.run_logged()
+        self.assertIn("100 events already wait for retry: Taskhook will not see this event; it is safe to retry", text)
+
+    def run_retry(self, minute="2024-01-15T10:07:00Z", secrets=None):
+        return self.run_logged(event="CRON", target=minute, secrets=secrets)
+
+    def test_retry_task_sends_held_events_in_order(self):
+        self.ingest.status = 503
+        harness.load(tasks=[seed_task(), seed_task(id="12346", title="Follow up again")])
+        self.run_logged(target="12345")
+        time.sleep(1.1)  # queued_at has one-second resolution
+        self.run_logged(target="12346")
+        self.assertEqual(len(held.held(harness.get_cache())), 2)
+        # Still down: one attempt, both stay.
+        _, text = self.run_retry()
+        self.assertEqual(len(self.ingest.got), 3)
+        self.assertIn("Taskhook ingest still answered 503 (to TASK_CREATED for task 12345", text)
+        self.assertIn("2 events stay held for the next minute", text)
+        # Back: both sent, oldest first, and released.
+        self.ingest.status = 202
+        _, text = self.run_retry()
+        self.assertEqual([json.loads(g[2])["task_id"] for g in self.ingest.got[3:]], ["12345", "12346"])
+        self.assertEqual(held.held(harness.get_cache()), [])
+        self.assertIn("Taskhook accepted TASK_CREATED for task 12346", text)
+        self.run_retry()
+        self.assertEqual(len(self.ingest.got), 5, "nothing left to send")
+
+    def test_retry_task_drops_refused_and_stale_events(self):
+        self.ingest.status = 503
+        self.run_logged()
+        cache = harness.get_cache()
+        cache.set(held.slot_key(7), {"slot": 7, "name": "TASK_UPDATED", "body": {"event_id": "canvas-old", "task_id": "9"},
+                                     "queued_at": "2020-01-01T00:00:00Z"})
+        self.ingest.status, self.ingest.body = 422, {"error": "the task event does not match", "details": [{"path": "/title", "message": "x"}]}
+        _, text = self.run_retry()
+        self.assertIn("Gave up on TASK_UPDATED for task 9 (event_id canvas-old) after 23 h of retries", text)
+        self.assertIn("Taskhook ingest refused TASK_CREATED for task 12345", text)
+        self.assertEqual(held.held(cache), [])
+
+    def test_retry_task_needs_its_settings(self):
+        self.ingest.status = 503
+        self.run_logged()
+        self.ingest.status = 202
+        self.run_retry(secrets={})
+        self.assertEqual(len(self.ingest.got), 1)
+        self.assertEqual(len(held.held(harness.get_cache())), 1)
+
+    def test_retry_task_runs_on_its_schedule(self):
+        from taskhook_canvas.handlers.retry import TaskhookRetry
+        self.assertEqual(TaskhookRetry.SCHEDULE, "* * * * *")
+        self.assertEqual(TaskhookRetry.RESPONDS_TO, "CRON")
 
     def test_missing_settings(self):
         for secrets in ({}, {"TASKHOOK_INGEST_URL": self.ingest.url}, {"TASKHOOK_INGEST_TOKEN": "t", "TASKHOOK_INGEST_URL": " "}):

@@ -2,61 +2,19 @@
 
 Written against the Canvas plugin SDK 0.203.0 (canvas-medical/canvas-plugins): BaseHandler
 (canvas_sdk/handlers/base.py), EventType (canvas_generated/messages/events_pb2), Task and
-TaskComment (canvas_sdk/v1/data/task.py), Http (canvas_sdk/utils/http.py), log (logger).
+TaskComment (canvas_sdk/v1/data/task.py), Http (canvas_sdk/utils/http.py), get_cache
+(canvas_sdk/caching/plugins.py), log (logger).
 """
 
+from canvas_sdk.caching.plugins import get_cache
 from canvas_sdk.events import EventType
 from canvas_sdk.handlers.base import BaseHandler
-from canvas_sdk.utils import Http
 from canvas_sdk.v1.data.task import Task, TaskComment
 from logger import log
-from requests import RequestException
 
+from taskhook_canvas import held
+from taskhook_canvas.ingest import RETRY, RETRY_HINT, describe, events_url, send
 from taskhook_canvas.payload import build_event, parse_events
-
-# The longest the plugin waits for ingest, for connecting and again for reading its answer.
-# Ingest answers once JetStream has stored the event (milliseconds); a Taskhook outage must
-# not hold the EHR.
-TIMEOUT_SECONDS = 3
-
-# Fields whose validation messages can carry no patient data: only these messages of a 422
-# are logged; the others are logged by their JSON pointer alone.
-SAFE_PATHS = ("", "/event_id", "/task_id", "/event", "/type", "/status", "/due_date", "/occurred_at")
-
-# Answers after which the same event may be sent again: ingest stored nothing.
-RETRYABLE = (408, 425, 429)
-
-RETRY_HINT = "Taskhook will not see this event; it is safe to retry"
-
-
-def events_url(base):
-    """TASKHOOK_INGEST_URL is ingest's base URL; its full /v1/events URL is accepted too."""
-    base = base.strip().rstrip("/")
-    if base.endswith("/v1/events"):
-        return base
-    return base + "/v1/events"
-
-
-def refusal(response):
-    """Ingest's message for a 4xx, with the JSON pointer of each detail; a detail's message
-    only where it cannot quote patient data."""
-    try:
-        body = response.json()
-    except ValueError:
-        return "(no JSON body)"
-    if not isinstance(body, dict):
-        return "(unexpected body)"
-    parts = [str(body.get("error") or "")[:300]]
-    details = body.get("details") or []
-    for detail in details[:10]:
-        if not isinstance(detail, dict):
-            continue
-        path = str(detail.get("path") or "")
-        if path in SAFE_PATHS:
-            parts.append(path + ": " + str(detail.get("message") or "")[:200])
-        else:
-            parts.append(path + ": (message not logged: it may quote patient data)")
-    return "; ".join(p for p in parts if p)
 
 
 class TaskhookTaskEvents(BaseHandler):
@@ -82,7 +40,8 @@ class TaskhookTaskEvents(BaseHandler):
         return self.event.name in chosen
 
     def compute(self) -> list:
-        """Build the task event and POST it once; the EHR never waits more than the timeout."""
+        """Build the task event and POST it once; the EHR never waits more than the timeout.
+        When ingest stored nothing, the event is held for the retry task."""
         name = self.event.name
         url = str(self.secrets.get("TASKHOOK_INGEST_URL") or "")
         token = str(self.secrets.get("TASKHOOK_INGEST_TOKEN") or "")
@@ -96,7 +55,6 @@ class TaskhookTaskEvents(BaseHandler):
 
         target = self.event.target.id
         comment_id = None
-        task = None
         if name == "TASK_COMMENT_CREATED":
             comment = TaskComment.objects.filter(id=target).first()
             if comment is None or comment.task_id is None:
@@ -114,63 +72,22 @@ class TaskhookTaskEvents(BaseHandler):
             return []
 
         body = build_event(name, task, comment_id)
-        self.publish(events_url(url), token.strip(), body, name)
+        outcome, why = send(events_url(url), token.strip(), body, name)
+        if outcome == RETRY:
+            hold_for_retry(name, body, why)
         return []
 
-    def publish(self, url, token, body, name):
-        """One POST to ingest; logs the outcome by task and event id, never the task's content."""
-        about = name + " for task " + body["task_id"] + " (event_id " + body["event_id"] + ")"
-        http = Http()
-        # Http.post at SDK 0.203.0 takes no timeout and uses this per-instance limit (30 s by
-        # default); the sandbox allows overriding it on an Http instance.
-        http._MAX_REQUEST_TIMEOUT_SECONDS = TIMEOUT_SECONDS
-        try:
-            response = http.post(
-                url,
-                json=body,
-                headers={"Authorization": "Bearer " + token, "Content-Type": "application/json"},
-            )
-        except RequestException as err:
-            log.error(
-                "Taskhook ingest did not answer "
-                + about
-                + " within "
-                + str(TIMEOUT_SECONDS)
-                + " s ("
-                + str(err)[:200]
-                + "): "
-                + RETRY_HINT
-            )
-            return None
 
-        status = response.status_code
-        if 200 <= status < 300:
-            duplicate = False
-            try:
-                answer = response.json()
-                duplicate = isinstance(answer, dict) and answer.get("duplicate") is True
-            except ValueError:
-                pass
-            if duplicate:
-                log.info("Taskhook already had " + about + "; ingest kept one copy")
-            else:
-                log.info("Taskhook accepted " + about)
-            return status
-        if status >= 500 or status in RETRYABLE:
-            log.error("Taskhook ingest answered " + str(status) + " to " + about + ": " + RETRY_HINT)
-            return status
-        hint = ""
-        if status == 401:
-            hint = " (check TASKHOOK_INGEST_TOKEN)"
-        elif status == 404:
-            hint = " (check TASKHOOK_INGEST_URL: it is ingest's base URL)"
-        log.error(
-            "Taskhook ingest refused "
-            + about
-            + " with "
-            + str(status)
-            + hint
-            + ": "
-            + refusal(response)
-        )
-        return status
+def hold_for_retry(name, body, why):
+    """Keep an event that ingest did not store for the retry task, and say so."""
+    about = describe(name, body)
+    slot = None
+    try:
+        slot = held.hold(get_cache(), name, body)
+    except Exception as err:  # the cache's backend errors have no common type
+        log.error("Taskhook ingest " + why + " to " + about + "; it could not be held for retry (" + str(err)[:200] + "): " + RETRY_HINT)
+        return
+    if slot is None:
+        log.error("Taskhook ingest " + why + " to " + about + "; " + str(held.SLOTS) + " events already wait for retry: " + RETRY_HINT)
+        return
+    log.warning("Taskhook ingest " + why + " to " + about + "; held: the plugin's retry task sends it again every minute for up to 23 h")

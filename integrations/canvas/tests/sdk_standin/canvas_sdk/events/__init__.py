@@ -20,6 +20,7 @@ class _EventTypeWrapper:
         "TASK_COMMENT_DELETED": 79,
         "TASK_CLOSED": 86,
         "TASK_COMPLETED": 87,
+        "CRON": 60,
     }
 
     def __getattr__(self, name):
