@@ -8,7 +8,7 @@ MODULE_DIRS := $(shell $(GO) list -m -f '{{.Dir}}')
 PACKAGES    := $(shell $(GO) list -m -f '{{.Path}}/...')
 TEST_FLAGS  ?= -count=1 -timeout 15m
 
-.PHONY: all build run test test-deps test-faults test-browser browser-deps lint fmt vet modules bench pgo clean help
+.PHONY: all build run screenshots test test-deps test-faults test-browser browser-deps lint fmt vet modules bench pgo clean help
 
 all: build
 
@@ -45,6 +45,9 @@ test-deps:
 	@for d in $(NPM_DIRS); do (cd $$d && if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then npm ci --no-audit --no-fund; fi) || exit 1; done
 
 browser-deps: test-deps
+
+screenshots: browser-deps ## refresh the dashboard screenshots in docs/ (the browser tests, writing their pictures there)
+	UI_SCREENSHOTS=docs $(GO) test $(TEST_FLAGS) -run TestDashboard ./e2e/browser/
 
 lint: fmt vet ## gofmt and go vet over every module
 
