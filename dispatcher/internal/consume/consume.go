@@ -186,7 +186,7 @@ type item struct {
 	// that open an alert (their message carries its link, which must be stored first) and the
 	// fallbacks of inactive webhooks.
 	held []held
-	span     trace.Span               // the consume span (tracing on), ended with the batch
+	span trace.Span // the consume span (tracing on), ended with the batch
 }
 
 func (c *Consumer) process(msgs []jetstream.Msg) {

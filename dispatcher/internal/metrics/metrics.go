@@ -112,7 +112,7 @@ func New() *Metrics {
 	m.AlertsOpen = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "taskhook_alerts_open",
 		Help: "Alerts not acknowledged, by state (open, escalated, unacknowledged: its last step passed)."}, []string{"state"})
 	m.AlertAckSeconds = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "taskhook_alert_time_to_acknowledge_seconds",
-		Help: "Time from an alert's opening to its acknowledgement, by how it was acknowledged (link, dashboard, api).",
+		Help:    "Time from an alert's opening to its acknowledgement, by how it was acknowledged (link, dashboard, api).",
 		Buckets: []float64{10, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 14400, 43200, 86400}}, []string{"via"})
 	m.AlertEscalations = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "taskhook_alert_escalations_total",
 		Help: "Escalation steps taken, by reason (not_acknowledged, delivery_failed)."}, []string{"reason"})
