@@ -65,6 +65,28 @@ try {
   resp = await page.goto(BASE + "/ack/" + "A".repeat(43));
   check(resp.status() === 404, "a forged link: 404");
   await audit(page, "the not-found page");
+
+  // The dashboard's Alerts page: a second alert waits; an admin acknowledges it there.
+  const ev2 = JSON.parse(EVENT); ev2.device.id = "D-992";
+  const p2 = await fetch(`${INGEST}/v1/events`, { method: "POST", body: JSON.stringify(ev2), headers: { Authorization: `Bearer ${INGEST_TOKEN}`, "Content-Type": "application/json" } });
+  check(p2.status === 202, "ingest accepted a second battery.critical");
+  for (let i = 0; i < 80 && bodies.length < 2; i++) await new Promise((r) => setTimeout(r, 250));
+  const second = JSON.parse(bodies[1] || "{}").alert || {};
+  const dash = await (await browser.newContext()).newPage();
+  await dash.goto(`${BASE}/ui/login`);
+  await dash.getByLabel("Token", { exact: true }).fill(ADMIN);
+  await dash.getByRole("button", { name: "Sign in" }).click();
+  await dash.waitForURL(`${BASE}/ui/`);
+  await dash.getByRole("link", { name: "Alerts" }).click();
+  await dash.waitForURL(`${BASE}/ui/alerts`);
+  check(await dash.getByRole("table", { name: /not acknowledged/ }).isVisible(), "the Alerts page lists the alert waiting");
+  await audit(dash, "the Alerts page");
+  await dash.getByLabel("Your name").fill("Charge nurse");
+  await Promise.all([dash.waitForNavigation(), dash.getByRole("button", { name: "Acknowledge" }).click()]);
+  check((await dash.textContent("body")).includes("Nothing is waiting"), "acknowledged from the dashboard");
+  await audit(dash, "the Alerts page after acknowledging");
+  r = await api("GET", `/v1/alerts/${second.id}`);
+  check(r.json.state === "acknowledged" && r.json.acknowledged_via === "dashboard" && r.json.acknowledged_by === "Charge nurse", "the API shows who acknowledged, via the dashboard");
 } finally {
   await browser.close();
   server.close();
