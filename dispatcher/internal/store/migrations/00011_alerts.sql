@@ -64,6 +64,8 @@ CREATE TABLE alert_marks (
     from_webhook_id uuid,
     created_at      timestamptz NOT NULL DEFAULT now()
 );
+-- Pruned with the deliveries they mark (TASKHOOK_RETENTION).
+CREATE INDEX alert_marks_created ON alert_marks (created_at);
 
 -- +goose Down
 DROP TABLE alert_marks;
