@@ -285,7 +285,10 @@ func TestAlertFallbackWhenThePrimaryIsGone(t *testing.T) {
 	s := newStack(t, "TASKHOOK_PUBLIC_URL=http://taskhook.test")
 	s.startDispatcher()
 	s.startIngest()
-	gone := newCapture(t, func(w http.ResponseWriter, r *http.Request, b []byte) bool { w.WriteHeader(http.StatusGone); return true })
+	gone := newCapture(t, func(w http.ResponseWriter, r *http.Request, b []byte) bool {
+		w.WriteHeader(http.StatusGone)
+		return true
+	})
 	fallback, oncall := newCapture(t, nil), newCapture(t, nil)
 	fbID := s.createWebhook(map[string]any{"name": "second channel", "url": fallback.URL, "events": []string{"task.created"}})
 	oncallID := s.createWebhook(map[string]any{"name": "on-call", "url": oncall.URL + "/services/T/B/x", "provider": "slack", "events": []string{"task.created"}})
