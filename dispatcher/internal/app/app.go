@@ -140,6 +140,13 @@ func Run(ctx context.Context, cfg Config, deps Deps, log *zap.Logger, ready func
 		Log: log, Interval: cfg.OpsInterval, Every: cfg.PollInterval, Batch: 100,
 		Published: func(typ string, n int) { m.OpsPublished.WithLabelValues(typ).Add(float64(n)) }}
 	go opsFlusher.Run(work)
+	if cfg.PublicURL == "" {
+		for _, w := range cache.All() {
+			if w.Escalation != nil {
+				log.Warn("a webhook has an escalation policy but TASKHOOK_PUBLIC_URL is unset: its messages carry no acknowledge link", zap.String("webhook_id", w.ID.String()))
+			}
+		}
+	}
 	escalations := &alert.Scheduler{Store: db, Metrics: m, Log: log, Interval: cfg.PollInterval, Gauges: cfg.GaugeInterval, Batch: 100, Poke: engine.Poke}
 	go escalations.Run(work)
 	acknowledger := &alert.Acknowledger{Store: db, Metrics: m, Log: log}
