@@ -142,6 +142,9 @@ func TestAlertAcknowledgedInTime(t *testing.T) {
 	if code, _ := httpDo(t, "POST", link, url.Values{"name": {strings.Repeat("x", 101)}}); code != 422 {
 		t.Errorf("a 101-character name: %d, want 422", code)
 	}
+	if code, _ := httpDo(t, "POST", link, url.Values{"name": {strings.Repeat("x", 5000)}}); code != 400 {
+		t.Errorf("a form over 4 KB: %d, want 400", code)
+	}
 	if a := s.alerts("open"); len(a) != 1 {
 		t.Fatalf("forged tokens changed something: %+v", a)
 	}

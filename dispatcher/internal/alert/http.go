@@ -134,8 +134,19 @@ func (p *Pages) acknowledge(c echo.Context) error {
 	if done {
 		return err
 	}
-	c.Request().Body = http.MaxBytesReader(c.Response(), c.Request().Body, maxForm)
-	name := strings.TrimSpace(c.FormValue("name"))
+	req := c.Request()
+	req.Body = http.MaxBytesReader(c.Response(), req.Body, maxForm)
+	var perr error
+	if strings.HasPrefix(req.Header.Get(echo.HeaderContentType), echo.MIMEMultipartForm) {
+		perr = req.ParseMultipartForm(maxForm)
+	} else {
+		perr = req.ParseForm()
+	}
+	if perr != nil {
+		return p.render(c, http.StatusBadRequest, pageData{Heading: "Acknowledge this alert", MessageClass: "error",
+			Message: "The form could not be read (at most 4 KB). Nothing was acknowledged.", Alert: p.view(req.Context(), a)})
+	}
+	name := strings.TrimSpace(req.Form.Get("name"))
 	if !utf8.ValidString(name) || utf8.RuneCountInString(name) > MaxNameLength || strings.ContainsFunc(name, isControl) {
 		return p.render(c, http.StatusUnprocessableEntity, pageData{Heading: "Acknowledge this alert", MessageClass: "error",
 			Message: "The name must be at most 100 characters of text. Nothing was acknowledged.", Alert: p.view(c.Request().Context(), a)})

@@ -141,14 +141,20 @@ func (e *Engine) AttemptNow(ctx context.Context, c *store.Claimed) (*Result, err
 		r = e.attempt(ctx, j)
 	}
 	// The outcome is recorded even when the caller has gone meanwhile.
-	if _, err := e.db.Write(context.WithoutCancel(ctx), &store.Batch{
+	b := &store.Batch{
 		Updates:  []store.Update{{ID: r.Job.DeliveryID, WebhookID: r.Job.WebhookID, Lease: r.Job.Lease, State: r.State}},
 		Attempts: []store.Attempt{r.Attempt},
 		Disable:  disables(r),
-	}); err != nil {
+	}
+	if g := GaveUp(r); g != nil {
+		b.GaveUp = []store.GaveUp{*g}
+	}
+	written, err := e.db.Write(context.WithoutCancel(ctx), b)
+	if err != nil {
 		return nil, err
 	}
 	e.countFinal(r)
+	e.CountFallbacks(written)
 	return r, nil
 }
 
