@@ -2,6 +2,7 @@ package alert
 
 import (
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -107,7 +108,7 @@ func FallbackReason(status string, last notify.Result, active bool, disabledReas
 // InactiveReason is why an inactive webhook does not deliver: paused (an admin deactivated it,
 // or created it inactive) or disabled (Taskhook did).
 func InactiveReason(disabledReason string) string {
-	if disabledReason == "" || len(disabledReason) >= len("deactivated by ") && disabledReason[:len("deactivated by ")] == "deactivated by " {
+	if disabledReason == "" || strings.HasPrefix(disabledReason, "deactivated by ") {
 		return Paused
 	}
 	return Disabled
