@@ -3,6 +3,7 @@ package subscription
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"mime"
 	"net/url"
@@ -114,8 +115,10 @@ func (c *Compiler) Check(ctx context.Context, w *Webhook) []Problem {
 	if w.Template != "" {
 		if len(w.Template) > MaxTemplateLen {
 			add("/template", "must be at most %d bytes", MaxTemplateLen)
-		} else if _, err := tmpl.Parse(w.Template, ""); err != nil {
+		} else if tp, err := tmpl.Parse(w.Template, ""); err != nil {
 			add("/template", "does not parse: %s", oneLine(err.Error()))
+		} else if typ, err := c.overBudget(ctx, tp, w); err != nil {
+			add("/template", "on the example %s event (GET /v1/event-types): %s", typ, strings.TrimPrefix(oneLine(err.Error()), "template: "))
 		}
 	}
 	if w.RateLimitPerSecond < 0 || w.RateLimitPerSecond > MaxRatePerSecond {
@@ -157,12 +160,7 @@ func checkDigest(w *Webhook, provider notify.Provider) []Problem {
 // exceeds its cost limit there would silently match nothing in production.
 func (c *Compiler) overCost(flt *Filter, w *Webhook) (string, bool) {
 	for _, t := range c.Catalog.Types() {
-		wanted := false
-		for _, p := range w.Events {
-			types, _ := c.Catalog.Expand(p)
-			wanted = wanted || slices.Contains(types, t.Type)
-		}
-		if !wanted {
+		if !c.wants(w, t.Type) {
 			continue
 		}
 		var ev map[string]any
@@ -174,6 +172,37 @@ func (c *Compiler) overCost(flt *Filter, w *Webhook) (string, bool) {
 		}
 	}
 	return "", false
+}
+
+// overBudget renders tp on the catalog's example of every type w subscribes to: a template
+// that exceeds its memory or time budget there (tmpl.ErrBudget) would fail every delivery.
+// Other errors may depend on the event (a field the example lacks) and are left to delivery.
+func (c *Compiler) overBudget(ctx context.Context, tp *tmpl.Template, w *Webhook) (string, error) {
+	loc, err := time.LoadLocation(w.Timezone)
+	if err != nil || w.Timezone == "" {
+		loc = time.UTC
+	}
+	target := &notify.Target{ID: w.ID.String(), Name: w.Name, URL: w.URL, Location: loc, Redact: w.Redact, Options: w.Options}
+	for _, t := range c.Catalog.Types() {
+		if !c.wants(w, t.Type) {
+			continue
+		}
+		m := &notify.Message{Type: t.Type, Timestamp: time.Now(), Event: event.NewLazy(t.Example)}
+		if _, err := tp.Render(ctx, target, m); errors.Is(err, tmpl.ErrBudget) {
+			return t.Type, err
+		}
+	}
+	return "", nil
+}
+
+// wants says whether w subscribes to the event type typ.
+func (c *Compiler) wants(w *Webhook, typ string) bool {
+	for _, p := range w.Events {
+		if types, _ := c.Catalog.Expand(p); slices.Contains(types, typ) {
+			return true
+		}
+	}
+	return false
 }
 
 // checkEvents checks that every pattern is a type, <family>.* or *, and that the provider
