@@ -178,7 +178,7 @@ func Run(ctx context.Context, cfg Config, deps Deps, log *zap.Logger, ready func
 	dashboard.Mount(e)
 	go housekeeping(work, db, cfg, m, log)
 	flusher := &digest.Flusher{DB: db, Webhooks: cache, Box: box, EventAAD: deliver.EventAAD, Delivered: engine.Poke,
-		Every: cfg.PollInterval, Metrics: m, Log: log}
+		Every: cfg.PollInterval, MaxBytes: int(cfg.DigestMaxBytes), Metrics: m, Log: log}
 	go flusher.Run(work)
 
 	log.Info("dispatcher starting", zap.String("addr", cfg.Addr), zap.String("version", version.Version),

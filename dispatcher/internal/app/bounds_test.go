@@ -1,6 +1,8 @@
 package app
 
 import (
+	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -49,5 +51,44 @@ func TestTemplateBudget(t *testing.T) {
 	})
 	if d.Attempts != 1 || d.EventID != "long" || !strings.Contains(d.LastError, "budget") || !strings.Contains(d.LastError, "bytes") {
 		t.Fatalf("%+v", d)
+	}
+}
+
+// TestDigestSplitByBytes: events of ~9 KB into one window become generic messages of at most
+// TASKHOOK_DIGEST_MAX_BYTES each (numbered part of parts), every event in exactly one of them.
+func TestDigestSplitByBytes(t *testing.T) {
+	const maxBytes = 64 << 10
+	h := start(t, "TASKHOOK_DIGEST_MAX_BYTES=64KiB")
+	gen := newReceiver(t)
+	h.createWebhook(map[string]any{"url": gen.URL + "/hook", "events": []string{"task.*"}, "digest": map[string]any{"window": "5s"}})
+	const n = 30
+	for i := 0; i < n; i++ {
+		// < is what json.Marshal would write as six bytes.
+		h.publish(fmt.Sprintf(`{"event_id":"big-%02d","task_id":"t-%02d","event":"created","title":%q}`, i, i, strings.Repeat("<", 9000)))
+	}
+	reqs := gen.waitFor(t, 4, 20*time.Second)
+	time.Sleep(time.Second)
+	reqs = gen.requests()
+	seen := map[string]bool{}
+	for _, r := range reqs {
+		var d struct {
+			Part, Parts, Count, Total int
+			Events                    []struct{ Data struct{ EventID string `json:"event_id"` } }
+		}
+		if err := json.Unmarshal(r.Body, &d); err != nil {
+			t.Fatal(err)
+		}
+		if len(r.Body) > maxBytes || d.Parts != len(reqs) || d.Total != n || d.Count != len(d.Events) {
+			t.Errorf("part %d/%d of %d messages: %d bytes, count %d, total %d", d.Part, d.Parts, len(reqs), len(r.Body), d.Count, d.Total)
+		}
+		for _, e := range d.Events {
+			if seen[e.Data.EventID] {
+				t.Errorf("%s twice", e.Data.EventID)
+			}
+			seen[e.Data.EventID] = true
+		}
+	}
+	if len(seen) != n || len(reqs) < 4 {
+		t.Fatalf("%d events in %d messages", len(seen), len(reqs))
 	}
 }

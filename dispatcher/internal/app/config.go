@@ -60,6 +60,7 @@ type Config struct {
 	Timezone           string        `env:"TASKHOOK_TIMEZONE" envDefault:"UTC" help:"IANA time zone that defines the day a task falls due (task.due fires at its start)"`
 	OverdueGrace       time.Duration `env:"TASKHOOK_OVERDUE_GRACE" envDefault:"0s" help:"wait after a task's due date before task.overdue; 0 to 720h"`
 	UISession          time.Duration `env:"TASKHOOK_UI_SESSION" envDefault:"12h" help:"lifetime of a dashboard (/ui/) session; 1m to 720h"`
+	DigestMaxBytes     config.Bytes  `env:"TASKHOOK_DIGEST_MAX_BYTES" envDefault:"4MiB" help:"the largest digest body; a window holding more becomes further parts (part, parts); 64KiB to 64MiB"`
 	OpsInterval        time.Duration `env:"TASKHOOK_OPS_INTERVAL" envDefault:"5m" help:"operational events (webhook.disabled, webhook.health_changed, delivery.exhausted, delivery.recovered): at most one per webhook and type per interval, counting what happened in it; 1s to 24h"`
 
 	key      []byte
@@ -134,6 +135,7 @@ func (c *Config) validate() error {
 		{c.ShutdownTimeout > 0, "TASKHOOK_SHUTDOWN_TIMEOUT must be positive"},
 		{c.OverdueGrace >= 0 && c.OverdueGrace <= 30*24*time.Hour, "TASKHOOK_OVERDUE_GRACE must be between 0 and 720h"},
 		{c.UISession >= time.Minute && c.UISession <= 30*24*time.Hour, "TASKHOOK_UI_SESSION must be between 1m and 720h"},
+		{c.DigestMaxBytes >= 64<<10 && c.DigestMaxBytes <= 64<<20, "TASKHOOK_DIGEST_MAX_BYTES must be between 64KiB and 64MiB"},
 		{c.OpsInterval >= time.Second && c.OpsInterval <= 24*time.Hour, "TASKHOOK_OPS_INTERVAL must be between 1s and 24h"},
 	}
 	for _, ch := range checks {
