@@ -148,6 +148,7 @@ func Run(ctx context.Context, cfg Config, deps Deps, log *zap.Logger, ready func
 		m.Requests.WithLabelValues(route, strconv.Itoa(status)).Inc()
 		m.RequestDuration.WithLabelValues(route).Observe(took.Seconds())
 	})
+	e.Server.ReadTimeout, e.Server.IdleTimeout = cfg.ReadTimeout, cfg.IdleTimeout
 	httpx.Health(e, m.Registry,
 		httpx.Check{Name: "nats", Fn: func(context.Context) error { return natsx.Ready(nc) }},
 		httpx.Check{Name: "postgres", Fn: db.Ping})

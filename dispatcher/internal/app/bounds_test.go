@@ -1,8 +1,13 @@
 package app
 
 import (
+	"bufio"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -90,5 +95,88 @@ func TestDigestSplitByBytes(t *testing.T) {
 	}
 	if len(seen) != n || len(reqs) < 4 {
 		t.Fatalf("%d events in %d messages", len(seen), len(reqs))
+	}
+}
+
+// rawRequest sends head (a request's line and headers, without the blank line) on a new TCP
+// connection and no body, then reads the answer and whether the connection was closed after
+// it, giving up after wait.
+func rawRequest(t *testing.T, base, head string, wait time.Duration) (status int, closed bool, took time.Duration) {
+	t.Helper()
+	conn, err := net.Dial("tcp", strings.TrimPrefix(base, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	start := time.Now()
+	_ = conn.SetDeadline(start.Add(wait))
+	if _, err := io.WriteString(conn, head+"\r\nHost: x\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	br := bufio.NewReader(conn)
+	res, err := http.ReadResponse(br, nil)
+	if err != nil {
+		return 0, false, time.Since(start) // no answer in time
+	}
+	_, _ = io.Copy(io.Discard, res.Body)
+	res.Body.Close()
+	_, err = br.ReadByte()
+	return res.StatusCode, err == io.EOF, time.Since(start)
+}
+
+// TestSlowBodies: a request that announces a body and never sends it is answered at once
+// without a valid token (and the connection closed), after TASKHOOK_READ_TIMEOUT with one or
+// on the dashboard's sign-in (whose credential is the body).
+func TestSlowBodies(t *testing.T) {
+	h := start(t, "TASKHOOK_READ_TIMEOUT=1s", "TASKHOOK_IDLE_TIMEOUT=1s")
+	head := func(path string) string {
+		return "POST " + path + " HTTP/1.1\r\nContent-Type: application/json\r\nContent-Length: 100"
+	}
+	cases := []struct {
+		name, head string
+		status     int
+		within     time.Duration
+	}{
+		{"no token", head("/v1/webhooks"), 401, 500 * time.Millisecond},
+		{"a wrong token", head("/v1/webhooks") + "\r\nAuthorization: Bearer nope", 401, 500 * time.Millisecond},
+		{"a viewer token", head("/v1/webhooks") + "\r\nAuthorization: Bearer " + viewerToken, 403, 500 * time.Millisecond},
+		{"an admin token", head("/v1/webhooks") + "\r\nAuthorization: Bearer " + adminToken, 408, 3 * time.Second},
+		{"the test endpoint", head("/v1/webhooks/test") + "\r\nAuthorization: Bearer " + adminToken, 408, 3 * time.Second},
+		{"sign-in", "POST /ui/login HTTP/1.1\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 100", 401, 3 * time.Second},
+	}
+	for _, c := range cases {
+		if status, closed, took := rawRequest(t, h.base, c.head, 6*time.Second); status != c.status || !closed || took > c.within {
+			t.Errorf("%s: %d, closed %v, after %s", c.name, status, closed, took)
+		}
+	}
+}
+
+// TestSignInFromTheBodyOnly: the dashboard takes the token from the form body, never from the
+// URL (which lands in logs and history).
+func TestSignInFromTheBodyOnly(t *testing.T) {
+	h := start(t)
+	for _, q := range []string{"?token=" + adminToken, "?Token=" + adminToken} {
+		req, _ := http.NewRequest("POST", h.base+"/ui/login"+q, strings.NewReader(""))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Origin", h.base)
+		res, err := http.DefaultTransport.RoundTrip(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != 400 || len(res.Cookies()) != 0 {
+			t.Errorf("%s: %d, cookies %v", q, res.StatusCode, res.Cookies())
+		}
+	}
+	req, _ := http.NewRequest("POST", h.base+"/ui/login", strings.NewReader(url.Values{"token": {adminToken}}.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Origin", h.base)
+	res, err := http.DefaultTransport.RoundTrip(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusSeeOther || len(res.Cookies()) == 0 {
+		t.Fatalf("a body sign-in: %d", res.StatusCode)
 	}
 }
