@@ -180,3 +180,22 @@ func TestSignInFromTheBodyOnly(t *testing.T) {
 		t.Fatalf("a body sign-in: %d", res.StatusCode)
 	}
 }
+
+// TestParametersPostgreSQLCannotHold: NUL and invalid UTF-8 in any path or query parameter are
+// 400 before a query (PostgreSQL refuses the bytes, which was a 500); a long multibyte task id
+// within the schema's 128 characters is looked up.
+func TestParametersPostgreSQLCannotHold(t *testing.T) {
+	h := start(t, "TASKHOOK_DUE_EVENTS=derive")
+	for _, p := range []string{"/v1/tasks/%00", "/v1/tasks/%ff", "/v1/tasks/a%00b", "/v1/tasks/%ed%a0%80", "/v1/webhooks/%00",
+		"/v1/deliveries/%ff/attempts", "/v1/audit?webhook_id=%00", "/v1/webhooks?x=%ff", "/v1/stats?window=%00"} {
+		if r := h.do("GET", p, viewerToken, nil); r.Status != 400 {
+			t.Errorf("GET %s: %d %s", p, r.Status, r.Body)
+		}
+	}
+	if r := h.do("GET", "/v1/tasks/"+strings.Repeat("%C3%A9", 128), viewerToken, nil); r.Status != 404 {
+		t.Errorf("128 characters: %d %s", r.Status, r.Body)
+	}
+	if r := h.do("GET", "/v1/tasks/"+strings.Repeat("%C3%A9", 129), viewerToken, nil); r.Status != 400 {
+		t.Errorf("129 characters: %d %s", r.Status, r.Body)
+	}
+}
