@@ -78,7 +78,11 @@ func TestDigestSplitByBytes(t *testing.T) {
 	for _, r := range reqs {
 		var d struct {
 			Part, Parts, Count, Total int
-			Events                    []struct{ Data struct{ EventID string `json:"event_id"` } }
+			Events                    []struct {
+				Data struct {
+					EventID string `json:"event_id"`
+				}
+			}
 		}
 		if err := json.Unmarshal(r.Body, &d); err != nil {
 			t.Fatal(err)
@@ -197,5 +201,56 @@ func TestParametersPostgreSQLCannotHold(t *testing.T) {
 	}
 	if r := h.do("GET", "/v1/tasks/"+strings.Repeat("%C3%A9", 129), viewerToken, nil); r.Status != 400 {
 		t.Errorf("129 characters: %d %s", r.Status, r.Body)
+	}
+}
+
+// TestExactPointers: every unknown field, wrong type and out-of-range number of an admin body
+// is reported at its full pointer, in one answer, with messages that never echo a value whole.
+func TestExactPointers(t *testing.T) {
+	h := start(t)
+	hook := newReceiver(t)
+	base := `"name":"a","url":"` + hook.URL + `"`
+	million := strings.Repeat("7", 200000) // within the admin body limit (256 KiB)
+	type detail struct{ Path, Message string }
+	cases := []struct {
+		name, method, path, body string
+		status                   int
+		want                     []detail // path and a part of the message, in order
+	}{
+		{"nested unknown", "POST", "/v1/webhooks", `{` + base + `,"auth":{"type":"bearer","token":"t","x":1}}`, 422, []detail{{"/auth/x", "unknown field"}}},
+		{"every unknown", "POST", "/v1/webhooks", `{` + base + `,"zz":1,"auth":{"type":"bearer","token":"t","y":1}}`, 422, []detail{{"/auth/y", "unknown"}, {"/zz", "unknown"}}},
+		{"unknown options", "POST", "/v1/webhooks", `{` + base + `,"options":{"a":1,"b":2}}`, 422, []detail{{"/options/a", "no options"}, {"/options/b", "no options"}}},
+		{"unknown fhir option", "POST", "/v1/webhooks", `{` + base + `,"provider":"fhir","events":["task.*"],"options":{"identifier_system":"urn:x","bogus":1}}`, 422, []detail{{"/options/bogus", "unknown field"}}},
+		{"zero window", "POST", "/v1/webhooks", `{` + base + `,"digest":{"window":"0s"}}`, 422, []detail{{"/digest/window", "between"}}},
+		{"an event as a number", "POST", "/v1/webhooks", `{` + base + `,"events":[5]}`, 422, []detail{{"/events/0", "must be a string, got a number"}}},
+		{"a fraction of attempts", "POST", "/v1/webhooks", `{` + base + `,"max_attempts":2.5}`, 422, []detail{{"/max_attempts", "must be a whole number, got 2.5"}}},
+		{"1e400", "POST", "/v1/webhooks", `{` + base + `,"rate_limit_per_second":1e400}`, 422, []detail{{"/rate_limit_per_second", "out of range"}}},
+		{"a million digits", "POST", "/v1/webhooks", `{` + base + `,"max_attempts":` + million + `}`, 422, []detail{{"/max_attempts", "whole number between"}}},
+		{"a million digits, test", "POST", "/v1/webhooks/test", `{` + base + `,"rate_limit_per_second":-` + million + `}`, 422, []detail{{"/rate_limit_per_second", "out of range"}}},
+	}
+	for _, c := range cases {
+		r := h.do(c.method, c.path, adminToken, []byte(c.body))
+		var eb struct {
+			Error   string
+			Details []detail
+		}
+		r.decode(t, &eb)
+		ok := r.Status == c.status && len(eb.Details) == len(c.want) && len(r.Body) < 4096
+		for i := 0; ok && i < len(c.want); i++ {
+			ok = eb.Details[i].Path == c.want[i].Path && strings.Contains(eb.Details[i].Message, c.want[i].Message)
+		}
+		if !ok {
+			t.Errorf("%s: %d %.600s", c.name, r.Status, r.Body)
+		}
+	}
+	// A replay body is not a webhook; a FHIR webhook is not tested with an event it cannot send.
+	wh := h.createWebhook(map[string]any{"url": hook.URL})
+	r := h.do("POST", "/v1/webhooks/"+wh.ID+"/replay", adminToken, []byte(`{"since":"2024-01-01T00:00:00Z","nope":1}`))
+	if r.Status != 422 || strings.Contains(string(r.Body), "webhook is not valid") || !strings.Contains(string(r.Body), `"/nope"`) {
+		t.Errorf("replay: %d %s", r.Status, r.Body)
+	}
+	fh := h.createWebhook(map[string]any{"url": hook.URL, "provider": "fhir", "events": []string{"task.*"}})
+	if r := h.do("POST", "/v1/webhooks/"+fh.ID+"/test?event=webhook.disabled", adminToken, map[string]any{}); r.Status != 422 || !strings.Contains(string(r.Body), "does not render") {
+		t.Errorf("fhir test of webhook.disabled: %d %s", r.Status, r.Body)
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/taskhook/taskhook/dispatcher/internal/notify"
 	"github.com/taskhook/taskhook/dispatcher/internal/notify/tmpl"
 	"github.com/taskhook/taskhook/pkg/event"
+	"github.com/taskhook/taskhook/pkg/jsonx"
 )
 
 // Limits of what a webhook may hold.
@@ -88,7 +89,14 @@ func (c *Compiler) Check(ctx context.Context, w *Webhook) []Problem {
 	if !ok {
 		add("/provider", "unknown provider %q; one of: %s", w.Provider, strings.Join(c.Providers.Names(), ", "))
 	} else if err := provider.CheckOptions(w.Options); err != nil {
-		add("/options", "%v", err)
+		var es jsonx.Errors
+		if errors.As(err, &es) { // each problem at its place inside options
+			for _, e := range es.Prefix("/options") {
+				add(e.Path, "%s", e.Message)
+			}
+		} else {
+			add("/options", "%v", err)
+		}
 	}
 	if w.URL == "" {
 		add("/url", "is required")

@@ -107,3 +107,28 @@ func TestEncodingAndMethods(t *testing.T) {
 		t.Fatalf("unknown path: %v %v", res, err)
 	}
 }
+
+// TestHugeNumbers: a number out of range or a million digits long is 422 at its pointer, and
+// the answer does not echo it.
+func TestHugeNumbers(t *testing.T) {
+	h := start(t)
+	million := strings.Repeat("9", 1000000)
+	cases := []struct{ body, path string }{
+		{`{"task_id":"1","event":"created","title":1e400}`, "/title"},
+		{`{"task_id":"1","event":"created","title":"t","patient":{"id":"p","age":1e400}}`, "/patient/age"},
+		{`{"task_id":"1","event":"created","title":"t","patient":{"id":"p","n":` + million + `}}`, "/patient/n"},
+		{`{"task_id":` + million + `,"event":"created","title":"t"}`, "/task_id"},
+	}
+	for _, c := range cases {
+		r := h.event([]byte(c.body))
+		var e errBody
+		r.json(t, &e)
+		if r.Status != 422 || len(e.Details) == 0 || e.Details[0].Path != c.path || len(r.Body) > 2048 {
+			t.Errorf("%.60s: %d %.300s (%d bytes)", c.body, r.Status, r.Body, len(r.Body))
+		}
+	}
+	r := h.post("/v1/events/batch", "application/json", token, []byte(`[{"task_id":"1","event":"created","title":"t","patient":{"id":"p","n":`+million+`}}]`))
+	if r.Status != 200 || !strings.Contains(string(r.Body), `"/patient/n"`) || len(r.Body) > 2048 {
+		t.Errorf("batch: %d %.300s", r.Status, r.Body)
+	}
+}
