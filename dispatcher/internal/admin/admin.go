@@ -39,6 +39,8 @@ type Options struct {
 	ReplayMaxScan      int           // most stream messages one replay reads
 	Lease              time.Duration // lease of a manual retry
 	Due                *due.Rules    // reminder rules; nil when TASKHOOK_DUE_EVENTS is off
+	// FilterErrors are the filter errors the consumer met (a webhook's health hint); may be nil.
+	FilterErrors *subscription.FilterErrors
 }
 
 // Deps are the parts of the dispatcher the API drives.
@@ -288,6 +290,7 @@ func (a *API) view(row *store.WebhookWithHealth, retrying bool) (*WebhookView, e
 		t := w.DisabledAt
 		v.DisabledAt = &t
 	}
+	v.Health.Hint = a.opts.FilterErrors.Hint(w.ID, a.now())
 	return v, nil
 }
 

@@ -254,3 +254,35 @@ func TestExactPointers(t *testing.T) {
 		t.Errorf("fhir test of webhook.disabled: %d %s", r.Status, r.Body)
 	}
 }
+
+// TestFilterErrors: a filter that fails on the catalog's examples is refused at save time; one
+// that fails only on a real event is counted (metric), shown as the webhook's health hint, and
+// the other events still flow.
+func TestFilterErrors(t *testing.T) {
+	h := start(t)
+	hook := newReceiver(t)
+	for _, f := range []string{"1/0 == 1", "1 % 0 == 1", "9223372036854775807 + event.title.size() > 0"} {
+		r := h.do("POST", "/v1/webhooks", adminToken, map[string]any{"name": "x", "url": hook.URL, "filter": f})
+		if r.Status != 422 || !strings.Contains(string(r.Body), `"/filter"`) || !strings.Contains(string(r.Body), "fails") {
+			t.Errorf("%s: %d %s", f, r.Status, r.Body)
+		}
+	}
+	// The examples' titles are longer than 5 characters; a title of 5 divides by zero.
+	wh := h.createWebhook(map[string]any{"url": hook.URL, "filter": "10 / (event.title.size() - 5) != 0"})
+	h.publish(`{"event_id":"five","task_id":"t-5","event":"created","title":"abcde"}`)
+	h.publish(taskEvent("ok", "created", ""))
+	hook.waitFor(t, 1, 10*time.Second)
+	eventually(t, 5*time.Second, "the filter error is counted", func() bool {
+		return h.metric("taskhook_dispatch_filter_errors_total", `kind="division by zero"`) == 1
+	})
+	var v struct {
+		Health struct{ Hint string }
+	}
+	h.do("GET", "/v1/webhooks/"+wh.ID, viewerToken, nil).decode(t, &v)
+	if !strings.Contains(v.Health.Hint, "division by zero") || !strings.Contains(v.Health.Hint, "1 times") {
+		t.Fatalf("health hint %q", v.Health.Hint)
+	}
+	if ds := h.deliveries(wh.ID); len(ds) != 1 || ds[0].EventID != "ok" {
+		t.Fatalf("deliveries %+v", ds)
+	}
+}

@@ -38,6 +38,7 @@ type Metrics struct {
 	DigestsSent      prometheus.Counter       // taskhook_digest_messages_total
 	DigestWaiting    prometheus.Gauge         // taskhook_digest_waiting_events
 	OpsPublished     *prometheus.CounterVec   // taskhook_ops_events_published_total{type}
+	FilterErrors     *prometheus.CounterVec   // taskhook_dispatch_filter_errors_total{kind}
 }
 
 var latencyBuckets = []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 300, 1800, 7200}
@@ -97,6 +98,8 @@ func New() *Metrics {
 			Help: "Sealed values not yet re-sealed with TASKHOOK_ENCRYPTION_KEY (after a key rotation; 0 when done)."}),
 		OpsPublished: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "taskhook_ops_events_published_total",
 			Help: "Operational events published by this replica (one per webhook, type and TASKHOOK_OPS_INTERVAL window), by type."}, []string{"type"}),
+		FilterErrors: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "taskhook_dispatch_filter_errors_total",
+			Help: "Events a webhook's filter could not be evaluated on (and that were therefore not delivered to it), by kind: cost limit, division by zero, overflow, conversion, error."}, []string{"kind"}),
 		DuePollDuration: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "taskhook_due_poll_duration_seconds",
 			Help: "Time of one scheduler poll: claim the due reminders, publish them, mark them fired.", Buckets: latencyBuckets[:12]}),
 		DigestsSent: prometheus.NewCounter(prometheus.CounterOpts{Name: "taskhook_digest_messages_total",
@@ -104,7 +107,7 @@ func New() *Metrics {
 		DigestWaiting: prometheus.NewGauge(prometheus.GaugeOpts{Name: "taskhook_digest_waiting_events",
 			Help: "Events collected in open digest windows, waiting for their window to close."}),
 	}
-	reg.MustRegister(m.DigestsSent, m.DigestWaiting)
+	reg.MustRegister(m.DigestsSent, m.DigestWaiting, m.FilterErrors)
 	reg.MustRegister(m.Events, m.Poison, m.Deliveries, m.Attempts, m.AttemptDuration, m.Retries, m.DeliveryLatency,
 		m.RetryBacklog, m.PendingBacklog, m.RetryOldestAge, m.ConsumerPending, m.ConsumerAckPend, m.Inflight, m.Queued,
 		m.BatchDuration, m.ClaimDuration, m.WriteErrors, m.WebhooksDisabled, m.Requests, m.RequestDuration,

@@ -109,8 +109,10 @@ func (c *Compiler) Check(ctx context.Context, w *Webhook) []Problem {
 			add("/filter", "must be at most %d characters", MaxFilterLen)
 		} else if flt, err := c.Filters.Compile(w.Filter); err != nil {
 			add("/filter", "does not compile: %s", oneLine(err.Error()))
-		} else if typ, over := c.overCost(flt, w); over {
+		} else if typ, kind := c.failsOnExample(flt, w); kind == "cost limit" {
 			add("/filter", "does not finish within the cost limit of %d on the example %s event (GET /v1/event-types): simplify it", CostLimit, typ)
+		} else if kind != "" {
+			add("/filter", "fails (%s) on the example %s event (GET /v1/event-types), so it would drop every such event: fix it", kind, typ)
 		}
 	}
 	if w.TemplateType != "" {
@@ -164,9 +166,10 @@ func checkDigest(w *Webhook, provider notify.Provider) []Problem {
 	return ps
 }
 
-// overCost runs flt on the catalog's example of every type w subscribes to: a filter that
-// exceeds its cost limit there would silently match nothing in production.
-func (c *Compiler) overCost(flt *Filter, w *Webhook) (string, bool) {
+// failsOnExample runs flt on the catalog's example of every type w subscribes to and returns
+// the first type where it fails (FilterErrorKind: over its cost limit, a division by zero, …):
+// such a filter would silently match nothing in production.
+func (c *Compiler) failsOnExample(flt *Filter, w *Webhook) (string, string) {
 	for _, t := range c.Catalog.Types() {
 		if !c.wants(w, t.Type) {
 			continue
@@ -175,11 +178,11 @@ func (c *Compiler) overCost(flt *Filter, w *Webhook) (string, bool) {
 		if json.Unmarshal(t.Example, &ev) != nil {
 			continue
 		}
-		if _, err := flt.Eval(t.Type, ev); OverCost(err) {
-			return t.Type, true
+		if _, err := flt.Eval(t.Type, ev); FilterErrorKind(err) != "" {
+			return t.Type, FilterErrorKind(err)
 		}
 	}
-	return "", false
+	return "", ""
 }
 
 // overBudget renders tp on the catalog's example of every type w subscribes to: a template
@@ -346,6 +349,14 @@ func (c *Compiled) HasFilter() bool { return c.filter != nil }
 // Match applies the filter (true without one).
 func (c *Compiled) Match(subject string, ev map[string]any) bool {
 	return c.filter == nil || c.filter.Match(subject, ev)
+}
+
+// MatchErr applies the filter and says why it could not be evaluated (see FilterErrorKind).
+func (c *Compiled) MatchErr(subject string, ev map[string]any) (bool, error) {
+	if c.filter == nil {
+		return true, nil
+	}
+	return c.filter.Eval(subject, ev)
 }
 
 // Compile prepares w for delivery. w must have passed Check.
