@@ -63,6 +63,8 @@ func typeName(t reflect.Type) string {
 		return "an integer"
 	case "float64":
 		return "a number"
+	case "config.Bytes":
+		return "a size such as 4MiB, 512KiB or 1048576"
 	}
 	return t.String()
 }

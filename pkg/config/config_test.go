@@ -64,3 +64,18 @@ func TestSplitList(t *testing.T) {
 		t.Fatal(got)
 	}
 }
+
+func TestBytes(t *testing.T) {
+	for in, want := range map[string]int64{"4MiB": 4 << 20, "512KiB": 512 << 10, "1048576": 1 << 20, "2MB": 2e6, " 1 GiB ": 1 << 30, "10B": 10} {
+		var b Bytes
+		if err := b.UnmarshalText([]byte(in)); err != nil || int64(b) != want {
+			t.Errorf("%q: %d %v", in, b, err)
+		}
+	}
+	for _, in := range []string{"", "4XB", "-1", "MiB", "99999999999GiB", "1.5MiB"} {
+		var b Bytes
+		if err := b.UnmarshalText([]byte(in)); err == nil {
+			t.Errorf("%q parsed as %d", in, b)
+		}
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
 	"slices"
 	"sort"
 	"strconv"
@@ -28,7 +29,7 @@ type Detail struct {
 // MalformedError reports a body that is not JSON at all (HTTP 400).
 type MalformedError struct{ Err error }
 
-func (e *MalformedError) Error() string { return "malformed JSON: " + e.Err.Error() }
+func (e *MalformedError) Error() string { return "malformed JSON: " + jsonx.Truncate(e.Err.Error()) }
 func (e *MalformedError) Unwrap() error { return e.Err }
 
 // InvalidError reports a JSON body that violates its family's schema (HTTP 422).
@@ -375,9 +376,25 @@ func (c *Catalog) ValidateInternal(body []byte) (*Validated, error) {
 func Decode(body []byte) (any, error) {
 	var doc any
 	if err := json.Unmarshal(body, &doc); err != nil {
-		return nil, &MalformedError{Err: err}
+		return nil, decodeError(body, err)
 	}
 	return doc, nil
+}
+
+// decodeError is the error of well-formed JSON that still does not decode (a number out of
+// float64's range: 1e400, a million digits), 422 at the number's pointer without echoing it,
+// else a *MalformedError.
+func decodeError(body []byte, err error) error {
+	if json.Valid(body) {
+		if es := jsonx.Fit(body, reflect.TypeFor[any]()); len(es) > 0 {
+			ie := &InvalidError{Text: true}
+			for _, e := range es {
+				ie.Details = append(ie.Details, Detail{Path: e.Path, Message: e.Message})
+			}
+			return ie
+		}
+	}
+	return &MalformedError{Err: err}
 }
 
 // family picks the family of a decoded body from its "type": the family named before the dot,
@@ -546,10 +563,12 @@ func escape(tok string) string {
 	return strings.ReplaceAll(strings.ReplaceAll(tok, "~", "~0"), "/", "~1")
 }
 
-// Item is one element of a JSON array body: its decoded value and its exact bytes.
+// Item is one element of a JSON array body: its decoded value and its exact bytes, or why it
+// cannot be decoded although well formed (Err, an *InvalidError: a number out of range).
 type Item struct {
 	Doc any
 	Raw []byte
+	Err error
 }
 
 // SplitArray decodes a JSON array of values in one pass, keeping each element's bytes (no copy)
@@ -572,7 +591,13 @@ func SplitArray(body []byte) ([]Item, error) {
 		start := dec.InputOffset()
 		var doc any
 		if err := dec.Decode(&doc); err != nil {
-			return nil, &MalformedError{Err: err}
+			raw := bytes.TrimLeft(body[start:dec.InputOffset()], ", \t\r\n")
+			var ute *json.UnmarshalTypeError
+			if !errors.As(err, &ute) || !json.Valid(raw) {
+				return nil, &MalformedError{Err: err}
+			}
+			items = append(items, Item{Raw: raw, Err: decodeError(raw, err)}) // judged alone, as every item
+			continue
 		}
 		raw := bytes.TrimLeft(body[start:dec.InputOffset()], ", \t\r\n")
 		items = append(items, Item{Doc: doc, Raw: raw})

@@ -4,9 +4,11 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/hex"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/labstack/echo/v4"
 )
@@ -90,11 +92,48 @@ func CheckQuery(raw string) error {
 	if err != nil {
 		return Errorf(http.StatusBadRequest, "malformed query string (%v): separate parameters with & and percent-encode ; and other reserved characters", err)
 	}
-	for k := range q {
+	for k, vs := range q {
+		for _, v := range append(vs, k) {
+			if err := checkText(v); err != nil {
+				return Errorf(http.StatusBadRequest, "query parameter %q %v", strings.ToValidUTF8(k, "\uFFFD"), err)
+			}
+		}
 		for _, p := range queryTokenParams {
 			if strings.EqualFold(k, p) {
 				return Errorf(http.StatusBadRequest, "credentials in the query string are refused (%q); send Authorization: Bearer <token>", k)
 			}
+		}
+	}
+	return nil
+}
+
+// checkText refuses what no stored value can hold (PostgreSQL's text takes neither NUL nor
+// invalid UTF-8, and would answer 500 for it), so that a parameter gets 400 before a query.
+func checkText(s string) error {
+	if !utf8.ValidString(s) {
+		return fmt.Errorf("is not valid UTF-8 (percent-encode the UTF-8 bytes of the text)")
+	}
+	if strings.IndexByte(s, 0) >= 0 {
+		return fmt.Errorf("contains a NUL character")
+	}
+	return nil
+}
+
+// CheckParams refuses path parameters (percent-decoded) that are not valid UTF-8 or hold NUL:
+// GET /v1/tasks/%00 and /v1/tasks/%ff are 400, whatever the route.
+func CheckParams(c echo.Context) error {
+	for i, name := range c.ParamNames() {
+		if i >= len(c.ParamValues()) || name == "*" {
+			break
+		}
+		v, err := url.PathUnescape(c.ParamValues()[i])
+		if err == nil {
+			err = checkText(v)
+		} else {
+			err = fmt.Errorf("is not correctly percent-encoded")
+		}
+		if err != nil {
+			return Errorf(http.StatusBadRequest, "path parameter %s %v", name, err)
 		}
 	}
 	return nil
@@ -106,6 +145,9 @@ func Authenticate(t *Tokens) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
 			if err := CheckQuery(c.Request().URL.RawQuery); err != nil {
+				return err
+			}
+			if err := CheckParams(c); err != nil {
 				return err
 			}
 			h := c.Request().Header.Get(echo.HeaderAuthorization)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"mime"
 	"net/http"
+	"strings"
 
 	"github.com/labstack/echo/v4"
 )
@@ -17,6 +18,9 @@ func ReadJSON(c echo.Context, limit int64) ([]byte, error) {
 	mt, _, err := mime.ParseMediaType(ct)
 	if ct == "" || err != nil || mt != echo.MIMEApplicationJSON {
 		return nil, Errorf(http.StatusUnsupportedMediaType, "Content-Type must be application/json, got %q", ct)
+	}
+	if err := CheckEncoding(req); err != nil {
+		return nil, err
 	}
 	if req.ContentLength > limit {
 		return nil, tooLarge(limit)
@@ -31,6 +35,9 @@ func ReadJSON(c echo.Context, limit int64) ([]byte, error) {
 		if errors.As(err, &mbe) {
 			return nil, tooLarge(limit)
 		}
+		if IsTimeout(err) {
+			return nil, Errorf(http.StatusRequestTimeout, "the body did not arrive in time (TASKHOOK_READ_TIMEOUT)")
+		}
 		return nil, Errorf(http.StatusBadRequest, "reading the body failed: %v", err)
 	}
 	return buf.Bytes(), nil
@@ -38,4 +45,13 @@ func ReadJSON(c echo.Context, limit int64) ([]byte, error) {
 
 func tooLarge(limit int64) *Error {
 	return Errorf(http.StatusRequestEntityTooLarge, "body exceeds the limit of %d bytes", limit)
+}
+
+// CheckEncoding refuses a compressed body (415 naming Content-Encoding): read as JSON it would
+// only fail as "invalid character", which does not say what to fix.
+func CheckEncoding(req *http.Request) error {
+	if enc := req.Header.Get("Content-Encoding"); enc != "" && !strings.EqualFold(enc, "identity") {
+		return Errorf(http.StatusUnsupportedMediaType, "Content-Encoding %q is not supported: send the body uncompressed", enc)
+	}
+	return nil
 }

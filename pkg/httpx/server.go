@@ -54,7 +54,13 @@ func NewEcho(log *zap.Logger, observe Observer) *echo.Echo {
 	e.Use(func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
 			start := time.Now()
-			if err := next(c); err != nil {
+			body := trackBody(c.Request())
+			err := next(c)
+			if err != nil {
+				err = notAllowed(c, err)
+			}
+			body.done(c)
+			if err != nil {
 				c.Error(err) // render now, so that logging and metrics see the final status
 			}
 			if observe != nil {
@@ -109,9 +115,28 @@ func Serve(ctx context.Context, e *echo.Echo, addr string, grace time.Duration, 
 	return ServeListener(ctx, e, ln, grace, ready)
 }
 
-// ServeListener is Serve on an existing listener.
+// Timeouts of both services' servers (TASKHOOK_READ_TIMEOUT and TASKHOOK_IDLE_TIMEOUT set the
+// last two through e.Server before Serve; zero means these defaults).
+const (
+	// ReadHeaderTimeout bounds the arrival of a request's headers.
+	ReadHeaderTimeout = 10 * time.Second
+	// DefaultReadTimeout bounds the arrival of a whole request, headers and body.
+	DefaultReadTimeout = 30 * time.Second
+	// DefaultIdleTimeout closes a keep-alive connection that sends no next request.
+	DefaultIdleTimeout = 120 * time.Second
+)
+
+// ServeListener is Serve on an existing listener. The read and idle timeouts are e.Server's
+// (set them before), else the defaults.
 func ServeListener(ctx context.Context, e *echo.Echo, ln net.Listener, grace time.Duration, ready func(net.Addr)) error {
-	srv := &http.Server{Handler: e, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second}
+	read, idle := DefaultReadTimeout, DefaultIdleTimeout
+	if e.Server != nil && e.Server.ReadTimeout > 0 {
+		read = e.Server.ReadTimeout
+	}
+	if e.Server != nil && e.Server.IdleTimeout > 0 {
+		idle = e.Server.IdleTimeout
+	}
+	srv := &http.Server{Handler: e, ReadHeaderTimeout: min(ReadHeaderTimeout, read), ReadTimeout: read, IdleTimeout: idle}
 	e.Server = srv
 	if ready != nil {
 		ready(ln.Addr())

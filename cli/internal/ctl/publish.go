@@ -43,10 +43,12 @@ type refusedLine struct {
 
 func (e *env) publishCmd() *cobra.Command {
 	var file, refusedPath, keyPrefix string
-	var batch int
+	var batch, maxBatchBytes int
 	c := &cobra.Command{Use: "publish -f events.ndjson", Short: "Publish events from an NDJSON file (one event per line) in batches",
 		Long: `Publish events from an NDJSON file (one JSON event per line; - for stdin) in batches of up to
-1000, with a progress bar, then print how many lines were accepted, duplicate and refused.
+1000 events and --max-batch-bytes (8 MiB), with a progress bar, then print how many lines were
+accepted, duplicate and refused. A line longer than a batch may be is refused alone (its first
+KiB is kept in the refused file); a leading UTF-8 byte order mark is ignored.
 Refused lines are written, each with its line number, status, error and details (JSON
 pointers), to --refused (default <file>.refused.ndjson). Exits 3 when any line was refused.
 
@@ -60,6 +62,9 @@ same file again within the duplicate window counts duplicates instead of publish
 			}
 			if batch < 1 || batch > client.MaxBatch {
 				return usagef("--batch must be 1 to %d", client.MaxBatch)
+			}
+			if maxBatchBytes < 1024 {
+				return usagef("--max-batch-bytes must be at least 1024")
 			}
 			pub, err := e.publisher()
 			if err != nil {
@@ -93,61 +98,105 @@ same file again within the duplicate window counts duplicates instead of publish
 			start := time.Now()
 			sum := publishSummary{}
 			var refused []refusedLine
-			rd := bufio.NewReaderSize(in, 1<<20)
-			lineNo := 0
-			eof := false
-			for !eof {
-				var items []json.RawMessage
-				var lines []int
-				var bytesRead int
-				for len(items) < batch {
-					line, err := rd.ReadBytes('\n')
-					if errors.Is(err, io.EOF) {
-						eof = true
-					} else if err != nil {
+			// send publishes one batch; a batch the server refuses whole as too large (its
+			// TASKHOOK_MAX_BATCH_BYTES is below --max-batch-bytes) is split in halves, down to
+			// one event, which is then refused alone.
+			var send func(items []json.RawMessage, lines []int) error
+			send = func(items []json.RawMessage, lines []int) error {
+				key := batchKey(keyPrefix, lines[0], items)
+				rs, err := pub.PublishBatch(cmd.Context(), items, client.IdempotencyKey(key))
+				var ce *client.Error
+				if errors.As(err, &ce) && ce.StatusCode == http.StatusRequestEntityTooLarge {
+					if len(items) == 1 {
+						refused = append(refused, refusedLine{Line: lines[0], Status: ce.StatusCode, Error: ce.Message, Event: items[0]})
+						return nil
+					}
+					h := len(items) / 2
+					if err := send(items[:h], lines[:h]); err != nil {
 						return err
 					}
-					if len(line) > 0 {
-						lineNo++
-						bytesRead += len(line)
-					}
-					line = bytes.TrimSpace(line)
-					if len(line) > 0 {
-						sum.Lines++
-						if !json.Valid(line) {
-							r := refusedLine{Line: lineNo, Status: http.StatusBadRequest, Error: "the line is not valid JSON"}
-							r.Text = string(line)
-							refused = append(refused, r)
-						} else {
-							items, lines = append(items, json.RawMessage(line)), append(lines, lineNo)
-						}
-					}
-					if eof {
-						break
+					return send(items[h:], lines[h:])
+				}
+				if err != nil {
+					e.printPublish(sum, len(refused), "")
+					return fmt.Errorf("batch from line %d: %w (the lines before it were published; publish again: the same lines are counted as duplicates)", lines[0], err)
+				}
+				sum.Batches++
+				for i, r := range rs {
+					switch {
+					case r.OK() && r.Duplicate:
+						sum.Duplicate++
+					case r.OK():
+						sum.Accepted++
+					default:
+						refused = append(refused, refusedLine{Line: lines[i], Status: r.Status, Error: r.Error, Details: r.Details, Event: items[i]})
 					}
 				}
-				if len(items) > 0 {
-					key := batchKey(keyPrefix, lines[0], items)
-					rs, err := pub.PublishBatch(cmd.Context(), items, client.IdempotencyKey(key))
-					if err != nil {
-						e.printPublish(sum, len(refused), "")
-						return fmt.Errorf("batch from line %d: %w (the lines before it were published; publish again: the same lines are counted as duplicates)", lines[0], err)
-					}
-					sum.Batches++
-					for i, r := range rs {
-						switch {
-						case r.OK() && r.Duplicate:
-							sum.Duplicate++
-						case r.OK():
-							sum.Accepted++
-						default:
-							refused = append(refused, refusedLine{Line: lines[i], Status: r.Status, Error: r.Error, Details: r.Details, Event: items[i]})
-						}
-					}
+				return nil
+			}
+			rd := bufio.NewReaderSize(in, 1<<20)
+			// A line alone may be at most what a batch carries ("[" and "]" around it).
+			maxLine := maxBatchBytes - 2
+			lineNo := 0
+			var items []json.RawMessage
+			var lines []int
+			var batchBytes, bytesRead int
+			flush := func() error {
+				if len(items) == 0 {
+					return nil
 				}
+				err := send(items, lines)
+				items, lines, batchBytes = nil, nil, 0
 				if bar != nil {
 					_ = bar.Add(bytesRead)
 				}
+				bytesRead = 0
+				return err
+			}
+			for {
+				line, n, tooLong, err := readLine(rd, maxLine)
+				if err != nil && !errors.Is(err, io.EOF) {
+					return err
+				}
+				eof := errors.Is(err, io.EOF)
+				if n > 0 {
+					lineNo++
+					bytesRead += n
+				}
+				if lineNo == 1 {
+					line = bytes.TrimPrefix(line, []byte("\xef\xbb\xbf")) // a UTF-8 byte order mark, as some editors write
+				}
+				line = bytes.TrimSpace(line)
+				switch {
+				case tooLong:
+					sum.Lines++
+					refused = append(refused, refusedLine{Line: lineNo, Status: http.StatusRequestEntityTooLarge,
+						Error: fmt.Sprintf("the line is %d bytes; a batch carries at most %d (--max-batch-bytes), so it was not sent", n, maxBatchBytes),
+						Text:  string(bytes.ToValidUTF8(line[:min(len(line), 1024)], nil)) + "…"})
+				case len(line) == 0:
+				case !json.Valid(line):
+					sum.Lines++
+					refused = append(refused, refusedLine{Line: lineNo, Status: http.StatusBadRequest, Error: "the line is not valid JSON", Text: string(line)})
+				default:
+					sum.Lines++
+					// Each item adds its bytes and a comma; the batch its brackets.
+					if len(items) == batch || len(items) > 0 && batchBytes+len(line)+1 > maxBatchBytes {
+						if err := flush(); err != nil {
+							return err
+						}
+					}
+					items, lines = append(items, json.RawMessage(line)), append(lines, lineNo)
+					batchBytes += len(line) + 1
+					if batchBytes == len(line)+1 {
+						batchBytes++ // the brackets
+					}
+				}
+				if eof {
+					break
+				}
+			}
+			if err := flush(); err != nil {
+				return err
 			}
 			if bar != nil {
 				_ = bar.Finish()
@@ -172,9 +221,31 @@ same file again within the duplicate window counts duplicates instead of publish
 	f := c.Flags()
 	f.StringVarP(&file, "file", "f", "", "NDJSON file of events (- for stdin)")
 	f.IntVar(&batch, "batch", client.MaxBatch, "events per request (1 to 1000)")
+	f.IntVar(&maxBatchBytes, "max-batch-bytes", DefaultMaxBatchBytes, "bytes per request at most (ingest refuses more than its TASKHOOK_MAX_BATCH_BYTES, 16 MiB by default; a batch it refuses as too large is split); a longer line is refused alone")
 	f.StringVar(&refusedPath, "refused", "", "where to write the refused lines (default <file>.refused.ndjson)")
 	f.StringVar(&keyPrefix, "key-prefix", "", "Idempotency-Key prefix of the batches (default: derived from each batch's content)")
 	return c
+}
+
+// DefaultMaxBatchBytes is the largest batch request publish sends by default: half of
+// ingest's default TASKHOOK_MAX_BATCH_BYTES, so that a batch is not refused whole.
+const DefaultMaxBatchBytes = 8 << 20
+
+// readLine reads one line (with its newline) of at most max bytes and says how many bytes it
+// had; a longer line is read to its end but only its first max bytes are kept (tooLong), so
+// that memory stays bounded whatever the file holds.
+func readLine(rd *bufio.Reader, max int) (line []byte, n int, tooLong bool, err error) {
+	for {
+		chunk, err := rd.ReadSlice('\n')
+		n += len(chunk)
+		if room := max + 1 - len(line); room > 0 {
+			line = append(line, chunk[:min(len(chunk), room)]...)
+		}
+		if errors.Is(err, bufio.ErrBufferFull) {
+			continue
+		}
+		return line, n, len(bytes.TrimRight(line, "\r\n")) > max, err
+	}
 }
 
 func batchKey(prefix string, firstLine int, items []json.RawMessage) string {

@@ -5,14 +5,10 @@
 package admin
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
-	"io"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -45,6 +41,8 @@ type Options struct {
 	Lease              time.Duration // lease of a manual retry
 	Due                *due.Rules    // reminder rules; nil when TASKHOOK_DUE_EVENTS is off
 	PublicURL          string        // TASKHOOK_PUBLIC_URL: escalation needs it for its links
+	// FilterErrors are the filter errors the consumer met (a webhook's health hint); may be nil.
+	FilterErrors *subscription.FilterErrors
 }
 
 // Deps are the parts of the dispatcher the API drives.
@@ -100,64 +98,21 @@ func decode(c echo.Context, v any) error {
 	if err != nil {
 		return err
 	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return decodeError(err)
+	// Every unknown field, wrong type and out-of-range number, each at its full pointer (and
+	// a key twice, invalid UTF-8, a lone surrogate, NUL); messages never echo a value whole.
+	var es jsonx.Errors
+	switch err := jsonx.Decode(body, v); {
+	case err == nil:
+		return nil
+	case errors.As(err, &es):
+		ps := make([]subscription.Problem, len(es))
+		for i, e := range es {
+			ps[i] = subscription.Problem{Path: e.Path, Message: e.Message}
+		}
+		return &httpx.Error{Status: http.StatusUnprocessableEntity, Message: "the request body is not valid; see details", Details: ps}
+	default:
+		return httpx.Errorf(http.StatusBadRequest, "%v", err)
 	}
-	if dec.More() {
-		return httpx.Errorf(http.StatusBadRequest, "malformed JSON: more than one value in the body")
-	}
-	if e := jsonx.Check(body); e != nil { // a key twice, invalid UTF-8, a lone surrogate, NUL
-		return unprocessable([]subscription.Problem{{Path: e.Path, Message: e.Message}})
-	}
-	return nil
-}
-
-func decodeError(err error) error {
-	var ute *json.UnmarshalTypeError
-	var se *json.SyntaxError
-	switch {
-	case errors.As(err, &ute):
-		path := "/" + strings.ReplaceAll(ute.Field, ".", "/")
-		return unprocessable([]subscription.Problem{{Path: path, Message: fmt.Sprintf("must be %s, got %s", jsonType(ute.Type.String()), article(ute.Value))}})
-	case strings.HasPrefix(err.Error(), "json: unknown field "):
-		field := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
-		return unprocessable([]subscription.Problem{{Path: "/" + field, Message: "unknown field (check the spelling)"}})
-	case errors.As(err, &se), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
-		return httpx.Errorf(http.StatusBadRequest, "malformed JSON: %v", err)
-	}
-	return httpx.Errorf(http.StatusBadRequest, "malformed JSON: %v", err)
-}
-
-// jsonType names the JSON a Go type takes: "an array of strings" for []string.
-func jsonType(goType string) string {
-	goType = strings.TrimPrefix(goType, "*")
-	if elem, ok := strings.CutPrefix(goType, "[]"); ok {
-		return "an array of " + strings.TrimPrefix(strings.TrimPrefix(jsonType(elem), "a "), "an ") + "s"
-	}
-	switch {
-	case strings.Contains(goType, "string"):
-		return "a string"
-	case strings.Contains(goType, "bool"):
-		return "true or false"
-	case strings.Contains(goType, "int"), strings.Contains(goType, "float"):
-		return "a number"
-	}
-	return "an object"
-}
-
-// article names the JSON kind json.UnmarshalTypeError reports ("string", "number", "array").
-func article(kind string) string {
-	switch kind {
-	case "array", "object":
-		return "an " + kind
-	case "bool":
-		return "true or false"
-	case "string", "number":
-		return "a " + kind
-	}
-	return kind
 }
 
 func unprocessable(ps []subscription.Problem) error {
@@ -345,6 +300,7 @@ func (a *API) view(row *store.WebhookWithHealth, retrying bool) (*WebhookView, e
 		t := w.DisabledAt
 		v.DisabledAt = &t
 	}
+	v.Health.Hint = a.opts.FilterErrors.Hint(w.ID, a.now())
 	return v, nil
 }
 

@@ -42,6 +42,9 @@ func parseDigest(raw json.RawMessage, w *subscription.Webhook) []subscription.Pr
 		switch k {
 		case "window":
 			err = json.Unmarshal(v, &s.Window)
+			if w := time.Duration(s.Window); err == nil && (w < digest.MinWindow || w > digest.MaxWindow) {
+				err = errString("must be between " + digest.MinWindow.String() + " and 24h, got " + w.String())
+			}
 		case "daily_at":
 			if json.Unmarshal(v, &s.DailyAt) != nil {
 				err = errString(`must be a time of day as "HH:MM"`)

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"strings"
+	"unicode/utf8"
 
 	"github.com/labstack/echo/v4"
 
@@ -19,7 +21,7 @@ func (a *API) getTask(c echo.Context) error {
 		return httpx.Errorf(http.StatusNotFound, "Taskhook keeps no task state: TASKHOOK_DUE_EVENTS is off")
 	}
 	id, err := url.PathUnescape(c.Param("task_id"))
-	if err != nil || id == "" || len(id) > 128 {
+	if err != nil || id == "" || utf8.RuneCountInString(id) > 128 || !utf8.ValidString(id) || strings.IndexByte(id, 0) >= 0 {
 		return httpx.Errorf(http.StatusBadRequest, "task_id must be 1 to 128 characters (URL-encoded in the path)")
 	}
 	row, err := a.DB.GetTask(c.Request().Context(), id)

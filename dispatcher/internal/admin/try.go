@@ -52,6 +52,10 @@ func (a *API) testSubject(c echo.Context, w *subscription.Compiled) (string, err
 		if !cat.IsType(s) {
 			return "", httpx.Errorf(http.StatusBadRequest, "event must be one of %s, got %q", strings.Join(cat.TypeNames(), ", "), s)
 		}
+		if _, f, _ := cat.Lookup(s); !notify.Renders(w.Provider, f.Name) {
+			return "", httpx.Errorf(http.StatusUnprocessableEntity, "provider %s does not render %s events (it renders: %s); choose another ?event=",
+				w.Provider.Name(), f.Name, strings.Join(w.Provider.(notify.FamilyRenderer).Families(), ", "))
+		}
 		return s, nil
 	}
 	for _, s := range cat.TypeNames() {

@@ -132,6 +132,7 @@ func Run(ctx context.Context, cfg Config, deps Deps, log *zap.Logger, ready func
 	var dueRules *due.Rules
 	consumeCfg := consume.Config{BatchSize: cfg.BatchSize, BatchWait: 2 * time.Millisecond, Window: cfg.AckWindow,
 		Workers: 4, Lease: cfg.Lease, GaugeInterval: cfg.GaugeInterval, Catalog: catalog, Tracing: tr, AckLinkTTL: cfg.AckLinkTTL}
+	consumeCfg.FilterErrors = subscription.NewFilterErrors() // shown as the webhooks' health hints
 	if cfg.DueEvents == "derive" {
 		dueRules = &due.Rules{Location: cfg.location, Grace: cfg.OverdueGrace}
 		scheduler := &due.Scheduler{Rules: *dueRules, Store: db, Box: box, Catalog: catalog, Metrics: m, Log: log,
@@ -165,6 +166,7 @@ func Run(ctx context.Context, cfg Config, deps Deps, log *zap.Logger, ready func
 		m.Requests.WithLabelValues(route, strconv.Itoa(status)).Inc()
 		m.RequestDuration.WithLabelValues(route).Observe(took.Seconds())
 	})
+	e.Server.ReadTimeout, e.Server.IdleTimeout = cfg.ReadTimeout, cfg.IdleTimeout
 	httpx.Health(e, m.Registry,
 		httpx.Check{Name: "nats", Fn: func(context.Context) error { return natsx.Ready(nc) }},
 		httpx.Check{Name: "postgres", Fn: db.Ping})
@@ -177,7 +179,7 @@ func Run(ctx context.Context, cfg Config, deps Deps, log *zap.Logger, ready func
 	go resealer.Run(work)
 	admin.New(admin.Deps{DB: db, Codec: codec, Compiler: compiler, Cache: cache, Engine: engine, Replayer: replayer, Log: log, Sealed: resealer.Left},
 		admin.Options{RedAfter: cfg.RedAfter, DefaultMaxAttempts: cfg.schedule.DefaultAttempts(), RotationGrace: cfg.RotationGrace,
-			ReplayLimit: cfg.ReplayLimit, ReplayMaxScan: 20 * cfg.ReplayLimit, Lease: cfg.Lease, Due: dueRules, PublicURL: cfg.PublicURL}).Register(v1)
+			ReplayLimit: cfg.ReplayLimit, ReplayMaxScan: 20 * cfg.ReplayLimit, Lease: cfg.Lease, Due: dueRules, PublicURL: cfg.PublicURL, FilterErrors: consumeCfg.FilterErrors}).Register(v1)
 	(&alert.API{Store: db, Ack: acknowledger}).Register(v1)
 	v1.GET("/event-types", httpx.EventTypes(catalog))
 	v1.GET("/providers", providersHandler(providers))
@@ -205,7 +207,7 @@ func Run(ctx context.Context, cfg Config, deps Deps, log *zap.Logger, ready func
 		}}).Mount(e)
 	go housekeeping(work, db, cfg, m, log)
 	flusher := &digest.Flusher{DB: db, Webhooks: cache, Box: box, EventAAD: deliver.EventAAD, Delivered: engine.Poke,
-		Every: cfg.PollInterval, Metrics: m, Log: log}
+		Every: cfg.PollInterval, MaxBytes: int(cfg.DigestMaxBytes), Metrics: m, Log: log}
 	go flusher.Run(work)
 
 	log.Info("dispatcher starting", zap.String("addr", cfg.Addr), zap.String("version", version.Version),

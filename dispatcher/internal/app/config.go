@@ -53,6 +53,8 @@ type Config struct {
 	RotationGrace      time.Duration `env:"TASKHOOK_ROTATION_GRACE" envDefault:"24h" help:"how long a rotated hmac secret keeps signing beside the new one"`
 	ReplayLimit        int           `env:"TASKHOOK_REPLAY_LIMIT" envDefault:"10000" help:"most deliveries one replay re-queues or creates; 1 to 1000000"`
 	DBMaxConns         int           `env:"TASKHOOK_DB_MAX_CONNS" envDefault:"16" help:"PostgreSQL connections per replica; at least 2"`
+	ReadTimeout        time.Duration `env:"TASKHOOK_READ_TIMEOUT" envDefault:"30s" help:"time for a whole request, headers and body, to arrive (408 and the connection closed otherwise); 1s to 1h"`
+	IdleTimeout        time.Duration `env:"TASKHOOK_IDLE_TIMEOUT" envDefault:"120s" help:"an idle keep-alive connection closes after this; 1s to 1h"`
 	ShutdownTimeout    time.Duration `env:"TASKHOOK_SHUTDOWN_TIMEOUT" envDefault:"15s" help:"grace period for in-flight work on SIGTERM"`
 	LogLevel           string        `env:"TASKHOOK_LOG_LEVEL" envDefault:"info" help:"debug, info, warn or error"`
 	OTLPEndpoint       string        `env:"OTEL_EXPORTER_OTLP_ENDPOINT" help:"OpenTelemetry traces: the OTLP/HTTP collector; empty: tracing off (the SDK reads every other OTEL_* variable itself)"`
@@ -61,6 +63,7 @@ type Config struct {
 	Timezone           string        `env:"TASKHOOK_TIMEZONE" envDefault:"UTC" help:"IANA time zone that defines the day a task falls due (task.due fires at its start)"`
 	OverdueGrace       time.Duration `env:"TASKHOOK_OVERDUE_GRACE" envDefault:"0s" help:"wait after a task's due date before task.overdue; 0 to 720h"`
 	UISession          time.Duration `env:"TASKHOOK_UI_SESSION" envDefault:"12h" help:"lifetime of a dashboard (/ui/) session; 1m to 720h"`
+	DigestMaxBytes     config.Bytes  `env:"TASKHOOK_DIGEST_MAX_BYTES" envDefault:"4MiB" help:"the largest digest body; a window holding more becomes further parts (part, parts); 64KiB to 64MiB"`
 	OpsInterval        time.Duration `env:"TASKHOOK_OPS_INTERVAL" envDefault:"5m" help:"operational events (webhook.disabled, webhook.health_changed, delivery.exhausted, delivery.recovered): at most one per webhook and type per interval, counting what happened in it; 1s to 24h"`
 	PublicURL          string        `env:"TASKHOOK_PUBLIC_URL" help:"base URL people reach the dispatcher at, e.g. https://taskhook.example.org (acknowledge links of alerts); required for a webhook's escalation"`
 	AckLinkTTL         time.Duration `env:"TASKHOOK_ACK_LINK_TTL" envDefault:"168h" help:"how long an alert's acknowledge link works; 10s to 720h"`
@@ -138,9 +141,12 @@ func (c *Config) validate() error {
 		{c.ReplayLimit >= 1 && c.ReplayLimit <= 1000000, "TASKHOOK_REPLAY_LIMIT must be 1 to 1000000"},
 		{c.DBMaxConns >= 2, "TASKHOOK_DB_MAX_CONNS must be at least 2"},
 		{c.ShutdownTimeout > 0, "TASKHOOK_SHUTDOWN_TIMEOUT must be positive"},
+		{c.ReadTimeout >= time.Second && c.ReadTimeout <= time.Hour, "TASKHOOK_READ_TIMEOUT must be between 1s and 1h"},
+		{c.IdleTimeout >= time.Second && c.IdleTimeout <= time.Hour, "TASKHOOK_IDLE_TIMEOUT must be between 1s and 1h"},
 		{c.OverdueGrace >= 0 && c.OverdueGrace <= 30*24*time.Hour, "TASKHOOK_OVERDUE_GRACE must be between 0 and 720h"},
 		{c.UISession >= time.Minute && c.UISession <= 30*24*time.Hour, "TASKHOOK_UI_SESSION must be between 1m and 720h"},
 		{c.AckLinkTTL >= 10*time.Second && c.AckLinkTTL <= 30*24*time.Hour, "TASKHOOK_ACK_LINK_TTL must be between 10s and 720h"},
+		{c.DigestMaxBytes >= 64<<10 && c.DigestMaxBytes <= 64<<20, "TASKHOOK_DIGEST_MAX_BYTES must be between 64KiB and 64MiB"},
 		{c.OpsInterval >= time.Second && c.OpsInterval <= 24*time.Hour, "TASKHOOK_OPS_INTERVAL must be between 1s and 24h"},
 	}
 	for _, ch := range checks {

@@ -62,12 +62,8 @@ func TestUserProgramsAndContexts(t *testing.T) {
 	hook := newReceiver(t)
 	start := time.Now()
 	r := h.do("POST", "/v1/webhooks/test", adminToken, map[string]any{"name": "x", "url": hook.URL, "template": "{{range 100000000}}{{end}}", "template_content_type": "text/plain"})
-	var res struct {
-		OK    bool
-		Error string
-	}
-	r.decode(t, &res)
-	if r.Status != 200 || res.OK || !strings.Contains(res.Error, "iterations") || time.Since(start) > 2*time.Second {
+	// Refused before anything is sent: it exceeds its budget on the catalog's examples.
+	if r.Status != 422 || !strings.Contains(string(r.Body), "iterations") || time.Since(start) > 2*time.Second {
 		t.Fatalf("hostile template: %d %s after %s", r.Status, r.Body, time.Since(start))
 	}
 	if r := h.do("POST", "/v1/webhooks", adminToken, map[string]any{"name": "x", "url": hook.URL, "template": `{{define "a"}}x{{end}}{{template "a"}}`}); r.Status != 422 {

@@ -59,6 +59,9 @@ type Config struct {
 	// Tasks, when set, is told of every task event of a batch before the batch is
 	// acknowledged (the state behind derived task.due and task.overdue).
 	Tasks TaskObserver
+	// FilterErrors records the filter errors met while matching (the webhooks' health hints);
+	// nil: counted in the metric and logged only.
+	FilterErrors *subscription.FilterErrors
 	// Tracing continues each event's trace (from its message headers) with a consume span, a
 	// match span and a span for the batch's write; nil or off: none.
 	Tracing *tracing.Tracing
@@ -496,7 +499,11 @@ func (c *Consumer) match(it *item) bool {
 					return false
 				}
 			}
-			if !w.Match(it.subject, doc) {
+			ok, err := w.MatchErr(it.subject, doc)
+			if kind := subscription.FilterErrorKind(err); kind != "" {
+				c.filterError(w, it.eventID, kind)
+			}
+			if !ok {
 				continue
 			}
 		}
@@ -531,6 +538,20 @@ func (c *Consumer) match(it *item) bool {
 		c.fallBack(it, w)
 	}
 	return len(it.jobs) > 0 || len(it.digests) > 0 || len(it.held) > 0
+}
+
+// filterError counts a filter that could not be evaluated on an event (the event is not
+// delivered to that webhook) and logs it, ids and kind only, at most once a minute per webhook.
+func (c *Consumer) filterError(w *subscription.Compiled, eventID, kind string) {
+	c.metrics.FilterErrors.WithLabelValues(kind).Inc()
+	log := true
+	if c.cfg.FilterErrors != nil {
+		log = c.cfg.FilterErrors.Record(w.ID, kind, time.Now())
+	}
+	if log {
+		c.log.Warn("a webhook's filter failed on an event, which was not delivered to it (logged once a minute per webhook; see taskhook_dispatch_filter_errors_total)",
+			zap.String("webhook_id", w.ID.String()), zap.String("event_id", eventID), zap.String("kind", kind))
+	}
 }
 
 // aboutWebhook is the webhook an operational event is about ("" for other events).

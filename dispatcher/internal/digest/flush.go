@@ -2,7 +2,6 @@ package digest
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"strconv"
 	"time"
@@ -33,7 +32,7 @@ type Webhooks interface {
 
 // Store is what the flusher needs of PostgreSQL (*store.DB).
 type Store interface {
-	FlushDigests(ctx context.Context, limit int, build func(store.DigestWindow, []store.WaitingItem) (*store.DigestFlush, error)) (int, error)
+	FlushDigests(ctx context.Context, limit int, build func(store.DigestWindow, *store.WindowTx) (*store.DigestFlush, error)) (int, error)
 	DigestBacklog(ctx context.Context) (store.DigestBacklog, error)
 }
 
@@ -49,8 +48,11 @@ type Flusher struct {
 	// Delivered is told after digests were written, so that the engine claims them at once.
 	Delivered func()
 	Every     time.Duration // how often closed windows are looked for (default 1 s)
-	Metrics   *metrics.Metrics
-	Log       *zap.Logger
+	// MaxBytes bounds one message's body (default DefaultMaxBytes); a window holding more
+	// becomes further parts. The flush holds one part's items at a time.
+	MaxBytes int
+	Metrics  *metrics.Metrics
+	Log      *zap.Logger
 }
 
 // Run flushes until ctx ends.
@@ -81,18 +83,16 @@ func (f *Flusher) FlushOnce(ctx context.Context) error {
 	refreshed := false
 	for {
 		sent := 0
-		n, err := f.DB.FlushDigests(ctx, limit, func(w store.DigestWindow, items []store.WaitingItem) (*store.DigestFlush, error) {
+		n, err := f.DB.FlushDigests(ctx, limit, func(w store.DigestWindow, tx *store.WindowTx) (*store.DigestFlush, error) {
 			if !refreshed {
 				if err := f.Webhooks.Refresh(ctx); err != nil {
 					return nil, err
 				}
 				refreshed = true
 			}
-			fl := f.build(w, items, time.Now())
-			if fl != nil {
-				sent += len(fl.Deliveries)
-			}
-			return fl, nil
+			fl, parts, err := f.build(w, tx, time.Now())
+			sent += parts
+			return fl, err
 		})
 		if err != nil {
 			return err
@@ -109,45 +109,96 @@ func (f *Flusher) FlushOnce(ctx context.Context) error {
 	}
 }
 
-// build makes a closed window's messages; nil drops the window (its webhook is gone).
-func (f *Flusher) build(w store.DigestWindow, waiting []store.WaitingItem, now time.Time) *store.DigestFlush {
+// WindowReader is a claimed window's items and where its messages go (*store.WindowTx).
+type WindowReader interface {
+	Waiting() ([]store.WaitingSize, error)
+	Items(first, last int64) ([]store.WaitingItem, error)
+	Write(ev store.Event, d store.NewDelivery, first, last int64) error
+}
+
+// build makes a closed window's messages, writing them part by part (it holds one part's
+// items at a time), and says how many it wrote; nil drops the window (its webhook is gone).
+func (f *Flusher) build(w store.DigestWindow, tx WindowReader, now time.Time) (*store.DigestFlush, int, error) {
 	t, ok := f.Webhooks.Digest(w.WebhookID)
 	if !ok {
-		return nil
+		return nil, 0, nil
 	}
-	items := make([]Item, 0, len(waiting))
-	for _, it := range waiting {
-		raw, err := f.Box.Open(it.Payload, ItemAAD(w.WebhookID, it.EventID))
-		if err != nil {
-			// Never expected (the key that sealed it is configured, or the re-seal moved it):
-			// the digest goes out without it rather than never.
-			f.Log.Error("digest item cannot be opened; left out", zap.String("webhook_id", w.WebhookID.String()), zap.String("event_id", it.EventID))
-			continue
-		}
-		items = append(items, Item{Type: it.EventType, Timestamp: it.OccurredAt, Data: raw})
+	waiting, err := tx.Waiting()
+	if err != nil {
+		return nil, 0, err
 	}
 	out := &store.DigestFlush{}
 	if t.Spec != nil && t.Spec.Daily() && t.Spec.SendEmpty {
 		out.Next = &store.DigestWindow{WebhookID: w.WebhookID, OpenedAt: w.ClosesAt, ClosesAt: t.Spec.Closes(now, t.Location)}
 	}
-	if len(items) == 0 && out.Next == nil {
-		return out // nothing to send: a day without events, or a window turned off empty
+	if len(waiting) == 0 && out.Next == nil {
+		return out, 0, nil // nothing to send: a day without events, or a window turned off empty
 	}
-	for i, d := range Build(Window{Start: w.OpenedAt, End: w.ClosesAt}, items, MaxPerMessage, t.Preview) {
-		eventID := EventID(w.WebhookID, w.OpenedAt, i+1)
-		raw, err := json.Marshal(d)
-		if err != nil {
-			continue // a Doc always marshals
+	sized := make([]Sized, len(waiting))
+	for i, it := range waiting {
+		sized[i] = Sized{Type: it.EventType, Size: it.Size}
+	}
+	base := header(Window{Start: w.OpenedAt, End: w.ClosesAt}, sized)
+	var pages []Page
+	if t.Preview > 0 {
+		// One message: the counts of all, the first events listed; it carries every item.
+		pages = []Page{{0, len(sized)}}
+	} else {
+		maxBytes := f.MaxBytes
+		if maxBytes <= 0 {
+			maxBytes = DefaultMaxBytes
 		}
+		pages = Plan(sized, HeaderBytes(base), MaxPerMessage, maxBytes)
+	}
+	for i, p := range pages {
+		d := base
+		d.Part, d.Parts, d.Count = i+1, len(pages), p.To-p.From
+		var first, last int64
+		if p.To > p.From {
+			first, last = waiting[p.From].Seq, waiting[p.To-1].Seq
+			read := last
+			if t.Preview > 0 {
+				read = waiting[min(p.To, p.From+t.Preview)-1].Seq
+			}
+			items, err := tx.Items(first, read)
+			if err != nil {
+				return nil, 0, err
+			}
+			d.Events = f.open(w.WebhookID, items)
+		}
+		raw, err := Encode(d)
+		if err != nil {
+			return nil, 0, err // a Doc always encodes
+		}
+		eventID := EventID(w.WebhookID, w.OpenedAt, i+1)
 		id := DeliveryID(w.WebhookID, eventID)
 		if i == 0 {
 			out.DigestID = id
 		}
-		out.Events = append(out.Events, store.Event{ID: eventID, Subject: Type, Payload: f.Box.Seal(raw, f.EventAAD(eventID))})
-		out.Deliveries = append(out.Deliveries, store.NewDelivery{ID: id, WebhookID: w.WebhookID, EventID: eventID, EventType: Type,
-			State: store.State{Status: store.StatusPending, DueAt: now}})
+		ev := store.Event{ID: eventID, Subject: Type, Payload: f.Box.Seal(raw, f.EventAAD(eventID))}
+		del := store.NewDelivery{ID: id, WebhookID: w.WebhookID, EventID: eventID, EventType: Type,
+			State: store.State{Status: store.StatusPending, DueAt: now}}
+		if err := tx.Write(ev, del, first, last); err != nil {
+			return nil, 0, err
+		}
 	}
-	return out
+	return out, len(pages), nil
+}
+
+// open opens a page's sealed items.
+func (f *Flusher) open(webhook uuid.UUID, waiting []store.WaitingItem) []Item {
+	items := make([]Item, 0, len(waiting))
+	for _, it := range waiting {
+		raw, err := f.Box.Open(it.Payload, ItemAAD(webhook, it.EventID))
+		if err != nil {
+			// Never expected (the key that sealed it is configured, or the re-seal moved it):
+			// the digest goes out without it rather than never.
+			f.Log.Error("digest item cannot be opened; left out", zap.String("webhook_id", webhook.String()), zap.String("event_id", it.EventID))
+			continue
+		}
+		items = append(items, Item{Type: it.EventType, Timestamp: it.OccurredAt, Data: raw})
+	}
+	return items
 }
 
 // EventID is the id of part (1-based) of the digest of webhook's window opened at opened.

@@ -42,6 +42,7 @@ type Metrics struct {
 	AlertAckSeconds  *prometheus.HistogramVec // taskhook_alert_time_to_acknowledge_seconds{via}
 	AlertEscalations *prometheus.CounterVec   // taskhook_alert_escalations_total{reason}
 	AlertFallbacks   *prometheus.CounterVec   // taskhook_alert_fallbacks_total{reason}
+	FilterErrors     *prometheus.CounterVec   // taskhook_dispatch_filter_errors_total{kind}
 }
 
 var latencyBuckets = []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 300, 1800, 7200}
@@ -101,6 +102,8 @@ func New() *Metrics {
 			Help: "Sealed values not yet re-sealed with TASKHOOK_ENCRYPTION_KEY (after a key rotation; 0 when done)."}),
 		OpsPublished: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "taskhook_ops_events_published_total",
 			Help: "Operational events published by this replica (one per webhook, type and TASKHOOK_OPS_INTERVAL window), by type."}, []string{"type"}),
+		FilterErrors: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "taskhook_dispatch_filter_errors_total",
+			Help: "Events a webhook's filter could not be evaluated on (and that were therefore not delivered to it), by kind: cost limit, division by zero, overflow, conversion, error."}, []string{"kind"}),
 		DuePollDuration: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "taskhook_due_poll_duration_seconds",
 			Help: "Time of one scheduler poll: claim the due reminders, publish them, mark them fired.", Buckets: latencyBuckets[:12]}),
 		DigestsSent: prometheus.NewCounter(prometheus.CounterOpts{Name: "taskhook_digest_messages_total",
@@ -119,6 +122,7 @@ func New() *Metrics {
 	m.AlertFallbacks = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "taskhook_alert_fallbacks_total",
 		Help: "Events handed to a webhook's fallback, by reason (gave_up, failed, paused, disabled)."}, []string{"reason"})
 	reg.MustRegister(m.AlertsOpen, m.AlertAckSeconds, m.AlertEscalations, m.AlertFallbacks)
+	reg.MustRegister(m.DigestsSent, m.DigestWaiting, m.FilterErrors)
 	reg.MustRegister(m.Events, m.Poison, m.Deliveries, m.Attempts, m.AttemptDuration, m.Retries, m.DeliveryLatency,
 		m.RetryBacklog, m.PendingBacklog, m.RetryOldestAge, m.ConsumerPending, m.ConsumerAckPend, m.Inflight, m.Queued,
 		m.BatchDuration, m.ClaimDuration, m.WriteErrors, m.WebhooksDisabled, m.Requests, m.RequestDuration,

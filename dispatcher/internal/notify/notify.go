@@ -11,15 +11,18 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/taskhook/taskhook/pkg/event"
+	"github.com/taskhook/taskhook/pkg/jsonx"
 )
 
 // Message is one event to render for one webhook.
@@ -374,11 +377,21 @@ func RetryAfter(h http.Header, now time.Time) time.Duration {
 	return 0
 }
 
-// CheckNoOptions accepts only empty options (for providers that have none).
+// CheckNoOptions accepts only empty options (for providers that have none); every key of an
+// object is reported at its pointer (jsonx.Errors, relative to options).
 func CheckNoOptions(provider string, opts json.RawMessage) error {
 	s := strings.TrimSpace(string(opts))
 	if s == "" || s == "null" || s == "{}" {
 		return nil
+	}
+	var obj map[string]json.RawMessage
+	if json.Unmarshal(opts, &obj) == nil && len(obj) > 0 {
+		var es jsonx.Errors
+		for _, k := range slices.Sorted(maps.Keys(obj)) {
+			es = append(es, &jsonx.Error{Path: "/" + strings.ReplaceAll(strings.ReplaceAll(k, "~", "~0"), "/", "~1"),
+				Message: fmt.Sprintf("unknown field: provider %s takes no options", provider)})
+		}
+		return es
 	}
 	return fmt.Errorf("provider %s takes no options", provider)
 }

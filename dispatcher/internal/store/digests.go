@@ -84,21 +84,69 @@ type WaitingItem struct {
 	Seq        int64     `db:"seq"`
 }
 
-// DigestFlush is what the flusher makes of a closed window: the digest's events and
-// deliveries, and the window that follows (a daily digest that sends even empty days), if any.
+// WaitingSize is a waiting item without its payload: enough to plan a window's parts.
+type WaitingSize struct {
+	Seq       int64  `db:"seq"`
+	EventType string `db:"event_type"`
+	Size      int    `db:"size"` // of the sealed payload
+}
+
+// DigestFlush is what the flusher makes of a closed window: the id of its first message
+// (recorded on any item no part carried) and the window that follows (a daily digest that
+// sends even empty days), if any.
 type DigestFlush struct {
-	DigestID   uuid.UUID // the first delivery: recorded on the items it carried
-	Events     []Event
-	Deliveries []NewDelivery
-	Next       *DigestWindow
+	DigestID uuid.UUID
+	Next     *DigestWindow
+}
+
+// WindowTx reads a claimed window's waiting items and writes its messages, one part at a
+// time, inside the flush's transaction: the flusher holds one part's payloads, never a window's.
+type WindowTx struct {
+	ctx     context.Context
+	tx      *sqlx.Tx
+	webhook uuid.UUID
+	last    int64 // the last waiting item's seq (items collected meanwhile wait for the next window)
+}
+
+// Waiting lists the window's waiting items in arrival order, without their payloads.
+func (w *WindowTx) Waiting() ([]WaitingSize, error) {
+	var out []WaitingSize
+	err := w.tx.SelectContext(w.ctx, &out, `SELECT seq, event_type, coalesce(octet_length(payload), 0) AS size FROM digest_items
+		WHERE webhook_id = $1 AND digest_id IS NULL ORDER BY seq`, w.webhook)
+	if len(out) > 0 {
+		w.last = out[len(out)-1].Seq
+	}
+	return out, err
+}
+
+// Items reads the waiting items with first <= seq <= last, with their payloads.
+func (w *WindowTx) Items(first, last int64) ([]WaitingItem, error) {
+	var out []WaitingItem
+	err := w.tx.SelectContext(w.ctx, &out, `SELECT event_id, event_type, occurred_at, payload, seq FROM digest_items
+		WHERE webhook_id = $1 AND digest_id IS NULL AND seq BETWEEN $2 AND $3 ORDER BY seq`, w.webhook, first, last)
+	return out, err
+}
+
+// Write records one message of the window (its event and delivery) and marks the items with
+// first <= seq <= last as sent in it.
+func (w *WindowTx) Write(ev Event, d NewDelivery, first, last int64) error {
+	if err := insertEvents(w.ctx, w.tx, []Event{ev}); err != nil {
+		return err
+	}
+	if err := insertDeliveries(w.ctx, w.tx, []NewDelivery{d}, map[uuid.UUID]bool{}); err != nil {
+		return err
+	}
+	_, err := w.tx.ExecContext(w.ctx, `UPDATE digest_items SET digest_id = $2, payload = NULL
+		WHERE webhook_id = $1 AND digest_id IS NULL AND seq BETWEEN $3 AND $4`, w.webhook, d.ID, first, last)
+	return err
 }
 
 // FlushDigests claims up to limit closed windows (skipping those another replica or a batch
-// being written holds) and, for each, in one transaction: hands build the window and its
-// waiting items, records the digest's events and deliveries, marks the items sent and closes
-// the window (or opens the next). build returning nil drops the window and its items (the
-// webhook is gone). It returns the windows flushed.
-func (db *DB) FlushDigests(ctx context.Context, limit int, build func(DigestWindow, []WaitingItem) (*DigestFlush, error)) (int, error) {
+// being written holds) and, for each, in one transaction: hands build the window (build writes
+// its messages through the WindowTx, part by part), marks what waited as sent and closes the
+// window (or opens the next). build returning nil drops the window and its items (the webhook
+// is gone). It returns the windows flushed.
+func (db *DB) FlushDigests(ctx context.Context, limit int, build func(DigestWindow, *WindowTx) (*DigestFlush, error)) (int, error) {
 	tx, err := db.BeginTxx(ctx, nil)
 	if err != nil {
 		return 0, err
@@ -110,12 +158,8 @@ func (db *DB) FlushDigests(ctx context.Context, limit int, build func(DigestWind
 		return 0, err
 	}
 	for _, w := range ws {
-		var items []WaitingItem
-		if err := tx.SelectContext(ctx, &items, `SELECT event_id, event_type, occurred_at, payload, seq FROM digest_items
-			WHERE webhook_id = $1 AND digest_id IS NULL ORDER BY seq`, w.WebhookID); err != nil {
-			return 0, err
-		}
-		f, err := build(w, items)
+		wtx := &WindowTx{ctx: ctx, tx: tx, webhook: w.WebhookID}
+		f, err := build(w, wtx)
 		if err != nil {
 			return 0, err
 		}
@@ -123,18 +167,11 @@ func (db *DB) FlushDigests(ctx context.Context, limit int, build func(DigestWind
 			if _, err := tx.ExecContext(ctx, `DELETE FROM digest_items WHERE webhook_id = $1 AND digest_id IS NULL`, w.WebhookID); err != nil {
 				return 0, err
 			}
-		} else {
-			if err := insertEvents(ctx, tx, f.Events); err != nil {
+		} else if wtx.last > 0 {
+			// What no part carried (an item that could not be opened) is marked with the first.
+			if _, err := tx.ExecContext(ctx, `UPDATE digest_items SET digest_id = $2, payload = NULL
+				WHERE webhook_id = $1 AND digest_id IS NULL AND seq <= $3`, w.WebhookID, f.DigestID, wtx.last); err != nil {
 				return 0, err
-			}
-			if err := insertDeliveries(ctx, tx, f.Deliveries, map[uuid.UUID]bool{}); err != nil {
-				return 0, err
-			}
-			if len(items) > 0 {
-				if _, err := tx.ExecContext(ctx, `UPDATE digest_items SET digest_id = $2, payload = NULL
-					WHERE webhook_id = $1 AND digest_id IS NULL AND seq <= $3`, w.WebhookID, f.DigestID, items[len(items)-1].Seq); err != nil {
-					return 0, err
-				}
 			}
 		}
 		if f != nil && f.Next != nil {

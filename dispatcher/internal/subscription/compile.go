@@ -3,6 +3,7 @@ package subscription
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"mime"
 	"net/url"
@@ -15,6 +16,7 @@ import (
 	"github.com/taskhook/taskhook/dispatcher/internal/notify"
 	"github.com/taskhook/taskhook/dispatcher/internal/notify/tmpl"
 	"github.com/taskhook/taskhook/pkg/event"
+	"github.com/taskhook/taskhook/pkg/jsonx"
 )
 
 // Limits of what a webhook may hold.
@@ -87,7 +89,14 @@ func (c *Compiler) Check(ctx context.Context, w *Webhook) []Problem {
 	if !ok {
 		add("/provider", "unknown provider %q; one of: %s", w.Provider, strings.Join(c.Providers.Names(), ", "))
 	} else if err := provider.CheckOptions(w.Options); err != nil {
-		add("/options", "%v", err)
+		var es jsonx.Errors
+		if errors.As(err, &es) { // each problem at its place inside options
+			for _, e := range es.Prefix("/options") {
+				add(e.Path, "%s", e.Message)
+			}
+		} else {
+			add("/options", "%v", err)
+		}
 	}
 	if w.URL == "" {
 		add("/url", "is required")
@@ -100,8 +109,10 @@ func (c *Compiler) Check(ctx context.Context, w *Webhook) []Problem {
 			add("/filter", "must be at most %d characters", MaxFilterLen)
 		} else if flt, err := c.Filters.Compile(w.Filter); err != nil {
 			add("/filter", "does not compile: %s", oneLine(err.Error()))
-		} else if typ, over := c.overCost(flt, w); over {
+		} else if typ, kind := c.failsOnExample(flt, w); kind == "cost limit" {
 			add("/filter", "does not finish within the cost limit of %d on the example %s event (GET /v1/event-types): simplify it", CostLimit, typ)
+		} else if kind != "" {
+			add("/filter", "fails (%s) on the example %s event (GET /v1/event-types), so it would drop every such event: fix it", kind, typ)
 		}
 	}
 	if w.TemplateType != "" {
@@ -114,8 +125,10 @@ func (c *Compiler) Check(ctx context.Context, w *Webhook) []Problem {
 	if w.Template != "" {
 		if len(w.Template) > MaxTemplateLen {
 			add("/template", "must be at most %d bytes", MaxTemplateLen)
-		} else if _, err := tmpl.Parse(w.Template, ""); err != nil {
+		} else if tp, err := tmpl.Parse(w.Template, ""); err != nil {
 			add("/template", "does not parse: %s", oneLine(err.Error()))
+		} else if typ, err := c.overBudget(ctx, tp, w); err != nil {
+			add("/template", "on the example %s event (GET /v1/event-types): %s", typ, strings.TrimPrefix(oneLine(err.Error()), "template: "))
 		}
 	}
 	if w.RateLimitPerSecond < 0 || w.RateLimitPerSecond > MaxRatePerSecond {
@@ -153,27 +166,54 @@ func checkDigest(w *Webhook, provider notify.Provider) []Problem {
 	return ps
 }
 
-// overCost runs flt on the catalog's example of every type w subscribes to: a filter that
-// exceeds its cost limit there would silently match nothing in production.
-func (c *Compiler) overCost(flt *Filter, w *Webhook) (string, bool) {
+// failsOnExample runs flt on the catalog's example of every type w subscribes to and returns
+// the first type where it fails (FilterErrorKind: over its cost limit, a division by zero, …):
+// such a filter would silently match nothing in production.
+func (c *Compiler) failsOnExample(flt *Filter, w *Webhook) (string, string) {
 	for _, t := range c.Catalog.Types() {
-		wanted := false
-		for _, p := range w.Events {
-			types, _ := c.Catalog.Expand(p)
-			wanted = wanted || slices.Contains(types, t.Type)
-		}
-		if !wanted {
+		if !c.wants(w, t.Type) {
 			continue
 		}
 		var ev map[string]any
 		if json.Unmarshal(t.Example, &ev) != nil {
 			continue
 		}
-		if _, err := flt.Eval(t.Type, ev); OverCost(err) {
-			return t.Type, true
+		if _, err := flt.Eval(t.Type, ev); FilterErrorKind(err) != "" {
+			return t.Type, FilterErrorKind(err)
 		}
 	}
-	return "", false
+	return "", ""
+}
+
+// overBudget renders tp on the catalog's example of every type w subscribes to: a template
+// that exceeds its memory or time budget there (tmpl.ErrBudget) would fail every delivery.
+// Other errors may depend on the event (a field the example lacks) and are left to delivery.
+func (c *Compiler) overBudget(ctx context.Context, tp *tmpl.Template, w *Webhook) (string, error) {
+	loc, err := time.LoadLocation(w.Timezone)
+	if err != nil || w.Timezone == "" {
+		loc = time.UTC
+	}
+	target := &notify.Target{ID: w.ID.String(), Name: w.Name, URL: w.URL, Location: loc, Redact: w.Redact, Options: w.Options}
+	for _, t := range c.Catalog.Types() {
+		if !c.wants(w, t.Type) {
+			continue
+		}
+		m := &notify.Message{Type: t.Type, Timestamp: time.Now(), Event: event.NewLazy(t.Example)}
+		if _, err := tp.Render(ctx, target, m); errors.Is(err, tmpl.ErrBudget) {
+			return t.Type, err
+		}
+	}
+	return "", nil
+}
+
+// wants says whether w subscribes to the event type typ.
+func (c *Compiler) wants(w *Webhook, typ string) bool {
+	for _, p := range w.Events {
+		if types, _ := c.Catalog.Expand(p); slices.Contains(types, typ) {
+			return true
+		}
+	}
+	return false
 }
 
 // checkEvents checks that every pattern is a type, <family>.* or *, and that the provider
@@ -309,6 +349,14 @@ func (c *Compiled) HasFilter() bool { return c.filter != nil }
 // Match applies the filter (true without one).
 func (c *Compiled) Match(subject string, ev map[string]any) bool {
 	return c.filter == nil || c.filter.Match(subject, ev)
+}
+
+// MatchErr applies the filter and says why it could not be evaluated (see FilterErrorKind).
+func (c *Compiled) MatchErr(subject string, ev map[string]any) (bool, error) {
+	if c.filter == nil {
+		return true, nil
+	}
+	return c.filter.Eval(subject, ev)
 }
 
 // Compile prepares w for delivery. w must have passed Check.

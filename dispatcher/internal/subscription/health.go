@@ -21,6 +21,9 @@ type Health struct {
 	LastDeliveryAt      *time.Time `json:"last_delivery_at"`
 	ConsecutiveFailures int        `json:"consecutive_failures"`
 	FailingSince        *time.Time `json:"failing_since,omitempty"`
+	// Hint says what needs the owner's attention besides failures (a filter that fails on
+	// events: FilterErrors.Hint); empty when nothing.
+	Hint string `json:"hint,omitempty"`
 }
 
 // HealthOf derives the health from the maintained counters; retrying says whether deliveries

@@ -89,7 +89,7 @@ func TestCheck(t *testing.T) {
 		{"bad hmac secret", func(w *Webhook) { w.Auth = credential.Config{Type: "hmac", Secret: "hunter2"} }, "/auth/secret"},
 		{"secret for bearer", func(w *Webhook) { w.Auth = credential.Config{Type: "bearer", Token: "t", Secret: "x"} }, "/auth/secret"},
 		{"smart missing fields", func(w *Webhook) { w.Auth = credential.Config{Type: "smart_backend", ClientID: "c"} }, "/auth/key_id"},
-		{"options", func(w *Webhook) { w.Options = json.RawMessage(`{"x":1}`) }, "/options"},
+		{"options", func(w *Webhook) { w.Options = json.RawMessage(`{"x":1}`) }, "/options/x"},
 	}
 	for _, tc := range cases {
 		w := valid()

@@ -14,6 +14,7 @@ import (
 	"github.com/taskhook/taskhook/dispatcher/internal/admin"
 	"github.com/taskhook/taskhook/dispatcher/internal/credential"
 	"github.com/taskhook/taskhook/dispatcher/internal/notify"
+	"github.com/taskhook/taskhook/pkg/httpx"
 )
 
 // --- signing in and out ---
@@ -35,7 +36,12 @@ func (u *UI) login(c echo.Context) error {
 	if !sameOrigin(c) {
 		return &pageError{Status: http.StatusForbidden, Message: "Refused: this sign-in did not come from the dashboard's own page."}
 	}
-	token := strings.TrimSpace(c.FormValue("token"))
+	// The body only: c.FormValue would also take ?token= from the URL, and URLs end up in
+	// proxy and access logs and in the browser's history.
+	if err := httpx.CheckQuery(c.Request().URL.RawQuery); err != nil {
+		return &pageError{Status: http.StatusBadRequest, Message: "Refused: credentials in the URL are not accepted. Sign in with the form."}
+	}
+	token := strings.TrimSpace(c.Request().PostFormValue("token"))
 	who, ok := u.opts.Tokens.Lookup(token)
 	if token == "" || !ok {
 		u.opts.Log.Info("dashboard sign-in refused", zap.String("remote", c.RealIP()))

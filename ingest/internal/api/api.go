@@ -178,7 +178,10 @@ func (h *Handler) postBatch(c echo.Context) error {
 		if key != "" {
 			itemKey = key + "." + strconv.Itoa(i)
 		}
-		v, err := h.validator.ValidateValue(item.Doc, item.Raw, itemKey, h.opts.NewID)
+		v, err := (*event.Validated)(nil), item.Err
+		if err == nil {
+			v, err = h.validator.ValidateValue(item.Doc, item.Raw, itemKey, h.opts.NewID)
+		}
 		if err != nil {
 			h.metrics.Events.WithLabelValues("unknown", metrics.Invalid).Inc()
 			he := validationError(err)

@@ -96,6 +96,7 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger, hooks Hooks) error {
 		m.Requests.WithLabelValues(route, strconv.Itoa(status)).Inc()
 		m.RequestDuration.WithLabelValues(route).Observe(took.Seconds())
 	})
+	e.Server.ReadTimeout, e.Server.IdleTimeout = cfg.ReadTimeout, cfg.IdleTimeout
 	httpx.Health(e, m.Registry,
 		httpx.Check{Name: "nats", Fn: func(context.Context) error { return natsx.Ready(nc) }},
 		httpx.Check{Name: "stream", Fn: func(ctx context.Context) error {

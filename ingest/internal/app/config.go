@@ -25,6 +25,8 @@ type Config struct {
 	MaxBodyBytes    int64         `env:"TASKHOOK_MAX_BODY_BYTES" envDefault:"1048576" help:"largest body of POST /v1/events (413 above)"`
 	MaxBatchBytes   int64         `env:"TASKHOOK_MAX_BATCH_BYTES" envDefault:"16777216" help:"largest body of POST /v1/events/batch (413 above)"`
 	PublishTimeout  time.Duration `env:"TASKHOOK_PUBLISH_TIMEOUT" envDefault:"5s" help:"longest wait for JetStream's acknowledgement before answering 503"`
+	ReadTimeout     time.Duration `env:"TASKHOOK_READ_TIMEOUT" envDefault:"30s" help:"time for a whole request, headers and body, to arrive (408 and the connection closed otherwise); 1s to 1h"`
+	IdleTimeout     time.Duration `env:"TASKHOOK_IDLE_TIMEOUT" envDefault:"120s" help:"an idle keep-alive connection closes after this; 1s to 1h"`
 	ShutdownTimeout time.Duration `env:"TASKHOOK_SHUTDOWN_TIMEOUT" envDefault:"15s" help:"grace period for in-flight requests on SIGTERM"`
 	LogLevel        string        `env:"TASKHOOK_LOG_LEVEL" envDefault:"info" help:"debug, info, warn or error"`
 	OTLPEndpoint    string        `env:"OTEL_EXPORTER_OTLP_ENDPOINT" help:"OpenTelemetry traces: the OTLP/HTTP collector; empty: tracing off (the SDK reads every other OTEL_* variable itself)"`
@@ -60,6 +62,10 @@ func (c Config) validate() error {
 		return fmt.Errorf("TASKHOOK_PUBLISH_TIMEOUT must be positive, got %s", c.PublishTimeout)
 	case c.ShutdownTimeout <= 0:
 		return fmt.Errorf("TASKHOOK_SHUTDOWN_TIMEOUT must be positive, got %s", c.ShutdownTimeout)
+	case c.ReadTimeout < time.Second || c.ReadTimeout > time.Hour:
+		return fmt.Errorf("TASKHOOK_READ_TIMEOUT must be between 1s and 1h, got %s", c.ReadTimeout)
+	case c.IdleTimeout < time.Second || c.IdleTimeout > time.Hour:
+		return fmt.Errorf("TASKHOOK_IDLE_TIMEOUT must be between 1s and 1h, got %s", c.IdleTimeout)
 	}
 	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
 		return fmt.Errorf("INGEST_ADDR must be host:port, got %q", c.Addr)

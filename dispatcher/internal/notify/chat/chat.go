@@ -7,6 +7,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 
 	"github.com/taskhook/taskhook/dispatcher/internal/digest"
 	"github.com/taskhook/taskhook/dispatcher/internal/notify"
@@ -34,6 +35,25 @@ func Truncate(s string, n int) string {
 		return "…"
 	}
 	return string(r[:n-1]) + "…"
+}
+
+// Inert makes the formatting characters marks of publisher text inert: a zero-width space
+// (U+200B, invisible) before each keeps *bold*, `code`, ``` fences or [text](url) from forming,
+// since neither Slack's mrkdwn nor Teams' card Markdown has an escape character that both honour.
+// A title or a fact comes from whoever publishes events: it is shown, never interpreted.
+func Inert(s, marks string) string {
+	if !strings.ContainsAny(s, marks) {
+		return s
+	}
+	var b strings.Builder
+	b.Grow(len(s) + 16)
+	for _, r := range s {
+		if strings.ContainsRune(marks, r) {
+			b.WriteString("\u200b")
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
 }
 
 // Render is a chat provider's Render: the event's summary, shaped by format into the

@@ -24,12 +24,14 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"reflect"
 	"strings"
 	"time"
 
 	"github.com/taskhook/taskhook/dispatcher/internal/credential"
 	"github.com/taskhook/taskhook/dispatcher/internal/notify"
 	"github.com/taskhook/taskhook/pkg/event"
+	"github.com/taskhook/taskhook/pkg/jsonx"
 )
 
 // DefaultIdentifierSystem is the identifier system when options do not set one.
@@ -65,6 +67,9 @@ func parseOptions(raw json.RawMessage) (Options, error) {
 		PractitionerIdentifierSystem: DefaultPractitionerSystem}
 	if s := strings.TrimSpace(string(raw)); s == "" || s == "null" || s == "{}" {
 		return o, nil
+	}
+	if es := jsonx.Fit(raw, reflect.TypeOf(o)); len(es) > 0 {
+		return o, es // every unknown or mistyped option at its pointer
 	}
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()

@@ -65,7 +65,7 @@ func renderDigest(t *notify.Target, m *notify.Message) (*notify.Request, error) 
 	if err := json.Unmarshal(m.Event.Raw(), &d); err != nil {
 		return nil, fmt.Errorf("decode digest: %w", err)
 	}
-	body, err := json.Marshal(d.InTimeZone(loc(t)))
+	body, err := digest.Encode(d.InTimeZone(loc(t))) // within the planned size: no HTML escapes
 	if err != nil {
 		return nil, err
 	}

@@ -106,12 +106,15 @@ func Escape(s string) string {
 	return strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;").Replace(s)
 }
 
+// EscapeText escapes publisher text for mrkdwn: Escape, and *, _, ~ and ` made inert.
+func EscapeText(s string) string { return chat.Inert(Escape(s), "*_~`") }
+
 // Build renders an event's summary as a Slack message.
 func Build(m event.Summary) Message {
 	var fallback, section strings.Builder
-	fallback.WriteString(Escape(m.Title))
+	fallback.WriteString(EscapeText(m.Title))
 	for i, f := range m.Facts {
-		v := Escape(chat.Truncate(f.Value, MaxFact))
+		v := EscapeText(chat.Truncate(f.Value, MaxFact))
 		fallback.WriteString("\n" + f.Label + ": " + v)
 		line := "*" + f.Label + ":* " + v
 		if i > 0 {

@@ -207,3 +207,19 @@ func TestGoReporterEvents(t *testing.T) {
 		t.Fatalf("link %q", m.Blocks[1].Text.Text)
 	}
 }
+
+// TestPublisherTextIsNotFormatted: what a publisher sends is shown as sent: *bold*, _italic_,
+// ~struck~, `code` and ``` fences do not form in the message's mrkdwn.
+func TestPublisherTextIsNotFormatted(t *testing.T) {
+	m := render(t, []byte("{\"event_id\":\"e\",\"task_id\":\"1\",\"event\":\"due\",\"title\":\"*bold* _it_ ~s~ `c` ```fence``` [md](https://evil.example)\"}"), notify.Target{})
+	for _, text := range []string{m.Text, m.Blocks[1].Text.Text} {
+		for _, formed := range []string{"*bold*", "_it_", "~s~", "`c`", "```"} {
+			if strings.Contains(text, formed) {
+				t.Errorf("%q forms in %q", formed, text)
+			}
+		}
+		if plain := strings.ReplaceAll(text, "\u200b", ""); !strings.Contains(plain, "*bold* _it_ ~s~ `c` ```fence```") {
+			t.Errorf("the text changed: %q", plain)
+		}
+	}
+}

@@ -132,9 +132,9 @@ func Build(m event.Summary) Envelope {
 func build(m event.Summary, limit int) Envelope {
 	facts := make([]Fact, len(m.Facts))
 	for i, f := range m.Facts {
-		facts[i] = Fact{Title: f.Label, Value: chat.Truncate(f.Value, limit)}
+		facts[i] = Fact{Title: f.Label, Value: markdownText(chat.Truncate(f.Value, limit))}
 	}
-	lines := []string{chat.Truncate(m.Title, limit)}
+	lines := []string{markdownText(chat.Truncate(m.Title, limit))}
 	for _, f := range facts {
 		lines = append(lines, f.Title+": "+f.Value)
 	}
@@ -143,7 +143,7 @@ func build(m event.Summary, limit int) Envelope {
 		Type:    "AdaptiveCard",
 		Version: "1.4",
 		Body: []any{
-			TextBlock{Type: "TextBlock", Text: chat.Truncate(m.Title, limit), Weight: "Bolder", Size: "Medium", Color: Color(m.Severity), Wrap: true},
+			TextBlock{Type: "TextBlock", Text: markdownText(chat.Truncate(m.Title, limit)), Weight: "Bolder", Size: "Medium", Color: Color(m.Severity), Wrap: true},
 			FactSet{Type: "FactSet", Facts: facts},
 		},
 	}
@@ -153,6 +153,12 @@ func build(m event.Summary, limit int) Envelope {
 	}
 	card.FallbackText = strings.Join(lines, "\n")
 	return Envelope{Type: "message", Attachments: []Attachment{{ContentType: "application/vnd.microsoft.card.adaptive", Content: card}}}
+}
+
+// markdownText makes publisher text inert for the Markdown of card TextBlocks and FactSet
+// values: **bold**, _italic_, `code` and [text](url) do not form.
+func markdownText(s string) string {
+	return strings.ReplaceAll(chat.Inert(s, "*_~`"), "](", "]\u200b(")
 }
 
 // Render implements notify.Provider.

@@ -195,3 +195,23 @@ func TestGoReporterCards(t *testing.T) {
 		t.Fatalf("battery card %s", body)
 	}
 }
+
+// TestPublisherTextIsNotFormatted: a publisher's title is shown as sent in the card's
+// Markdown: no link from [md](url), no bold from **x** or _x_.
+func TestPublisherTextIsNotFormatted(t *testing.T) {
+	s := cardSchema(t)
+	body, card := render(t, s, []byte(`{"event_id":"e","task_id":"1","event":"due","title":"[md](https://evil.example) **b** _i_ `+"`c`"+`"}`), notify.Target{})
+	for _, text := range []string{facts(card)["Title"], card["fallbackText"].(string)} {
+		for _, formed := range []string{"](", "**b**", "_i_", "`c`"} {
+			if strings.Contains(text, formed) {
+				t.Errorf("%q forms in %q", formed, text)
+			}
+		}
+		if !strings.Contains(strings.ReplaceAll(text, "\u200b", ""), "[md](https://evil.example) **b** _i_ `c`") {
+			t.Errorf("the text changed: %q", text)
+		}
+	}
+	if !json.Valid(body) {
+		t.Fatal("invalid JSON")
+	}
+}
