@@ -111,7 +111,6 @@ func New() *Metrics {
 		DigestWaiting: prometheus.NewGauge(prometheus.GaugeOpts{Name: "taskhook_digest_waiting_events",
 			Help: "Events collected in open digest windows, waiting for their window to close."}),
 	}
-	reg.MustRegister(m.DigestsSent, m.DigestWaiting)
 	m.AlertsOpen = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "taskhook_alerts_open",
 		Help: "Alerts not acknowledged, by state (open, escalated, unacknowledged: its last step passed)."}, []string{"state"})
 	m.AlertAckSeconds = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "taskhook_alert_time_to_acknowledge_seconds",
