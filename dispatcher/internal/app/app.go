@@ -32,6 +32,7 @@ import (
 	"github.com/taskhook/taskhook/dispatcher/internal/streampub"
 	"github.com/taskhook/taskhook/dispatcher/internal/subscription"
 	"github.com/taskhook/taskhook/dispatcher/internal/ui"
+	"github.com/taskhook/taskhook/dispatcher/internal/webhooks"
 	"github.com/taskhook/taskhook/pkg/config"
 	"github.com/taskhook/taskhook/pkg/families"
 	"github.com/taskhook/taskhook/pkg/httpx"
@@ -153,9 +154,10 @@ func Run(ctx context.Context, cfg Config, deps Deps, log *zap.Logger, ready func
 	v1 := e.Group("/v1", tr.Echo("taskhook/dispatcher/admin"), httpx.Authenticate(tokens))
 	replayer := replay.New(js, streamCfg.Name, db, box, consume.DeliveryID)
 	resealer := &reseal.Resealer{DB: db, Box: box, Metrics: m, Log: log, Batch: resealBatch, Every: resealRetry}
-	admin.New(admin.Deps{DB: db, Codec: codec, Compiler: compiler, Cache: cache, Engine: engine, Replayer: replayer, Log: log, Sealed: resealer.Left},
-		admin.Options{RedAfter: cfg.RedAfter, DefaultMaxAttempts: cfg.schedule.DefaultAttempts(), RotationGrace: cfg.RotationGrace,
-			ReplayLimit: cfg.ReplayLimit, ReplayMaxScan: replayScanFactor * cfg.ReplayLimit, Lease: cfg.Lease, Due: dueRules}).Register(v1)
+	hooks := &webhooks.Service{Store: webhooks.PG{DB: db}, Codec: codec, Compiler: compiler, Sender: engine, Compiled: cache, Log: log,
+		Options: webhooks.Options{RedAfter: cfg.RedAfter, DefaultMaxAttempts: cfg.schedule.DefaultAttempts(), RotationGrace: cfg.RotationGrace}}
+	admin.New(admin.Deps{DB: db, Codec: codec, Cache: cache, Engine: engine, Replayer: replayer, Webhooks: hooks, Log: log, Sealed: resealer.Left},
+		admin.Options{ReplayLimit: cfg.ReplayLimit, ReplayMaxScan: replayScanFactor * cfg.ReplayLimit, Lease: cfg.Lease, Due: dueRules}).Register(v1)
 	v1.GET("/event-types", httpx.EventTypes(catalog))
 	e.GET("/openapi.json", func(c echo.Context) error { return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, OpenAPI) })
 	e.GET("/.well-known/jwks.json", admin.JWKS(cache, time.Now))
@@ -163,8 +165,9 @@ func Run(ctx context.Context, cfg Config, deps Deps, log *zap.Logger, ready func
 		deps.Routes(e.Routes())
 	}
 	// The dashboard is mounted after the routes are told: its HTML pages are not part of the
-	// JSON API that openapi.json describes. It calls the /v1 routes above in-process.
-	dashboard, err := ui.New(ui.Options{API: e, Tokens: tokens, Key: cfg.key, Session: cfg.UISession, Hourly: db.Hourly, Log: log})
+	// JSON API that openapi.json describes. It changes webhooks through the same service as the
+	// admin API.
+	dashboard, err := ui.New(ui.Options{API: e, Webhooks: hooks, Tokens: tokens, Key: cfg.key, Session: cfg.UISession, Hourly: db.Hourly, Log: log})
 	if err != nil { // embedded templates that do not parse: caught by the ui tests
 		return err
 	}

@@ -59,18 +59,16 @@ func (u *UI) logout(c echo.Context) error {
 // --- webhooks ---
 
 func (u *UI) webhooksPage(c echo.Context) error {
-	var list struct {
-		Webhooks []*admin.WebhookView `json:"webhooks"`
-	}
-	if err := u.call(c, http.MethodGet, "/v1/webhooks", nil, &list); err != nil {
+	all, err := u.opts.Webhooks.List(c.Request().Context())
+	if err != nil {
 		return err
 	}
 	q := strings.TrimSpace(c.QueryParam("q"))
-	shown := list.Webhooks
+	shown := all
 	if q != "" {
 		shown = nil
 		lq := strings.ToLower(q)
-		for _, w := range list.Webhooks {
+		for _, w := range all {
 			hay := strings.ToLower(strings.Join(append([]string{w.Name, w.Provider, w.Description, w.Health.State}, w.Events...), " "))
 			if strings.Contains(hay, lq) {
 				shown = append(shown, w)
@@ -78,7 +76,7 @@ func (u *UI) webhooksPage(c echo.Context) error {
 		}
 	}
 	return u.render(c, http.StatusOK, "webhooks", "Webhooks", "webhooks",
-		map[string]any{"Webhooks": shown, "Total": len(list.Webhooks), "Q": q})
+		map[string]any{"Webhooks": shown, "Total": len(all), "Q": q})
 }
 
 // formData is what form.html shows.
@@ -142,8 +140,8 @@ func (u *UI) create(c echo.Context) error {
 	if c.FormValue("action") == "test" {
 		return u.tryForm(c, d, nil)
 	}
-	var v admin.WebhookView
-	if err := u.call(c, http.MethodPost, "/v1/webhooks", f.body(nil), &v); err != nil {
+	v, err := u.create1(c, f.body(nil))
+	if err != nil {
 		status, err := d.problem(err)
 		if err != nil {
 			return err
@@ -151,22 +149,17 @@ func (u *UI) create(c echo.Context) error {
 		return u.showForm(c, status, d)
 	}
 	if v.Auth.GeneratedSecret != "" {
-		return u.render(c, http.StatusCreated, "created", "Webhook created", "webhooks", map[string]any{"W": &v, "Secret": v.Auth.GeneratedSecret, "Created": true})
+		return u.render(c, http.StatusCreated, "created", "Webhook created", "webhooks", map[string]any{"W": v, "Secret": v.Auth.GeneratedSecret, "Created": true})
 	}
 	return redirect(c, "/ui/webhooks/"+v.ID.String(), "saved")
 }
 
-// tryForm sends the unsaved form through POST /v1/webhooks/test (the real render, sign and
-// send path) and shows the form again with the result. An edit whose URL is masked or whose
+// tryForm test-sends the unsaved form (the real render, sign and send path) and shows the form again with the result. An edit whose URL is masked or whose
 // secret was not typed again is not a whole webhook: the saved one is tested instead, and the
 // page says so.
 func (u *UI) tryForm(c echo.Context, d *formData, prev *admin.WebhookView) error {
-	var res admin.TestResult
+	var res *admin.TestResult
 	var err error
-	query := ""
-	if d.F.TestEvent != "" {
-		query = "?" + url.Values{"event": {d.F.TestEvent}}.Encode()
-	}
 	if prev == nil || d.F.complete(prev) {
 		body := d.F.body(nil)
 		if prev != nil {
@@ -174,10 +167,11 @@ func (u *UI) tryForm(c echo.Context, d *formData, prev *admin.WebhookView) error
 				body["url"] = prev.URL
 			}
 		}
-		err = u.call(c, http.MethodPost, "/v1/webhooks/test"+query, body, &res)
+		res, err = u.testUnsaved(c, body, d.F.TestEvent)
 	} else {
 		d.TestNote = "The URL or secret is saved and not shown, so the saved webhook was tested (with its saved settings, not this form's changes). Type the URL or secret again to test your changes before saving."
-		err = u.call(c, http.MethodPost, "/v1/webhooks/"+d.ID+"/test"+query, map[string]any{}, &res)
+		res, err = u.opts.Webhooks.TestSaved(c.Request().Context(), who(c), prev.ID, d.F.TestEvent)
+		err = asAPIError(err)
 	}
 	status := http.StatusOK
 	if err != nil {
@@ -185,7 +179,7 @@ func (u *UI) tryForm(c echo.Context, d *formData, prev *admin.WebhookView) error
 			return err
 		}
 	} else {
-		d.Test = &res
+		d.Test = res
 	}
 	return u.showForm(c, status, d)
 }
@@ -196,11 +190,8 @@ func (u *UI) webhook(c echo.Context) (*admin.WebhookView, error) {
 	if err != nil {
 		return nil, &pageError{Status: http.StatusNotFound, Message: "There is no webhook at this address."}
 	}
-	var v admin.WebhookView
-	if err := u.call(c, http.MethodGet, "/v1/webhooks/"+id.String(), nil, &v); err != nil {
-		return nil, err
-	}
-	return &v, nil
+	v, err := u.opts.Webhooks.Get(c.Request().Context(), id)
+	return v, asAPIError(err)
 }
 
 func (u *UI) editPage(c echo.Context) error {
@@ -224,8 +215,8 @@ func (u *UI) update(c echo.Context) error {
 	if c.FormValue("action") == "test" {
 		return u.tryForm(c, d, w)
 	}
-	var v admin.WebhookView
-	if err := u.call(c, http.MethodPatch, "/v1/webhooks/"+w.ID.String(), f.body(w), &v); err != nil {
+	v, err := u.update1(c, w.ID, f.body(w))
+	if err != nil {
 		status, err := d.problem(err)
 		if err != nil {
 			return err
@@ -233,7 +224,7 @@ func (u *UI) update(c echo.Context) error {
 		return u.showForm(c, status, d)
 	}
 	if v.Auth.GeneratedSecret != "" {
-		return u.render(c, http.StatusOK, "created", "New signing secret", "webhooks", map[string]any{"W": &v, "Secret": v.Auth.GeneratedSecret})
+		return u.render(c, http.StatusOK, "created", "New signing secret", "webhooks", map[string]any{"W": v, "Secret": v.Auth.GeneratedSecret})
 	}
 	return redirect(c, "/ui/webhooks/"+w.ID.String(), "saved")
 }
@@ -289,16 +280,24 @@ func (u *UI) showWebhook(c echo.Context, status int, d *detailData) error {
 }
 
 func (u *UI) testSaved(c echo.Context) error {
-	var res admin.TestResult
-	if err := u.call(c, http.MethodPost, "/v1/webhooks/"+c.Param("id")+"/test", map[string]any{}, &res); err != nil {
+	id, err := webhookID(c)
+	if err != nil {
 		return err
 	}
-	return u.showWebhook(c, http.StatusOK, &detailData{Test: &res})
+	res, err := u.opts.Webhooks.TestSaved(c.Request().Context(), who(c), id, "")
+	if err != nil {
+		return asAPIError(err)
+	}
+	return u.showWebhook(c, http.StatusOK, &detailData{Test: res})
 }
 
 func (u *UI) setActive(c echo.Context) error {
 	active := c.FormValue("active") == "true"
-	if err := u.call(c, http.MethodPatch, "/v1/webhooks/"+c.Param("id"), map[string]any{"active": active}, nil); err != nil {
+	id, err := webhookID(c)
+	if err != nil {
+		return err
+	}
+	if _, err := u.update1(c, id, map[string]any{"active": active}); err != nil {
 		return err
 	}
 	done := "paused"
@@ -323,12 +322,12 @@ func (u *UI) rotate(c echo.Context) error {
 	default:
 		return &pageError{Status: http.StatusConflict, Message: "This webhook has no generated secret or key to rotate; edit its authentication instead."}
 	}
-	var v admin.WebhookView
-	if err := u.call(c, http.MethodPatch, "/v1/webhooks/"+w.ID.String(), map[string]any{"auth": auth}, &v); err != nil {
+	v, err := u.update1(c, w.ID, map[string]any{"auth": auth})
+	if err != nil {
 		return err
 	}
 	if v.Auth.GeneratedSecret != "" {
-		return u.render(c, http.StatusOK, "created", "New signing secret", "webhooks", map[string]any{"W": &v, "Secret": v.Auth.GeneratedSecret})
+		return u.render(c, http.StatusOK, "created", "New signing secret", "webhooks", map[string]any{"W": v, "Secret": v.Auth.GeneratedSecret})
 	}
 	return redirect(c, "/ui/webhooks/"+w.ID.String(), "saved")
 }
@@ -383,8 +382,8 @@ func (u *UI) delete(c echo.Context) error {
 		return u.render(c, http.StatusUnprocessableEntity, "delete", "Delete "+w.Name, "webhooks",
 			map[string]any{"W": w, "Error": "Type the webhook's name exactly to confirm."})
 	}
-	if err := u.call(c, http.MethodDelete, "/v1/webhooks/"+w.ID.String(), nil, nil); err != nil {
-		return err
+	if err := u.opts.Webhooks.Delete(c.Request().Context(), who(c), w.ID); err != nil {
+		return asAPIError(err)
 	}
 	return redirect(c, "/ui/", "deleted")
 }

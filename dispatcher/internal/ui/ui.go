@@ -1,6 +1,8 @@
 // Package ui is the admins' dashboard, served by the dispatcher at /ui/: server-rendered
-// html/template pages and plain forms over the admin JSON API, called in-process under the
-// signed-in token (so the dashboard validates, authorizes and audits exactly as the API does).
+// html/template pages and plain forms. Webhooks change through the webhook service the admin
+// API uses (the same validation, sealing and audit, under the signed-in principal); the rest
+// (deliveries, replay, stats, audit) calls the admin JSON API in-process under the signed-in
+// token.
 // Sessions are sealed cookies; every write carries a CSRF token bound to its session and must
 // come from the dashboard's own origin; pages are served under a strict Content-Security-Policy
 // with no inline script.
@@ -33,10 +35,11 @@ var staticFS embed.FS
 
 // Options are what the dashboard needs from the dispatcher.
 type Options struct {
-	API     http.Handler // the dispatcher's HTTP handler: the dashboard calls its /v1 routes in-process
-	Tokens  *httpx.Tokens
-	Key     []byte        // TASKHOOK_ENCRYPTION_KEY; the session and CSRF keys are derived from it
-	Session time.Duration // TASKHOOK_UI_SESSION
+	API      http.Handler // the dispatcher's HTTP handler: the dashboard calls its /v1 routes in-process for what is not a webhook change
+	Webhooks Webhooks     // lists, shows, creates, changes, deletes and tests webhooks
+	Tokens   *httpx.Tokens
+	Key      []byte        // TASKHOOK_ENCRYPTION_KEY; the session and CSRF keys are derived from it
+	Session  time.Duration // TASKHOOK_UI_SESSION
 	// Hourly reads the counters of the last hours, for the stats chart.
 	Hourly func(ctx context.Context, hours int) ([]store.HourStats, error)
 	Log    *zap.Logger
@@ -59,8 +62,8 @@ const CSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 's
 
 // New returns the dashboard.
 func New(opts Options) (*UI, error) {
-	if opts.API == nil || opts.Tokens == nil || opts.Log == nil || opts.Hourly == nil {
-		return nil, errors.New("ui: API, Tokens, Hourly and Log are required")
+	if opts.API == nil || opts.Webhooks == nil || opts.Tokens == nil || opts.Log == nil || opts.Hourly == nil {
+		return nil, errors.New("ui: API, Webhooks, Tokens, Hourly and Log are required")
 	}
 	if opts.Session <= 0 {
 		return nil, errors.New("ui: the session lifetime must be positive")
