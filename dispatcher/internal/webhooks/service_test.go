@@ -106,7 +106,9 @@ func newService(t *testing.T, st Store) *Service {
 	reg := providers.All(cat)
 	return &Service{Store: st, Codec: subscription.Codec{Box: box, Providers: reg},
 		Compiler: &subscription.Compiler{URLs: httpsOnly{}, Providers: reg, Catalog: cat, Filters: filters, DefaultMaxAttempts: 8,
-			Credential: func(c credential.Config) (credential.Credential, error) { return credential.New(c, credential.Deps{}, nil) }},
+			Credential: func(c credential.Config) (credential.Credential, error) {
+				return credential.New(c, credential.Deps{}, nil)
+			}},
 		Log: zap.NewNop(), Options: Options{RedAfter: 5, DefaultMaxAttempts: 8, RotationGrace: 24 * time.Hour},
 		Now: func() time.Time { return time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC) }}
 }
