@@ -66,7 +66,7 @@ func (g *Group) Run(ctx context.Context) error {
 	}
 	stages := make([]*running, len(g.stages))
 	for i, cs := range g.stages {
-		sctx, stop := first, context.CancelFunc(failed)
+		sctx, stop := first, failed
 		if i > 0 {
 			sctx, stop = context.WithCancel(context.WithoutCancel(ctx))
 		}

@@ -21,7 +21,7 @@ func TestDecode(t *testing.T) {
 		{"wrong type", `{"name": 5}`, ErrInvalid, "/name", "must be a string, got a number"},
 		{"array of strings", `{"events": "task.created"}`, ErrInvalid, "/events", "must be an array of strings, got a string"},
 		{"nested", `{"auth": {"type": 1}}`, ErrInvalid, "/auth/type", "must be a string, got a number"},
-		{"unknown field", `{"nmae": "a"}`, ErrInvalid, "/nmae", "unknown field (check the spelling)"},
+		{"unknown field", `{"nmae": "a"}`, ErrInvalid, "/nmae", "unknown field (check the spelling)"}, //nolint:misspell // the misspelling is the test
 		{"key twice", `{"name": "a", "name": "b"}`, ErrInvalid, "/name", ""},
 		{"two values", `{} {}`, ErrBadRequest, "", "malformed JSON: more than one value in the body"},
 		{"truncated", `{"name": `, ErrBadRequest, "", "malformed JSON: "},
