@@ -100,6 +100,10 @@ func Run(ctx context.Context, cfg Config, deps Deps, log *zap.Logger, ready func
 		return err
 	}
 	providers := providers.All(catalog)
+	doc, err := OpenAPIDocument(catalog, providers)
+	if err != nil {
+		return err
+	}
 	filters, err := subscription.NewFilters()
 	if err != nil {
 		return err
@@ -159,7 +163,8 @@ func Run(ctx context.Context, cfg Config, deps Deps, log *zap.Logger, ready func
 	admin.New(admin.Deps{DB: db, Codec: codec, Cache: cache, Engine: engine, Replayer: replayer, Webhooks: hooks, Log: log, Sealed: resealer.Left},
 		admin.Options{ReplayLimit: cfg.ReplayLimit, ReplayMaxScan: replayScanFactor * cfg.ReplayLimit, Lease: cfg.Lease, Due: dueRules}).Register(v1)
 	v1.GET("/event-types", httpx.EventTypes(catalog))
-	e.GET("/openapi.json", func(c echo.Context) error { return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, OpenAPI) })
+	v1.GET("/providers", providersHandler(providers))
+	e.GET("/openapi.json", func(c echo.Context) error { return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, doc) })
 	e.GET("/.well-known/jwks.json", admin.JWKS(cache, time.Now))
 	if deps.Routes != nil {
 		deps.Routes(e.Routes())
@@ -167,7 +172,7 @@ func Run(ctx context.Context, cfg Config, deps Deps, log *zap.Logger, ready func
 	// The dashboard is mounted after the routes are told: its HTML pages are not part of the
 	// JSON API that openapi.json describes. It changes webhooks through the same service as the
 	// admin API.
-	dashboard, err := ui.New(ui.Options{API: e, Webhooks: hooks, Tokens: tokens, Key: cfg.key, Session: cfg.UISession, Hourly: db.Hourly, Log: log})
+	dashboard, err := ui.New(ui.Options{API: e, Webhooks: hooks, Providers: providers, Catalog: catalog, Tokens: tokens, Key: cfg.key, Session: cfg.UISession, Hourly: db.Hourly, Log: log})
 	if err != nil { // embedded templates that do not parse: caught by the ui tests
 		return err
 	}
