@@ -337,7 +337,9 @@ func TestTaskhookctlNamesAndHints(t *testing.T) {
 	dir := t.TempDir()
 	create := func(name, url string) client.Webhook {
 		body := filepath.Join(dir, "w.json")
-		os.WriteFile(body, []byte(fmt.Sprintf(`{"name": %q, "url": %q, "events": ["task.*"]}`, name, url)), 0o644)
+		if err := os.WriteFile(body, []byte(fmt.Sprintf(`{"name": %q, "url": %q, "events": ["task.*"]}`, name, url)), 0o644); err != nil {
+			t.Fatal(err)
+		}
 		return decodeJSON[client.Webhook](t, s.mustCtl(t, 0, "", "webhooks", "create", "-f", body, "-o", "json"))
 	}
 	desk := create("Desk A", "http://127.0.0.1:1/hook") // nothing listens: every attempt fails
