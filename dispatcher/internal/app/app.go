@@ -10,11 +10,13 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
 	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap"
 
 	"github.com/taskhook/taskhook/dispatcher/internal/admin"
+	"github.com/taskhook/taskhook/dispatcher/internal/alert"
 	"github.com/taskhook/taskhook/dispatcher/internal/consume"
 	"github.com/taskhook/taskhook/dispatcher/internal/credential"
 	"github.com/taskhook/taskhook/dispatcher/internal/credential/smart"
@@ -125,6 +127,7 @@ func Run(ctx context.Context, cfg Config, deps Deps, log *zap.Logger, ready func
 		Schedule: cfg.schedule, AttemptTimeout: cfg.AttemptTimeout, RetryAfterMax: cfg.RetryAfterMax, Lease: cfg.Lease,
 		MaxInflight: cfg.MaxInflight, WebhookConcurrency: cfg.WebhookConcurrency, PollInterval: cfg.PollInterval,
 		WriteBatch: writeBatch, WriteInterval: writeInterval, GaugeInterval: cfg.GaugeInterval, Tracing: tr,
+		Marks: (&alert.Marks{Store: db, Box: box, PublicURL: cfg.PublicURL, Active: cache.Alerting}).Lookup,
 	}, db, cache, client, box, m, log)
 
 	// Reminders and operational events go to the event stream through one publisher.
@@ -132,7 +135,7 @@ func Run(ctx context.Context, cfg Config, deps Deps, log *zap.Logger, ready func
 	var dueRules *due.Rules
 	var scheduler *due.Scheduler
 	consumeCfg := consume.Config{BatchSize: cfg.BatchSize, BatchWait: consumeBatchWait, Window: cfg.AckWindow,
-		Workers: consumeWorkers, Lease: cfg.Lease, GaugeInterval: cfg.GaugeInterval, Catalog: catalog, Tracing: tr}
+		Workers: consumeWorkers, Lease: cfg.Lease, GaugeInterval: cfg.GaugeInterval, Catalog: catalog, Tracing: tr, AckLinkTTL: cfg.AckLinkTTL}
 	if cfg.DueEvents == "derive" {
 		dueRules = &due.Rules{Location: cfg.location, Grace: cfg.OverdueGrace}
 		scheduler = &due.Scheduler{Rules: *dueRules, Store: db, Box: box, Catalog: catalog, Metrics: m, Log: log,
@@ -143,6 +146,15 @@ func Run(ctx context.Context, cfg Config, deps Deps, log *zap.Logger, ready func
 		Log: log, Interval: cfg.OpsInterval, Every: cfg.PollInterval, Batch: opsBatch,
 		Published: func(typ string, n int) { m.OpsPublished.WithLabelValues(typ).Add(float64(n)) }}
 	observer := &ops.Observer{Store: db, Log: log, RedAfter: cfg.RedAfter, Every: observeEvery}
+	if cfg.PublicURL == "" {
+		for _, w := range cache.All() {
+			if w.Escalation != nil {
+				log.Warn("a webhook has an escalation policy but TASKHOOK_PUBLIC_URL is unset: its messages carry no acknowledge link", zap.String("webhook_id", w.ID.String()))
+			}
+		}
+	}
+	escalations := &alert.Scheduler{Store: db, Metrics: m, Log: log, Interval: cfg.PollInterval, Gauges: cfg.GaugeInterval, Batch: escalationBatch, Poke: engine.Poke}
+	acknowledger := &alert.Acknowledger{Store: db, Metrics: m, Log: log}
 	consumer := consume.New(consumeCfg, cons, cache, db, engine, box, m, log)
 
 	e := httpx.NewEcho(log, func(route string, status int, took time.Duration) {
@@ -159,9 +171,10 @@ func Run(ctx context.Context, cfg Config, deps Deps, log *zap.Logger, ready func
 	replayer := replay.New(js, streamCfg.Name, db, box, consume.DeliveryID)
 	resealer := &reseal.Resealer{DB: db, Box: box, Metrics: m, Log: log, Batch: resealBatch, Every: resealRetry}
 	hooks := &webhooks.Service{Store: webhooks.PG{DB: db}, Codec: codec, Compiler: compiler, Sender: engine, Compiled: cache, Log: log,
-		Options: webhooks.Options{RedAfter: cfg.RedAfter, DefaultMaxAttempts: cfg.schedule.DefaultAttempts(), RotationGrace: cfg.RotationGrace}}
+		Options: webhooks.Options{RedAfter: cfg.RedAfter, DefaultMaxAttempts: cfg.schedule.DefaultAttempts(), RotationGrace: cfg.RotationGrace, PublicURL: cfg.PublicURL}}
 	admin.New(admin.Deps{DB: db, Codec: codec, Cache: cache, Engine: engine, Replayer: replayer, Webhooks: hooks, Log: log, Sealed: resealer.Left},
 		admin.Options{ReplayLimit: cfg.ReplayLimit, ReplayMaxScan: replayScanFactor * cfg.ReplayLimit, Lease: cfg.Lease, Due: dueRules}).Register(v1)
+	(&alert.API{Store: db, Ack: acknowledger}).Register(v1)
 	v1.GET("/event-types", httpx.EventTypes(catalog))
 	v1.GET("/providers", providersHandler(providers))
 	e.GET("/openapi.json", func(c echo.Context) error { return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, doc) })
@@ -177,6 +190,14 @@ func Run(ctx context.Context, cfg Config, deps Deps, log *zap.Logger, ready func
 		return err
 	}
 	dashboard.Mount(e)
+	(&alert.Pages{Store: db, Ack: acknowledger, Box: box, EventAAD: deliver.EventAAD, Catalog: catalog,
+		Channel: func(id uuid.UUID) (alert.Channel, bool) {
+			w := cache.Get(id)
+			if w == nil {
+				return alert.Channel{}, false
+			}
+			return alert.Channel{Name: w.Name, Redact: w.Redact, Location: w.Target.Location}, true
+		}}).Mount(e)
 	digests := &digest.Flusher{DB: db, Webhooks: cache, Box: box, EventAAD: deliver.EventAAD, Delivered: engine.Poke,
 		Every: cfg.PollInterval, Metrics: m, Log: log}
 	house := &housekeeping{db: db, disableAfter: cfg.DisableAfter, retention: cfg.Retention, metrics: m, log: log}
@@ -204,6 +225,7 @@ func Run(ctx context.Context, cfg Config, deps Deps, log *zap.Logger, ready func
 		lifecycle.Loop("ops observer", observer.Run),
 		lifecycle.Loop("resealer", resealer.Run),
 		lifecycle.Loop("digest flusher", digests.Run),
+		lifecycle.Loop("escalations", escalations.Run),
 		lifecycle.Loop("auto-disable", func(ctx context.Context) { retry.Every(ctx, disableEvery, house.disable) }),
 		lifecycle.Loop("prune", func(ctx context.Context) { retry.Every(ctx, pruneEvery, house.prune) }),
 	}

@@ -24,6 +24,8 @@ const (
 	// dueBatch: reminders claimed per transaction; a transaction waits for JetStream's
 	// acknowledgement of each, so it is kept short.
 	dueBatch = 200
+	// escalationBatch: alerts escalated per pass of the escalation scheduler.
+	escalationBatch = 100
 	// opsBatch: operational events published per pass of the ops flusher.
 	opsBatch = 100
 	// observeEvery: how often webhook health is compared with what was last announced; the ops

@@ -70,3 +70,8 @@ func (p PG) Delete(ctx context.Context, id uuid.UUID, e Entry) error {
 func (p PG) Audit(ctx context.Context, e Entry) error {
 	return store.Audit(ctx, p.DB, e.Actor, e.Action, e.Webhook, e.Target, e.Details)
 }
+
+// Peers implements Store.
+func (p PG) Peers(ctx context.Context) ([]store.WebhookPeer, error) {
+	return store.WebhookPeers(ctx, p.DB)
+}

@@ -38,6 +38,8 @@ type Store interface {
 	Delete(ctx context.Context, id uuid.UUID, e Entry) error
 	// Audit records e.
 	Audit(ctx context.Context, e Entry) error
+	// Peers lists every webhook's id, provider and fallback (to check an escalation or a fallback).
+	Peers(ctx context.Context) ([]store.WebhookPeer, error)
 }
 
 // Entry is one audit record.
@@ -74,6 +76,7 @@ type Options struct {
 	RedAfter           int           // consecutive failures that make a webhook red
 	DefaultMaxAttempts int           // max_attempts shown when a webhook sets none
 	RotationGrace      time.Duration // how long a rotated hmac secret or SMART key keeps signing
+	PublicURL          string        // TASKHOOK_PUBLIC_URL: escalation needs it for its links
 }
 
 // Service creates, changes, deletes and tests webhooks.
@@ -161,8 +164,8 @@ func (s *Service) Create(ctx context.Context, who string, in *Input) (*View, err
 	if err := completeSMART(&w.Auth); err != nil {
 		return nil, err
 	}
-	if ps := s.Compiler.Check(ctx, w); len(ps) > 0 {
-		return nil, Invalid(ps)
+	if ps, err := s.check(ctx, w, in); err != nil || len(ps) > 0 {
+		return nil, invalidOr(ps, err)
 	}
 	row, err := s.Codec.ToRow(w)
 	if err != nil {
@@ -218,8 +221,8 @@ func (s *Service) Update(ctx context.Context, who string, id uuid.UUID, in *Inpu
 	case !w.Active && old.Active:
 		w.DisabledReason, w.DisabledAt = "deactivated by "+who, now
 	}
-	if ps := s.Compiler.Check(ctx, &w); len(ps) > 0 {
-		return nil, Invalid(ps)
+	if ps, err := s.check(ctx, &w, in); err != nil || len(ps) > 0 {
+		return nil, invalidOr(ps, err)
 	}
 	changes := diff(s.Compiler, old, &w)
 	if len(changes) == 0 {
@@ -367,4 +370,23 @@ func (s *Service) try(ctx context.Context, w *subscription.Compiled, asked strin
 		r.Error = out.Reason
 	}
 	return r, nil
+}
+
+// check validates w as it will be saved, with the body's escalation and fallback applied to it
+// (checked against the other webhooks and TASKHOOK_PUBLIC_URL).
+func (s *Service) check(ctx context.Context, w *subscription.Webhook, in *Input) ([]subscription.Problem, error) {
+	ps := s.Compiler.Check(ctx, w)
+	more, err := alerting(ctx, s.Store, in.Escalation, in.Fallback, w, s.Options.PublicURL)
+	if err != nil {
+		return nil, err
+	}
+	return append(ps, more...), nil
+}
+
+// invalidOr is err, or else an ErrInvalid of ps.
+func invalidOr(ps []subscription.Problem, err error) error {
+	if err != nil {
+		return err
+	}
+	return Invalid(ps)
 }

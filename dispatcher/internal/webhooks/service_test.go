@@ -68,6 +68,14 @@ func (m *rulesStore) Delete(_ context.Context, id uuid.UUID, e Entry) error {
 	return nil
 }
 
+func (m *rulesStore) Peers(context.Context) ([]store.WebhookPeer, error) {
+	var out []store.WebhookPeer
+	for _, r := range m.rows {
+		out = append(out, store.WebhookPeer{ID: r.ID, Name: r.Name, Provider: r.Provider})
+	}
+	return out, nil
+}
+
 func (m *rulesStore) Audit(_ context.Context, e Entry) error {
 	m.audits = append(m.audits, e)
 	return nil

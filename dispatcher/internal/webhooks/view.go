@@ -6,6 +6,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/taskhook/taskhook/dispatcher/internal/alert"
 	"github.com/taskhook/taskhook/dispatcher/internal/credential"
 	"github.com/taskhook/taskhook/dispatcher/internal/digest"
 	"github.com/taskhook/taskhook/dispatcher/internal/store"
@@ -44,6 +45,8 @@ type View struct {
 	Options            json.RawMessage     `json:"options,omitempty"`
 	Digest             *digest.Spec        `json:"digest"`
 	SendTraceparent    bool                `json:"send_traceparent"`
+	Escalation         *alert.Policy       `json:"escalation"`
+	Fallback           *uuid.UUID          `json:"fallback"`
 	Health             subscription.Health `json:"health"`
 	DisabledReason     string              `json:"disabled_reason,omitempty"`
 	DisabledAt         *time.Time          `json:"disabled_at,omitempty"`
@@ -71,11 +74,15 @@ func (s *Service) view(row *store.WebhookWithHealth, retrying bool) (*View, erro
 		Provider: w.Provider, Events: w.Events, Filter: w.Filter, Active: w.Active,
 		Auth:     AuthView{Type: w.Auth.Type, Hint: row.AuthHint},
 		Template: w.Template, TemplateType: w.TemplateType, MaxAttempts: w.MaxAttempts, Timezone: w.Timezone, Redact: w.Redact, Options: w.Options,
-		Digest: w.Digest, SendTraceparent: w.SendTraceparent,
+		Digest: w.Digest, SendTraceparent: w.SendTraceparent, Escalation: w.Escalation,
 		Health:         subscription.HealthOf(w.Active, row.Health, retrying, s.Options.RedAfter),
 		DisabledReason: w.DisabledReason, CreatedAt: w.CreatedAt, UpdatedAt: w.UpdatedAt}
 	if w.Auth.Type == credential.SMARTBackend {
 		v.Auth.ClientID, v.Auth.TokenURL, v.Auth.KeyID, v.Auth.Scope = w.Auth.ClientID, w.Auth.TokenURL, w.Auth.KeyID, w.Auth.Scope
+	}
+	if w.Fallback != uuid.Nil {
+		f := w.Fallback
+		v.Fallback = &f
 	}
 	if w.RateLimitPerSecond > 0 {
 		r := w.RateLimitPerSecond
