@@ -8,7 +8,7 @@ MODULE_DIRS := $(shell $(GO) list -m -f '{{.Dir}}')
 PACKAGES    := $(shell $(GO) list -m -f '{{.Path}}/...')
 TEST_FLAGS  ?= -count=1 -timeout 15m
 
-.PHONY: all build run screenshots test test-deps test-faults test-browser browser-deps lint fmt vet modules bench pgo clean help
+.PHONY: all build run screenshots test test-deps test-faults test-browser browser-deps lint fmt vet golangci modules bench pgo clean help
 
 all: build
 
@@ -49,7 +49,17 @@ browser-deps: test-deps
 screenshots: browser-deps ## refresh the dashboard screenshots in docs/ (the browser tests, writing their pictures there)
 	UI_SCREENSHOTS=docs $(GO) test $(TEST_FLAGS) -run TestDashboard ./e2e/browser/
 
-lint: fmt vet ## gofmt and go vet over every module
+lint: fmt vet golangci ## gofmt, go vet and golangci-lint over every module
+
+# golangci-lint at the version pinned in tools/lint/go.mod (a module outside go.work, so that
+# its dependencies never move the services'), built once into bin/; .golangci.yml picks the linters.
+GOLANGCI := bin/golangci-lint
+$(GOLANGCI): tools/lint/go.mod tools/lint/go.sum
+	@mkdir -p bin
+	cd tools/lint && GOWORK=off $(GO) build -o ../../$(GOLANGCI) github.com/golangci/golangci-lint/v2/cmd/golangci-lint
+
+golangci: $(GOLANGCI)
+	$(GOLANGCI) run $(addsuffix /...,$(MODULE_DIRS))
 
 fmt:
 	@out=$$(gofmt -l $(MODULE_DIRS)); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi

@@ -164,7 +164,7 @@ func (p *Publisher) PublishBatch(ctx context.Context, events []json.RawMessage, 
 			break
 		}
 		if err := sleep(ctx, min(2*time.Second<<attempt, p.b.maxWait)); err != nil {
-			return results, nil
+			return results, nil //nolint:nilerr // cancelled while waiting to retry: the answers so far stand
 		}
 		// Each event goes again under the id it was given (its event_id, or <key>.<index>).
 		items := make([]json.RawMessage, len(again))
@@ -175,7 +175,7 @@ func (p *Publisher) PublishBatch(ctx context.Context, events []json.RawMessage, 
 		}
 		rs, err := p.sendBatch(ctx, items, "")
 		if err != nil {
-			return results, nil // the first answer stands
+			return results, nil //nolint:nilerr // the first answer stands
 		}
 		for j, i := range again {
 			rs[j].Index = i

@@ -32,9 +32,7 @@ func TestKillDispatcherMidBurst(t *testing.T) {
 		if len(accepted) != n {
 			t.Fatalf("ingest accepted %d of %d", len(accepted), n)
 		}
-		for _, id := range accepted {
-			ids = append(ids, id)
-		}
+		ids = append(ids, accepted...)
 		for i := from; i < from+n; i++ {
 			if i%4 == 0 {
 				createdIDs = append(createdIDs, fmt.Sprintf("k-%04d", i))

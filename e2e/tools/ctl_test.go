@@ -88,7 +88,9 @@ func TestTaskhookctl(t *testing.T) {
 
 	// Create from a file, with a URL that fails (nothing listens there).
 	body := filepath.Join(dir, "webhook.json")
-	os.WriteFile(body, []byte(`{"name": "Care team desk", "url": "http://127.0.0.1:1/hook", "events": ["task.*"], "auth": {"type": "hmac"}, "max_attempts": 2}`), 0o644)
+	if err := os.WriteFile(body, []byte(`{"name": "Care team desk", "url": "http://127.0.0.1:1/hook", "events": ["task.*"], "auth": {"type": "hmac"}, "max_attempts": 2}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	w := decodeJSON[client.Webhook](t, s.mustCtl(t, 0, "", "webhooks", "create", "-f", body, "-o", "json"))
 	if w.ID == "" || !strings.HasPrefix(w.Auth.Secret, "whsec_") {
 		t.Fatalf("created %+v", w)
@@ -124,7 +126,9 @@ func TestTaskhookctl(t *testing.T) {
 		}
 	}
 	events := filepath.Join(dir, "events.ndjson")
-	os.WriteFile(events, []byte(nd.String()), 0o644)
+	if err := os.WriteFile(events, []byte(nd.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	type summary struct {
 		Lines, Accepted, Duplicate, Refused, Batches int
 		RefusedFile                                  string `json:"refused_file"`
@@ -209,7 +213,9 @@ func TestTaskhookctl(t *testing.T) {
 
 	// Fix it (the receiver's URL), test, replay the window, and follow it.
 	patch := filepath.Join(dir, "patch.json")
-	os.WriteFile(patch, []byte(fmt.Sprintf(`{"url": %q}`, rcv.srv.URL+"/hook")), 0o644)
+	if err := os.WriteFile(patch, []byte(fmt.Sprintf(`{"url": %q}`, rcv.srv.URL+"/hook")), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	s.mustCtl(t, 0, "", "webhooks", "update", w.ID, "-f", patch)
 	if out := s.mustCtl(t, 0, "", "webhooks", "test", w.ID); !strings.Contains(out, "204") {
 		t.Fatalf("test after the fix:\n%s", out)
@@ -331,7 +337,9 @@ func TestTaskhookctlNamesAndHints(t *testing.T) {
 	dir := t.TempDir()
 	create := func(name, url string) client.Webhook {
 		body := filepath.Join(dir, "w.json")
-		os.WriteFile(body, []byte(fmt.Sprintf(`{"name": %q, "url": %q, "events": ["task.*"]}`, name, url)), 0o644)
+		if err := os.WriteFile(body, []byte(fmt.Sprintf(`{"name": %q, "url": %q, "events": ["task.*"]}`, name, url)), 0o644); err != nil {
+			t.Fatal(err)
+		}
 		return decodeJSON[client.Webhook](t, s.mustCtl(t, 0, "", "webhooks", "create", "-f", body, "-o", "json"))
 	}
 	desk := create("Desk A", "http://127.0.0.1:1/hook") // nothing listens: every attempt fails

@@ -2,6 +2,7 @@ package httpx
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"net/http/pprof"
 	"time"
@@ -9,11 +10,11 @@ import (
 	"go.uber.org/zap"
 )
 
-// ServePprof serves net/http/pprof on addr (keep it on loopback) until ctx ends. It is off
-// unless TASKHOOK_PPROF_ADDR is set.
-func ServePprof(ctx context.Context, addr string, log *zap.Logger) {
+// RunPprof serves net/http/pprof on addr (keep it on loopback) until ctx ends, and returns once
+// the server closed. It returns nil at once when addr is empty (TASKHOOK_PPROF_ADDR unset).
+func RunPprof(ctx context.Context, addr string, log *zap.Logger) error {
 	if addr == "" {
-		return
+		return nil
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
@@ -22,14 +23,20 @@ func ServePprof(ctx context.Context, addr string, log *zap.Logger) {
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	srv := &http.Server{Addr: addr, Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	served := make(chan error, 1)
 	go func() {
 		log.Info("pprof listening", zap.String("addr", addr))
-		if err := srv.ListenAndServe(); err != nil && err != http.ErrServerClosed {
-			log.Warn("pprof server", zap.Error(err))
-		}
+		served <- srv.ListenAndServe()
 	}()
-	go func() {
-		<-ctx.Done()
-		_ = srv.Close()
-	}()
+	select {
+	case err := <-served: // could not listen: pprof is a debugging aid, the service goes on
+		log.Warn("pprof server", zap.Error(err))
+		return nil
+	case <-ctx.Done():
+	}
+	_ = srv.Close()
+	if err := <-served; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		log.Warn("pprof server", zap.Error(err))
+	}
+	return nil
 }

@@ -18,10 +18,9 @@ type Backoff struct {
 
 // Next is the delay to wait after one more failure.
 func (b *Backoff) Next() time.Duration {
-	switch {
-	case b.cur == 0:
+	if b.cur == 0 {
 		b.cur = b.Initial
-	default:
+	} else {
 		b.cur = min(2*b.cur, b.Max)
 	}
 	return min(b.cur, b.Max)

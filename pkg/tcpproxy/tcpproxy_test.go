@@ -10,7 +10,7 @@ import (
 )
 
 func TestModes(t *testing.T) {
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok") }))
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok") }))
 	defer srv.Close()
 	p, err := Start(strings.TrimPrefix(srv.URL, "http://"))
 	if err != nil {

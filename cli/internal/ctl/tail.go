@@ -58,7 +58,7 @@ func (e *env) tail(ctx context.Context, a *client.Admin, webhookID, status strin
 	for {
 		page, err := a.ListDeliveries(ctx, webhookID, client.DeliveryQuery{Status: status, Limit: 100})
 		if errors.Is(err, context.Canceled) || ctx.Err() != nil {
-			return nil
+			return nil //nolint:nilerr // Ctrl-C ends a tail: not an error
 		}
 		if err != nil {
 			return err
@@ -92,7 +92,7 @@ func (e *env) tail(ctx context.Context, a *client.Admin, webhookID, status strin
 			if first && i < len(ds)-last {
 				continue // older than the -n shown first
 			}
-			if !first && final(d.Status) && !(known && final(prev.status)) {
+			if !first && final(d.Status) && (!known || !final(prev.status)) {
 				finished++
 			}
 			if err := e.tailLine(&d); err != nil {

@@ -114,12 +114,13 @@ func TestDerivedIDs(t *testing.T) {
 	if a != ID(w1, "evt-1") || a == ID(w2, "evt-1") || a == ID(w1, "evt-2") {
 		t.Fatal("alert ids must be stable per (webhook, event) and differ otherwise")
 	}
-	if EscalationDeliveryID(a, 1, w2) != EscalationDeliveryID(a, 1, w2) || EscalationDeliveryID(a, 1, w2) == EscalationDeliveryID(a, 2, w2) ||
+	first, again := EscalationDeliveryID(a, 1, w2), EscalationDeliveryID(a, 1, w2)
+	if first != again || EscalationDeliveryID(a, 1, w2) == EscalationDeliveryID(a, 2, w2) ||
 		EscalationDeliveryID(a, 1, w2) == EscalationDeliveryID(a, 1, w1) {
 		t.Fatal("escalation delivery ids must be stable per (alert, step, target) and differ otherwise")
 	}
 	d := uuid.New()
-	if FallbackDeliveryID(d) != FallbackDeliveryID(d) || FallbackDeliveryID(d) == d {
+	if first, again := FallbackDeliveryID(d), FallbackDeliveryID(d); first != again || first == d {
 		t.Fatal("fallback delivery ids must be stable and differ from the failed delivery's")
 	}
 }

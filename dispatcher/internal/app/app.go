@@ -31,11 +31,14 @@ import (
 	"github.com/taskhook/taskhook/dispatcher/internal/reseal"
 	"github.com/taskhook/taskhook/dispatcher/internal/secretbox"
 	"github.com/taskhook/taskhook/dispatcher/internal/store"
+	"github.com/taskhook/taskhook/dispatcher/internal/streampub"
 	"github.com/taskhook/taskhook/dispatcher/internal/subscription"
 	"github.com/taskhook/taskhook/dispatcher/internal/ui"
+	"github.com/taskhook/taskhook/dispatcher/internal/webhooks"
 	"github.com/taskhook/taskhook/pkg/config"
 	"github.com/taskhook/taskhook/pkg/families"
 	"github.com/taskhook/taskhook/pkg/httpx"
+	"github.com/taskhook/taskhook/pkg/lifecycle"
 	"github.com/taskhook/taskhook/pkg/natsx"
 	"github.com/taskhook/taskhook/pkg/retry"
 	"github.com/taskhook/taskhook/pkg/tracing"
@@ -47,11 +50,13 @@ type Deps struct {
 	Resolver netguard.Resolver   // DNS for the SSRF guard
 	Routes   func([]*echo.Route) // told the HTTP routes once registered (the OpenAPI test)
 	Tracing  *tracing.Tracing    // instead of what OTEL_* configures (tests: the SDK's in-memory exporter)
+	Stopped  func()              // told once every component returned, before NATS drains and PostgreSQL closes
 }
 
-// Run serves the dispatcher until ctx is cancelled, then shuts down gracefully: stop serving
-// HTTP, stop consuming (finish batches in progress, hand back the rest), finish in-flight
-// attempts and give back queued ones, write outcomes, drain NATS.
+// Run serves the dispatcher until ctx is cancelled (or a component fails), then shuts down
+// gracefully: stop serving HTTP, stop consuming (finish batches in progress, hand back the
+// rest), finish in-flight attempts and give back queued ones, write outcomes, stop the
+// background jobs, drain NATS, close PostgreSQL.
 func Run(ctx context.Context, cfg Config, deps Deps, log *zap.Logger, ready func(net.Addr)) error {
 	box, err := secretbox.New(cfg.key, cfg.previous...)
 	if err != nil {
@@ -121,30 +126,27 @@ func Run(ctx context.Context, cfg Config, deps Deps, log *zap.Logger, ready func
 	engine := deliver.New(deliver.Config{
 		Schedule: cfg.schedule, AttemptTimeout: cfg.AttemptTimeout, RetryAfterMax: cfg.RetryAfterMax, Lease: cfg.Lease,
 		MaxInflight: cfg.MaxInflight, WebhookConcurrency: cfg.WebhookConcurrency, PollInterval: cfg.PollInterval,
-		WriteBatch: 500, WriteInterval: 20 * time.Millisecond, GaugeInterval: cfg.GaugeInterval, Tracing: tr,
+		WriteBatch: writeBatch, WriteInterval: writeInterval, GaugeInterval: cfg.GaugeInterval, Tracing: tr,
 		Marks: (&alert.Marks{Store: db, Box: box, PublicURL: cfg.PublicURL, Active: cache.Alerting}).Lookup,
 	}, db, cache, client, box, m, log)
-	work, stopWork := context.WithCancel(context.Background())
-	defer stopWork()
-	engine.Run(work)
-	go cache.Watch(work, time.Second)
 
+	// Reminders and operational events go to the event stream through one publisher.
+	pub := &streampub.JetStream{JS: js, Stream: streamCfg.Name, Timeout: streampub.Timeout}
 	var dueRules *due.Rules
-	consumeCfg := consume.Config{BatchSize: cfg.BatchSize, BatchWait: 2 * time.Millisecond, Window: cfg.AckWindow,
-		Workers: 4, Lease: cfg.Lease, GaugeInterval: cfg.GaugeInterval, Catalog: catalog, Tracing: tr, AckLinkTTL: cfg.AckLinkTTL}
+	var scheduler *due.Scheduler
+	consumeCfg := consume.Config{BatchSize: cfg.BatchSize, BatchWait: consumeBatchWait, Window: cfg.AckWindow,
+		Workers: consumeWorkers, Lease: cfg.Lease, GaugeInterval: cfg.GaugeInterval, Catalog: catalog, Tracing: tr, AckLinkTTL: cfg.AckLinkTTL}
 	consumeCfg.FilterErrors = subscription.NewFilterErrors() // shown as the webhooks' health hints
 	if cfg.DueEvents == "derive" {
 		dueRules = &due.Rules{Location: cfg.location, Grace: cfg.OverdueGrace}
-		scheduler := &due.Scheduler{Rules: *dueRules, Store: db, Box: box, Catalog: catalog, Metrics: m, Log: log,
-			Pub:      &due.JetStream{JS: js, Stream: streamCfg.Name, Timeout: 5 * time.Second},
-			Interval: cfg.PollInterval, Batch: 200, Gauges: cfg.GaugeInterval}
+		scheduler = &due.Scheduler{Rules: *dueRules, Store: db, Box: box, Catalog: catalog, Metrics: m, Log: log,
+			Pub: pub, Interval: cfg.PollInterval, Batch: dueBatch, Gauges: cfg.GaugeInterval}
 		consumeCfg.Tasks = scheduler
-		go scheduler.Run(work)
 	}
-	opsFlusher := &ops.Flusher{Store: db, Pub: &due.JetStream{JS: js, Stream: streamCfg.Name, Timeout: 5 * time.Second}, Catalog: catalog,
-		Log: log, Interval: cfg.OpsInterval, Every: cfg.PollInterval, Batch: 100,
+	opsFlusher := &ops.Flusher{Store: db, Pub: pub, Catalog: catalog,
+		Log: log, Interval: cfg.OpsInterval, Every: cfg.PollInterval, Batch: opsBatch,
 		Published: func(typ string, n int) { m.OpsPublished.WithLabelValues(typ).Add(float64(n)) }}
-	go opsFlusher.Run(work)
+	observer := &ops.Observer{Store: db, Log: log, RedAfter: cfg.RedAfter, Every: observeEvery}
 	if cfg.PublicURL == "" {
 		for _, w := range cache.All() {
 			if w.Escalation != nil {
@@ -152,16 +154,10 @@ func Run(ctx context.Context, cfg Config, deps Deps, log *zap.Logger, ready func
 			}
 		}
 	}
-	escalations := &alert.Scheduler{Store: db, Metrics: m, Log: log, Interval: cfg.PollInterval, Gauges: cfg.GaugeInterval, Batch: 100, Poke: engine.Poke}
-	go escalations.Run(work)
+	escalations := &alert.Scheduler{Store: db, Metrics: m, Log: log, Interval: cfg.PollInterval, Gauges: cfg.GaugeInterval, Batch: escalationBatch, Poke: engine.Poke}
 	acknowledger := &alert.Acknowledger{Store: db, Metrics: m, Log: log}
-	go (&ops.Observer{Store: db, Log: log, RedAfter: cfg.RedAfter, Every: 2 * time.Second}).Run(work)
 	consumer := consume.New(consumeCfg, cons, cache, db, engine, box, m, log)
-	consumeCtx, stopConsume := context.WithCancel(context.Background())
-	consumed := make(chan error, 1)
-	go func() { consumed <- consumer.Run(consumeCtx) }()
 
-	httpx.ServePprof(ctx, cfg.PprofAddr, log)
 	e := httpx.NewEcho(log, func(route string, status int, took time.Duration) {
 		m.Requests.WithLabelValues(route, strconv.Itoa(status)).Inc()
 		m.RequestDuration.WithLabelValues(route).Observe(took.Seconds())
@@ -175,11 +171,11 @@ func Run(ctx context.Context, cfg Config, deps Deps, log *zap.Logger, ready func
 	tokens.Add(httpx.RoleViewer, config.SplitList(cfg.ViewerTokens)...)
 	v1 := e.Group("/v1", tr.Echo("taskhook/dispatcher/admin"), httpx.Authenticate(tokens))
 	replayer := replay.New(js, streamCfg.Name, db, box, consume.DeliveryID)
-	resealer := &reseal.Resealer{DB: db, Box: box, Metrics: m, Log: log, Batch: 500, Every: 10 * time.Minute}
-	go resealer.Run(work)
-	admin.New(admin.Deps{DB: db, Codec: codec, Compiler: compiler, Cache: cache, Engine: engine, Replayer: replayer, Log: log, Sealed: resealer.Left},
-		admin.Options{RedAfter: cfg.RedAfter, DefaultMaxAttempts: cfg.schedule.DefaultAttempts(), RotationGrace: cfg.RotationGrace,
-			ReplayLimit: cfg.ReplayLimit, ReplayMaxScan: 20 * cfg.ReplayLimit, Lease: cfg.Lease, Due: dueRules, PublicURL: cfg.PublicURL, FilterErrors: consumeCfg.FilterErrors}).Register(v1)
+	resealer := &reseal.Resealer{DB: db, Box: box, Metrics: m, Log: log, Batch: resealBatch, Every: resealRetry}
+	hooks := &webhooks.Service{Store: webhooks.PG{DB: db}, Codec: codec, Compiler: compiler, Sender: engine, Compiled: cache, Log: log,
+		Options: webhooks.Options{RedAfter: cfg.RedAfter, DefaultMaxAttempts: cfg.schedule.DefaultAttempts(), RotationGrace: cfg.RotationGrace, PublicURL: cfg.PublicURL, FilterErrors: consumeCfg.FilterErrors}}
+	admin.New(admin.Deps{DB: db, Codec: codec, Cache: cache, Engine: engine, Replayer: replayer, Webhooks: hooks, Log: log, Sealed: resealer.Left},
+		admin.Options{ReplayLimit: cfg.ReplayLimit, ReplayMaxScan: replayScanFactor * cfg.ReplayLimit, Lease: cfg.Lease, Due: dueRules}).Register(v1)
 	(&alert.API{Store: db, Ack: acknowledger}).Register(v1)
 	v1.GET("/event-types", httpx.EventTypes(catalog))
 	v1.GET("/providers", providersHandler(providers))
@@ -189,11 +185,10 @@ func Run(ctx context.Context, cfg Config, deps Deps, log *zap.Logger, ready func
 		deps.Routes(e.Routes())
 	}
 	// The dashboard is mounted after the routes are told: its HTML pages are not part of the
-	// JSON API that openapi.json describes. It calls the /v1 routes above in-process.
-	dashboard, err := ui.New(ui.Options{API: e, Providers: providers, Catalog: catalog, Tokens: tokens, Key: cfg.key, Session: cfg.UISession, Hourly: db.Hourly, Log: log})
+	// JSON API that openapi.json describes. It changes webhooks through the same service as the
+	// admin API.
+	dashboard, err := ui.New(ui.Options{API: e, Webhooks: hooks, Providers: providers, Catalog: catalog, Tokens: tokens, Key: cfg.key, Session: cfg.UISession, Hourly: db.Hourly, Log: log})
 	if err != nil { // embedded templates that do not parse: caught by the ui tests
-		stopConsume()
-		<-consumed
 		return err
 	}
 	dashboard.Mount(e)
@@ -205,82 +200,115 @@ func Run(ctx context.Context, cfg Config, deps Deps, log *zap.Logger, ready func
 			}
 			return alert.Channel{Name: w.Name, Redact: w.Redact, Location: w.Target.Location}, true
 		}}).Mount(e)
-	go housekeeping(work, db, cfg, m, log)
-	flusher := &digest.Flusher{DB: db, Webhooks: cache, Box: box, EventAAD: deliver.EventAAD, Delivered: engine.Poke,
+	digests := &digest.Flusher{DB: db, Webhooks: cache, Box: box, EventAAD: deliver.EventAAD, Delivered: engine.Poke,
 		Every: cfg.PollInterval, MaxBytes: int(cfg.DigestMaxBytes), Metrics: m, Log: log}
-	go flusher.Run(work)
+	house := &housekeeping{db: db, disableAfter: cfg.DisableAfter, retention: cfg.Retention, metrics: m, log: log}
+
+	// Every goroutine of the dispatcher belongs to one of these components. They stop stage by
+	// stage, in dependency order: stop serving HTTP; stop consuming (finish batches in progress,
+	// hand back the rest); finish in-flight attempts, give back queued ones and write outcomes;
+	// then the background jobs. Only then do NATS drain and PostgreSQL close.
+	var group lifecycle.Group
+	group.Stage(
+		lifecycle.Func("http", func(ctx context.Context) error {
+			return httpx.Serve(ctx, e, cfg.Addr, cfg.ShutdownTimeout, func(a net.Addr) {
+				log.Info("dispatcher listening", zap.String("addr", a.String()))
+				if ready != nil {
+					ready(a)
+				}
+			})
+		}),
+		lifecycle.Func("pprof", func(ctx context.Context) error { return httpx.RunPprof(ctx, cfg.PprofAddr, log) }))
+	group.Stage(lifecycle.Func("consumer", consumer.Run))
+	group.Stage(lifecycle.Func("delivery engine", func(ctx context.Context) error { return runEngine(ctx, engine, cfg.ShutdownTimeout) }))
+	jobs := []lifecycle.Component{
+		lifecycle.Loop("webhook cache", func(ctx context.Context) { cache.Watch(ctx, cacheRefresh) }),
+		lifecycle.Loop("ops flusher", opsFlusher.Run),
+		lifecycle.Loop("ops observer", observer.Run),
+		lifecycle.Loop("resealer", resealer.Run),
+		lifecycle.Loop("digest flusher", digests.Run),
+		lifecycle.Loop("escalations", escalations.Run),
+		lifecycle.Loop("auto-disable", func(ctx context.Context) { retry.Every(ctx, disableEvery, house.disable) }),
+		lifecycle.Loop("prune", func(ctx context.Context) { retry.Every(ctx, pruneEvery, house.prune) }),
+	}
+	if scheduler != nil {
+		jobs = append(jobs, lifecycle.Loop("due scheduler", scheduler.Run))
+	}
+	group.Stage(jobs...)
+	group.Stopped = func(names []string) { log.Debug("stopped", zap.Strings("components", names)) }
 
 	log.Info("dispatcher starting", zap.String("addr", cfg.Addr), zap.String("version", version.Version),
 		zap.String("consumer", cfg.ConsumerName), zap.Int("webhooks", len(cache.Subscribed("task.created"))))
-	serveErr := httpx.Serve(ctx, e, cfg.Addr, cfg.ShutdownTimeout, func(a net.Addr) {
-		log.Info("dispatcher listening", zap.String("addr", a.String()))
-		if ready != nil {
-			ready(a)
-		}
-	})
-
-	// Graceful shutdown, in dependency order.
+	runErr := group.Run(ctx)
+	if deps.Stopped != nil {
+		deps.Stopped()
+	}
 	grace, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()
-	stopConsume()
-	select {
-	case err := <-consumed:
-		if err != nil {
-			log.Warn("consumer", zap.Error(err))
-		}
-	case <-grace.Done():
-	}
-	engine.Stop(grace)
-	stopWork()
 	if err := natsx.Drain(grace, nc); err != nil {
 		log.Warn("nats drain", zap.Error(err))
 	}
 	log.Info("dispatcher stopped")
-	return serveErr
+	return runErr
 }
 
-// housekeeping runs the periodic jobs every replica may run (each is idempotent): deactivate
+// runEngine runs the delivery engine until ctx ends, then stops it gracefully within grace:
+// in-flight attempts finish (or are cancelled once grace is over), queued ones are given back,
+// outcomes are written; it returns once every goroutine of the engine returned.
+func runEngine(ctx context.Context, engine *deliver.Engine, grace time.Duration) error {
+	loops, stopLoops := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopLoops()
+	done := make(chan error, 1)
+	go func() { done <- engine.Run(loops) }()
+	<-ctx.Done()
+	gctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), grace)
+	defer cancel()
+	engine.Stop(gctx)
+	stopLoops()
+	return <-done
+}
+
+// housekeeping holds the periodic jobs every replica may run (each is idempotent): deactivate
 // webhooks failing for longer than TASKHOOK_DISABLE_AFTER, prune what is older than
 // TASKHOOK_RETENTION in small batches.
-func housekeeping(ctx context.Context, db *store.DB, cfg Config, m *metrics.Metrics, log *zap.Logger) {
-	disable := time.NewTicker(time.Minute)
-	prune := time.NewTicker(10 * time.Minute)
-	defer disable.Stop()
-	defer prune.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-disable.C:
-			if cfg.DisableAfter == 0 {
-				continue
-			}
-			ids, err := db.DisableFailing(ctx, cfg.DisableAfter)
-			if err != nil {
-				log.Warn("auto-disable failed", zap.Error(err))
-				continue
-			}
-			for _, id := range ids {
-				m.WebhooksDisabled.Inc()
-				log.Warn("webhook deactivated: failing continuously", zap.String("webhook_id", id.String()), zap.Duration("after", cfg.DisableAfter))
-				if err := store.Audit(ctx, db, "taskhook", "webhook.auto_disable", id, "", map[string]any{"failing_for": cfg.DisableAfter.String()}); err != nil {
-					log.Warn("audit", zap.Error(err))
-				}
-			}
-		case <-prune.C:
-			n, err := db.Prune(ctx, time.Now().Add(-cfg.Retention), 1000)
-			if err != nil {
-				log.Warn("pruning failed", zap.Error(err))
-			} else if n > 0 {
-				log.Info("pruned old rows", zap.Int64("rows", n), zap.Duration("retention", cfg.Retention))
-			}
+type housekeeping struct {
+	db           *store.DB
+	disableAfter time.Duration // 0: never
+	retention    time.Duration
+	metrics      *metrics.Metrics
+	log          *zap.Logger
+}
+
+func (h *housekeeping) disable(ctx context.Context) {
+	if h.disableAfter == 0 {
+		return
+	}
+	ids, err := h.db.DisableFailing(ctx, h.disableAfter)
+	if err != nil {
+		h.log.Warn("auto-disable failed", zap.Error(err))
+		return
+	}
+	for _, id := range ids {
+		h.metrics.WebhooksDisabled.Inc()
+		h.log.Warn("webhook deactivated: failing continuously", zap.String("webhook_id", id.String()), zap.Duration("after", h.disableAfter))
+		if err := store.Audit(ctx, h.db, "taskhook", "webhook.auto_disable", id, "", map[string]any{"failing_for": h.disableAfter.String()}); err != nil {
+			h.log.Warn("audit", zap.Error(err))
 		}
+	}
+}
+
+func (h *housekeeping) prune(ctx context.Context) {
+	n, err := h.db.Prune(ctx, time.Now().Add(-h.retention), pruneBatch)
+	if err != nil {
+		h.log.Warn("pruning failed", zap.Error(err))
+	} else if n > 0 {
+		h.log.Info("pruned old rows", zap.Int64("rows", n), zap.Duration("retention", h.retention))
 	}
 }
 
 // openDB connects (retrying while PostgreSQL is unreachable, until ctx ends) and migrates.
 func openDB(ctx context.Context, cfg Config, log *zap.Logger) (*store.DB, error) {
-	return retry.Until(ctx, retry.Backoff{Initial: 250 * time.Millisecond, Max: 5 * time.Second},
+	return retry.Until(ctx, retry.Backoff{Initial: connectRetryFirst, Max: connectRetryMax},
 		func(ctx context.Context) (*store.DB, error) {
 			db, err := store.Open(ctx, cfg.DatabaseURL, cfg.DBMaxConns)
 			if err != nil {
@@ -302,12 +330,12 @@ func openDB(ctx context.Context, cfg Config, log *zap.Logger) (*store.DB, error)
 }
 
 func ensureConsumer(ctx context.Context, js jetstream.JetStream, stream string, cfg Config, log *zap.Logger) (jetstream.Consumer, error) {
-	return retry.Until(ctx, retry.Backoff{Initial: 250 * time.Millisecond, Max: 5 * time.Second},
+	return retry.Until(ctx, retry.Backoff{Initial: connectRetryFirst, Max: connectRetryMax},
 		func(ctx context.Context) (jetstream.Consumer, error) {
-			cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			cctx, cancel := context.WithTimeout(ctx, consumerTimeout)
 			defer cancel()
 			return natsx.EnsureConsumer(cctx, js, stream, natsx.ConsumerConfig{Durable: cfg.ConsumerName,
-				AckWait: cfg.Lease, MaxAckPending: 20000})
+				AckWait: cfg.Lease, MaxAckPending: maxAckPending})
 		},
 		func(err error, _ time.Duration) { log.Warn("consumer not ready; retrying", zap.Error(err)) })
 }

@@ -99,9 +99,9 @@ func TestDueAndOverdueDerived(t *testing.T) {
 		v.Overdue.FireAt.Sub(due).Abs() > time.Microsecond || !strings.HasPrefix(v.Due.EventID, "taskhook-due-") || strings.Contains(string(r.Body), "John") {
 		t.Fatalf("task view: %d %s", r.Status, r.Body)
 	}
-	got := waitUntil("the task.overdue of T-1 and T-3", 15*time.Second, func(m map[string]int) bool { return m["Task Overdue T-1"] == 1 && m["Task Overdue T-3"] == 1 })
+	waitUntil("the task.overdue of T-1 and T-3", 15*time.Second, func(m map[string]int) bool { return m["Task Overdue T-1"] == 1 && m["Task Overdue T-3"] == 1 })
 	time.Sleep(time.Second) // nothing more may follow
-	got = reminders(t, slack.requests())
+	got := reminders(t, slack.requests())
 	if got["Task Due T-1"] != 1 || got["Task Due T-3"] != 1 || got["Task Overdue T-1"] != 1 || got["Task Overdue T-3"] != 1 ||
 		got["Task Overdue T-2"] != 0 || got["Task Due T-2"] > 1 {
 		t.Fatalf("reminders: %v", got)

@@ -84,7 +84,8 @@ func TestUserProgramsAndContexts(t *testing.T) {
 	req, _ := http.NewRequest("POST", h.base+"/v1/webhooks/test", bytes.NewReader(body))
 	req.Header.Set("Authorization", "Bearer "+adminToken)
 	req.Header.Set("Content-Type", "application/json")
-	if _, err := (&http.Client{Timeout: 200 * time.Millisecond}).Do(req); err == nil {
+	if resp, err := (&http.Client{Timeout: 200 * time.Millisecond}).Do(req); err == nil {
+		resp.Body.Close()
 		t.Fatal("the slow test answered")
 	}
 	gone := time.Now()

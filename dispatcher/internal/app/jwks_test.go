@@ -4,7 +4,6 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"encoding/base64"
-	"math/big"
 	"net/http"
 	"net/http/httptest"
 	"sync"
@@ -77,7 +76,10 @@ func TestGeneratedSMARTKeysAndJWKS(t *testing.T) {
 	k := set.Keys[0]
 	xb, _ := base64.RawURLEncoding.DecodeString(k.X)
 	yb, _ := base64.RawURLEncoding.DecodeString(k.Y)
-	pub := &ecdsa.PublicKey{Curve: elliptic.P384(), X: new(big.Int).SetBytes(xb), Y: new(big.Int).SetBytes(yb)}
+	pub, err := ecdsa.ParseUncompressedPublicKey(elliptic.P384(), append(append([]byte{4}, xb...), yb...))
+	if err != nil || len(xb) != 48 || len(yb) != 48 {
+		t.Fatalf("the published key is not a P-384 point of 48-byte coordinates: %v", err)
+	}
 	tok, err := jwt.Parse(assertion, func(*jwt.Token) (any, error) { return pub, nil }, jwt.WithValidMethods([]string{"ES384"}))
 	if err != nil || tok.Header["kid"] != v.Auth.KeyID {
 		t.Fatalf("the assertion does not verify with the published key: %v", err)

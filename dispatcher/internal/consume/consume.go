@@ -134,7 +134,8 @@ func (c *Consumer) Run(ctx context.Context) error {
 			}
 		}()
 	}
-	go c.pendingLoop(ctx)
+	wg.Add(1)
+	go func() { defer wg.Done(); c.pendingLoop(ctx) }()
 	<-ctx.Done()
 	cc.Stop()
 	wg.Wait()
@@ -228,8 +229,9 @@ func (c *Consumer) process(msgs []jetstream.Msg) {
 	}
 	// The task state is recorded while the batch's first attempts run, off their path; no
 	// message of the batch is acknowledged before it is stored.
-	observed := make(chan error, 1)
-	go func() { observed <- c.observeTasks(ctx, parsed) }()
+	observed, observing := make(chan error, 1), make(chan struct{})
+	go func() { defer close(observing); observed <- c.observeTasks(ctx, parsed) }()
+	defer func() { <-observing }() // every return waits for it, read or not
 	if len(items) == 0 {
 		c.ack(parsed, unmatched, nil, <-observed)
 		return
@@ -336,14 +338,15 @@ func (c *Consumer) ack(parsed, unmatched, matched []*item, observeErr error) {
 // keepAlive tells JetStream, every third of the ack wait, that the batch's messages are still
 // being worked on (a slow write, say), so that the ack wait can be short (a crashed replica's
 // messages come back within it) without redelivering a live replica's batch. It returns the
-// function that stops it.
+// function that stops it and waits for it to end.
 func (c *Consumer) keepAlive(msgs []jetstream.Msg) func() {
 	every := c.cfg.Lease / 3
 	if every <= 0 {
 		return func() {}
 	}
-	done := make(chan struct{})
+	done, exited := make(chan struct{}), make(chan struct{})
 	go func() {
+		defer close(exited)
 		t := time.NewTicker(every)
 		defer t.Stop()
 		for {
@@ -357,7 +360,7 @@ func (c *Consumer) keepAlive(msgs []jetstream.Msg) func() {
 			}
 		}
 	}()
-	return func() { close(done) }
+	return func() { close(done); <-exited }
 }
 
 // observeTasks hands the batch's task events to the task observer (none when due events are

@@ -2,6 +2,7 @@ package deliver
 
 import (
 	"context"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -18,13 +19,19 @@ import (
 // ClaimBatch bounds one claim query.
 const ClaimBatch = 500
 
-// Run starts the poller, the writer and the backlog gauges; they stop when ctx ends (call Stop
-// for a graceful end).
-func (e *Engine) Run(ctx context.Context) {
-	go e.renewLoop(ctx)
-	go e.writer.run(ctx)
-	go e.pollLoop(ctx)
-	go e.backlogLoop(ctx)
+// Run runs the poller, the writer, the lease renewal and the backlog gauges until ctx ends, and
+// returns once they and every attempt returned. For a graceful end call Stop before ctx ends:
+// once ctx ended, attempts still in flight are cancelled.
+func (e *Engine) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	for _, loop := range []func(context.Context){e.renewLoop, e.writer.run, e.pollLoop, e.backlogLoop} {
+		wg.Add(1)
+		go func() { defer wg.Done(); loop(ctx) }()
+	}
+	wg.Wait()
+	e.cancelBase()
+	e.workers.Wait()
+	return nil
 }
 
 // Poke makes the poller look for due deliveries now (after a replay, say).

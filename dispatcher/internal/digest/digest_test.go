@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/taskhook/taskhook/pkg/event"
 	"github.com/taskhook/taskhook/pkg/families"
 )
 
@@ -198,5 +197,4 @@ func TestSummarize(t *testing.T) {
 	if got := strings.Join(Summarize(&empty, cat, time.UTC, false).Lines(), "\n"); !strings.Contains(got, "Digest: 0 events") || !strings.Contains(got, "none in this window") {
 		t.Errorf("empty digest: %s", got)
 	}
-	var _ event.Summary = s
 }

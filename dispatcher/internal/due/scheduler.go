@@ -9,13 +9,12 @@ import (
 	"slices"
 	"time"
 
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap"
 
 	"github.com/taskhook/taskhook/dispatcher/internal/metrics"
 	"github.com/taskhook/taskhook/dispatcher/internal/secretbox"
 	"github.com/taskhook/taskhook/dispatcher/internal/store"
+	"github.com/taskhook/taskhook/dispatcher/internal/streampub"
 	"github.com/taskhook/taskhook/pkg/event"
 )
 
@@ -27,17 +26,6 @@ type Store interface {
 	ReminderLag(ctx context.Context) (time.Duration, error)
 }
 
-// Message is a reminder to publish.
-type Message struct {
-	Subject, ID string
-	Body        []byte
-}
-
-// Publisher stores reminders durably in the event stream, each with Nats-Msg-Id set to its id.
-type Publisher interface {
-	Publish(ctx context.Context, msgs []Message) error
-}
-
 // Scheduler keeps the task state from consumed task events (Observe) and publishes the
 // reminders whose time has come (Run), across replicas: a reminder's row is claimed with
 // SKIP LOCKED and marked fired in the transaction that ends the claim, after JetStream
@@ -47,7 +35,7 @@ type Scheduler struct {
 	Rules    Rules
 	Store    Store
 	Box      *secretbox.Box
-	Pub      Publisher
+	Pub      streampub.Publisher
 	Catalog  *event.Catalog // every reminder is checked against its schema before it is published
 	Metrics  *metrics.Metrics
 	Log      *zap.Logger
@@ -207,7 +195,7 @@ func (s *Scheduler) Poll(ctx context.Context) (int, error) {
 	now := s.now()
 	fired := map[string]int{}
 	n, err := s.Store.ClaimDueTasks(ctx, now, s.Batch, func(rows []store.Task) ([]store.Task, error) {
-		var msgs []Message
+		var msgs []streampub.Message
 		out := make([]store.Task, 0, len(rows))
 		for _, r := range rows {
 			t := fromRow(r)
@@ -234,7 +222,7 @@ func (s *Scheduler) Poll(ctx context.Context) (int, error) {
 					s.Log.Error("reminder not valid; skipped", zap.String("task_id", t.TaskID), zap.String("kind", k), zap.Strings("paths", invalidPaths(err)))
 					continue
 				}
-				msgs = append(msgs, Message{Subject: event.TaskFamily + "." + k, ID: id, Body: body})
+				msgs = append(msgs, streampub.Message{Subject: event.TaskFamily + "." + k, ID: id, Body: body})
 				fired[k]++
 			}
 			if skipDue {
@@ -255,42 +243,6 @@ func (s *Scheduler) Poll(ctx context.Context) (int, error) {
 		s.Metrics.DueFired.WithLabelValues(k).Add(float64(c))
 	}
 	return n, nil
-}
-
-// JetStream publishes reminders to the event stream and waits for every acknowledgement.
-type JetStream struct {
-	JS      jetstream.JetStream
-	Stream  string
-	Timeout time.Duration
-}
-
-// Publish implements Publisher.
-func (p *JetStream) Publish(ctx context.Context, msgs []Message) error {
-	if len(msgs) == 0 {
-		return nil
-	}
-	ctx, cancel := context.WithTimeout(ctx, p.Timeout)
-	defer cancel()
-	futures := make([]jetstream.PubAckFuture, 0, len(msgs))
-	for _, m := range msgs {
-		f, err := p.JS.PublishMsgAsync(&nats.Msg{Subject: m.Subject, Data: m.Body, Header: nats.Header{jetstream.MsgIDHeader: []string{m.ID}}},
-			jetstream.WithExpectStream(p.Stream))
-		if err != nil {
-			return fmt.Errorf("publish reminder %s: %w", m.ID, err)
-		}
-		futures = append(futures, f)
-	}
-	var errs []error
-	for i, f := range futures {
-		select {
-		case <-f.Ok():
-		case err := <-f.Err():
-			errs = append(errs, fmt.Errorf("publish reminder %s: %w", msgs[i].ID, err))
-		case <-ctx.Done():
-			return fmt.Errorf("publish reminders: %w", ctx.Err())
-		}
-	}
-	return errors.Join(errs...)
 }
 
 func invalidPaths(err error) []string {

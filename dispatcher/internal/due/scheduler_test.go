@@ -17,6 +17,7 @@ import (
 	"github.com/taskhook/taskhook/dispatcher/internal/metrics"
 	"github.com/taskhook/taskhook/dispatcher/internal/secretbox"
 	"github.com/taskhook/taskhook/dispatcher/internal/store"
+	"github.com/taskhook/taskhook/dispatcher/internal/streampub"
 	"github.com/taskhook/taskhook/pkg/families"
 	"github.com/taskhook/taskhook/pkg/natstest"
 	"github.com/taskhook/taskhook/pkg/natsx"
@@ -57,13 +58,13 @@ func newRig(t *testing.T) *rig {
 	return &rig{db: db, box: box, js: js, nc: nc}
 }
 
-func (r *rig) scheduler(t *testing.T, pub Publisher) *Scheduler {
+func (r *rig) scheduler(t *testing.T, pub streampub.Publisher) *Scheduler {
 	cat, err := families.Catalog()
 	if err != nil {
 		t.Fatal(err)
 	}
 	if pub == nil {
-		pub = &JetStream{JS: r.js, Stream: natsx.StreamName, Timeout: 5 * time.Second}
+		pub = &streampub.JetStream{JS: r.js, Stream: natsx.StreamName, Timeout: 5 * time.Second}
 	}
 	return &Scheduler{Rules: Rules{Location: time.UTC}, Store: r.db, Box: r.box, Pub: pub, Catalog: cat, Metrics: metrics.New(),
 		Log: zap.NewNop(), Interval: 20 * time.Millisecond, Batch: 50, Gauges: time.Second}
@@ -199,11 +200,11 @@ func TestEachReminderOnceAcrossReplicas(t *testing.T) {
 
 // crashAfterPublish publishes, then fails as a replica that dies before it commits would.
 type crashAfterPublish struct {
-	inner Publisher
+	inner streampub.Publisher
 	fail  bool
 }
 
-func (c *crashAfterPublish) Publish(ctx context.Context, msgs []Message) error {
+func (c *crashAfterPublish) Publish(ctx context.Context, msgs []streampub.Message) error {
 	if err := c.inner.Publish(ctx, msgs); err != nil {
 		return err
 	}
@@ -218,7 +219,7 @@ func (c *crashAfterPublish) Publish(ctx context.Context, msgs []Message) error {
 // under the same id, and the stream keeps one.
 func TestCrashBetweenPublishAndMark(t *testing.T) {
 	r := newRig(t)
-	pub := &crashAfterPublish{inner: &JetStream{JS: r.js, Stream: natsx.StreamName, Timeout: 5 * time.Second}, fail: true}
+	pub := &crashAfterPublish{inner: &streampub.JetStream{JS: r.js, Stream: natsx.StreamName, Timeout: 5 * time.Second}, fail: true}
 	s := r.scheduler(t, pub)
 	if err := s.Observe(context.Background(), []Observation{observation("T-1", time.Now().Add(-time.Minute), 1)}); err != nil {
 		t.Fatal(err)

@@ -135,7 +135,7 @@ func TestDialGuard(t *testing.T) {
 		mu.Lock()
 		hits++
 		mu.Unlock()
-		io.WriteString(w, "ok")
+		_, _ = io.WriteString(w, "ok")
 	}))
 	defer srv.Close()
 	_, port, _ := net.SplitHostPort(strings.TrimPrefix(srv.URL, "http://"))
@@ -150,7 +150,10 @@ func TestDialGuard(t *testing.T) {
 	p := &Policy{AllowHTTP: true, Resolver: r}
 	client := p.Client(2*time.Second, 0)
 
-	_, err := client.Get(srv.URL)
+	resp, err := client.Get(srv.URL)
+	if err == nil {
+		resp.Body.Close()
+	}
 	var be *BlockedError
 	if !errors.As(err, &be) || be.Addr.String() != "127.0.0.1" {
 		t.Fatalf("loopback not refused at dial: %v", err)
@@ -159,7 +162,11 @@ func TestDialGuard(t *testing.T) {
 	if _, err := p.CheckURL(context.Background(), "http://rebind.test:"+port+"/"); err != nil {
 		t.Fatalf("check: %v", err)
 	}
-	if _, err := client.Get("http://rebind.test:" + port + "/"); !errors.As(err, &be) {
+	resp, err = client.Get("http://rebind.test:" + port + "/")
+	if err == nil {
+		resp.Body.Close()
+	}
+	if !errors.As(err, &be) {
 		t.Fatalf("rebinding not refused at dial: %v", err)
 	}
 	if hits != 0 {
@@ -167,7 +174,7 @@ func TestDialGuard(t *testing.T) {
 	}
 	// Allowed networks let it through, to the resolved IP.
 	p.Allowed, _ = ParseAllowed("127.0.0.0/8")
-	resp, err := p.Client(2*time.Second, 0).Get("http://local.test:" + port + "/")
+	resp, err = p.Client(2*time.Second, 0).Get("http://local.test:" + port + "/")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -23,8 +23,8 @@ import (
 	"github.com/google/uuid"
 	"go.uber.org/zap"
 
-	"github.com/taskhook/taskhook/dispatcher/internal/due"
 	"github.com/taskhook/taskhook/dispatcher/internal/store"
+	"github.com/taskhook/taskhook/dispatcher/internal/streampub"
 	"github.com/taskhook/taskhook/dispatcher/internal/subscription"
 	"github.com/taskhook/taskhook/pkg/event"
 	opsfam "github.com/taskhook/taskhook/pkg/families/ops"
@@ -44,7 +44,7 @@ type Store interface {
 // Flusher publishes the signals whose window ended.
 type Flusher struct {
 	Store    Store
-	Pub      due.Publisher
+	Pub      streampub.Publisher
 	Catalog  *event.Catalog // every event is checked against its schema before it is published
 	Log      *zap.Logger
 	Interval time.Duration // TASKHOOK_OPS_INTERVAL: the coalescing window
@@ -81,9 +81,9 @@ func (f *Flusher) Flush(ctx context.Context) (int, error) {
 	}
 	counts := map[string]int{}
 	published, err := f.Store.PublishOutbox(ctx, f.Batch, func(rows []store.OutboxMessage) error {
-		msgs := make([]due.Message, len(rows))
+		msgs := make([]streampub.Message, len(rows))
 		for i, r := range rows {
-			msgs[i] = due.Message{Subject: r.Subject, ID: r.EventID, Body: r.Body}
+			msgs[i] = streampub.Message{Subject: r.Subject, ID: r.EventID, Body: r.Body}
 			counts[r.Subject]++
 		}
 		return f.Pub.Publish(ctx, msgs)

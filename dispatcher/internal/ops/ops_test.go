@@ -13,8 +13,8 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap"
 
-	"github.com/taskhook/taskhook/dispatcher/internal/due"
 	"github.com/taskhook/taskhook/dispatcher/internal/store"
+	"github.com/taskhook/taskhook/dispatcher/internal/streampub"
 	"github.com/taskhook/taskhook/pkg/families"
 	opsfam "github.com/taskhook/taskhook/pkg/families/ops"
 	"github.com/taskhook/taskhook/pkg/natstest"
@@ -152,7 +152,7 @@ func newRig(t *testing.T, interval time.Duration) *rig {
 		t.Fatal(err)
 	}
 	return &rig{db: db, js: js,
-		fl: &Flusher{Store: db, Pub: &due.JetStream{JS: js, Stream: natsx.StreamName, Timeout: 5 * time.Second}, Catalog: cat,
+		fl: &Flusher{Store: db, Pub: &streampub.JetStream{JS: js, Stream: natsx.StreamName, Timeout: 5 * time.Second}, Catalog: cat,
 			Log: zap.NewNop(), Interval: interval, Every: 20 * time.Millisecond, Batch: 10},
 		obs: &Observer{Store: db, Log: zap.NewNop(), RedAfter: 3, Every: 20 * time.Millisecond}}
 }
@@ -219,7 +219,7 @@ func TestFiftyExhaustedMakeOneEvent(t *testing.T) {
 		t.Fatalf("%+v %v", e, err)
 	}
 	// A replica that crashed after publishing publishes the same event again: deduplicated.
-	if err := r.fl.Pub.Publish(ctx, []due.Message{{Subject: e.Type, ID: e.EventID, Body: msgs[0].Data}}); err != nil {
+	if err := r.fl.Pub.Publish(ctx, []streampub.Message{{Subject: e.Type, ID: e.EventID, Body: msgs[0].Data}}); err != nil {
 		t.Fatal(err)
 	}
 	if n := len(r.published(t)); n != 1 {
@@ -280,7 +280,7 @@ func TestObserverReportsOnce(t *testing.T) {
 // blockingPub is a JetStream that does not answer until released (NATS unreachable).
 type blockingPub struct{ release chan struct{} }
 
-func (p *blockingPub) Publish(ctx context.Context, _ []due.Message) error {
+func (p *blockingPub) Publish(ctx context.Context, _ []streampub.Message) error {
 	select {
 	case <-p.release:
 		return nil

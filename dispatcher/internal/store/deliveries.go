@@ -293,6 +293,7 @@ func insertDeliveriesSQL(n int, where string) string {
 		p[i] = n + i + 1
 	}
 	p[15] = where
+	//nolint:staticcheck // SA5009 counts no arguments in the spread p... (all 16 are there)
 	return fmt.Sprintf(`INSERT INTO deliveries (id, webhook_id, event_id, event_type, status, attempts,
 			next_attempt_at, due_at, lease_token, last_status_code, last_error, last_attempt_at, last_duration_ms, last_excerpt, last_trace_id)
 		SELECT * FROM unnest($%d::uuid[], $%d::uuid[], $%d::text[], $%d::text[], $%d::text[], $%d::int[],
@@ -570,7 +571,7 @@ func disableWebhooks(ctx context.Context, tx *sqlx.Tx, b *Batch) error {
 		var id uuid.UUID
 		var reason string
 		if err := rows.Scan(&id, &reason); err != nil {
-			rows.Close()
+			_ = rows.Close() //nolint:sqlclosecheck // closed on every path below as well
 			return err
 		}
 		disabled[id] = reason

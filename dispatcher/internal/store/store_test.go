@@ -415,7 +415,7 @@ func TestDeliveryLogUsesItsIndexes(t *testing.T) {
 	_, _ = db.Exec(`ANALYZE deliveries`)
 	plan := func(p Page) string {
 		tx, _ := db.BeginTxx(ctx, nil)
-		defer tx.Rollback()
+		defer func() { _ = tx.Rollback() }()
 		var lines []string
 		q := `EXPLAIN SELECT id FROM deliveries WHERE webhook_id = $1`
 		args := []any{w.ID}

@@ -67,18 +67,16 @@ func (u *UI) logout(c echo.Context) error {
 // --- webhooks ---
 
 func (u *UI) webhooksPage(c echo.Context) error {
-	var list struct {
-		Webhooks []*admin.WebhookView `json:"webhooks"`
-	}
-	if err := u.call(c, http.MethodGet, "/v1/webhooks", nil, &list); err != nil {
+	all, err := u.opts.Webhooks.List(c.Request().Context())
+	if err != nil {
 		return err
 	}
 	q := strings.TrimSpace(c.QueryParam("q"))
-	shown := list.Webhooks
+	shown := all
 	if q != "" {
 		shown = nil
 		lq := strings.ToLower(q)
-		for _, w := range list.Webhooks {
+		for _, w := range all {
 			hay := strings.ToLower(strings.Join(append([]string{w.Name, w.Provider, w.Description, w.Health.State}, w.Events...), " "))
 			if strings.Contains(hay, lq) {
 				shown = append(shown, w)
@@ -90,7 +88,7 @@ func (u *UI) webhooksPage(c echo.Context) error {
 		rows[i] = webhookRow{W: w, URL: shortURL(w.URL, u.opts.Providers.URLIsSecret(w.Provider))}
 	}
 	return u.render(c, http.StatusOK, "webhooks", "Webhooks", "webhooks",
-		map[string]any{"Webhooks": rows, "Total": len(list.Webhooks), "Q": q})
+		map[string]any{"Webhooks": rows, "Total": len(all), "Q": q})
 }
 
 // webhookRow is one line of the webhooks table.
@@ -169,8 +167,8 @@ func (u *UI) create(c echo.Context) error {
 	if c.FormValue("action") == "test" {
 		return u.tryForm(c, d, nil)
 	}
-	var v admin.WebhookView
-	if err := u.call(c, http.MethodPost, "/v1/webhooks", f.body(nil, u.opts.Providers.Metas()), &v); err != nil {
+	v, err := u.create1(c, f.body(nil, u.opts.Providers.Metas()))
+	if err != nil {
 		status, err := d.problem(err)
 		if err != nil {
 			return err
@@ -183,17 +181,12 @@ func (u *UI) create(c echo.Context) error {
 	return redirect(c, "/ui/webhooks/"+v.ID.String(), "saved")
 }
 
-// tryForm sends the unsaved form through POST /v1/webhooks/test (the real render, sign and
-// send path) and shows the form again with the result. An edit whose URL is masked or whose
+// tryForm test-sends the unsaved form (the real render, sign and send path) and shows the form again with the result. An edit whose URL is masked or whose
 // secret was not typed again is not a whole webhook: the saved one is tested instead, and the
 // page says so.
 func (u *UI) tryForm(c echo.Context, d *formData, prev *admin.WebhookView) error {
-	var res admin.TestResult
+	var res *admin.TestResult
 	var err error
-	query := ""
-	if d.F.TestEvent != "" {
-		query = "?" + url.Values{"event": {d.F.TestEvent}}.Encode()
-	}
 	if prev == nil || d.F.complete(prev) {
 		body := d.F.body(nil, u.opts.Providers.Metas())
 		if prev != nil {
@@ -201,10 +194,11 @@ func (u *UI) tryForm(c echo.Context, d *formData, prev *admin.WebhookView) error
 				body["url"] = prev.URL
 			}
 		}
-		err = u.call(c, http.MethodPost, "/v1/webhooks/test"+query, body, &res)
+		res, err = u.testUnsaved(c, body, d.F.TestEvent)
 	} else {
 		d.TestNote = "The URL or secret is saved and not shown, so the saved webhook was tested (with its saved settings, not this form's changes). Type the URL or secret again to test your changes before saving."
-		err = u.call(c, http.MethodPost, "/v1/webhooks/"+d.ID+"/test"+query, map[string]any{}, &res)
+		res, err = u.opts.Webhooks.TestSaved(c.Request().Context(), who(c), prev.ID, d.F.TestEvent)
+		err = asAPIError(err)
 	}
 	if err != nil {
 		status, err := d.problem(err)
@@ -214,7 +208,7 @@ func (u *UI) tryForm(c echo.Context, d *formData, prev *admin.WebhookView) error
 		return u.showForm(c, status, d) // refused before anything was sent: nothing written
 	}
 	// Sent: the result is shown after a redirect, so that a reload sends nothing again.
-	d.Test = &res
+	d.Test = res
 	page := "/ui/webhooks/new"
 	if prev != nil {
 		page = "/ui/webhooks/" + prev.ID.String() + "/edit"
@@ -243,11 +237,8 @@ func (u *UI) webhook(c echo.Context) (*admin.WebhookView, error) {
 	if err != nil {
 		return nil, &pageError{Status: http.StatusNotFound, Message: "There is no webhook at this address."}
 	}
-	var v admin.WebhookView
-	if err := u.call(c, http.MethodGet, "/v1/webhooks/"+id.String(), nil, &v); err != nil {
-		return nil, err
-	}
-	return &v, nil
+	v, err := u.opts.Webhooks.Get(c.Request().Context(), id)
+	return v, asAPIError(err)
 }
 
 func (u *UI) editPage(c echo.Context) error {
@@ -279,8 +270,8 @@ func (u *UI) update(c echo.Context) error {
 	if c.FormValue("action") == "test" {
 		return u.tryForm(c, d, w)
 	}
-	var v admin.WebhookView
-	if err := u.call(c, http.MethodPatch, "/v1/webhooks/"+w.ID.String(), f.body(w, u.opts.Providers.Metas()), &v); err != nil {
+	v, err := u.update1(c, w.ID, f.body(w, u.opts.Providers.Metas()))
+	if err != nil {
 		status, err := d.problem(err)
 		if err != nil {
 			return err
@@ -369,16 +360,20 @@ func (u *UI) testSaved(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	var res admin.TestResult
-	if err := u.call(c, http.MethodPost, "/v1/webhooks/"+w.ID.String()+"/test", map[string]any{}, &res); err != nil {
-		return err
+	res, err := u.opts.Webhooks.TestSaved(c.Request().Context(), who(c), w.ID, "")
+	if err != nil {
+		return asAPIError(err)
 	}
-	return u.redirectWithResult(c, "/ui/webhooks/"+w.ID.String(), resultFlash{Test: &res})
+	return u.redirectWithResult(c, "/ui/webhooks/"+w.ID.String(), resultFlash{Test: res})
 }
 
 func (u *UI) setActive(c echo.Context) error {
 	active := c.FormValue("active") == "true"
-	if err := u.call(c, http.MethodPatch, "/v1/webhooks/"+c.Param("id"), map[string]any{"active": active}, nil); err != nil {
+	id, err := webhookID(c)
+	if err != nil {
+		return err
+	}
+	if _, err := u.update1(c, id, map[string]any{"active": active}); err != nil {
 		return err
 	}
 	done := "paused"
@@ -403,8 +398,8 @@ func (u *UI) rotate(c echo.Context) error {
 	default:
 		return &pageError{Status: http.StatusConflict, Message: "This webhook has no generated secret or key to rotate; edit its authentication instead."}
 	}
-	var v admin.WebhookView
-	if err := u.call(c, http.MethodPatch, "/v1/webhooks/"+w.ID.String(), map[string]any{"auth": auth}, &v); err != nil {
+	v, err := u.update1(c, w.ID, map[string]any{"auth": auth})
+	if err != nil {
 		return err
 	}
 	if v.Auth.GeneratedSecret != "" {
@@ -462,8 +457,8 @@ func (u *UI) delete(c echo.Context) error {
 		return u.render(c, http.StatusUnprocessableEntity, "delete", "Delete "+w.Name, "webhooks",
 			map[string]any{"W": w, "Error": "Type the webhook's name exactly to confirm."})
 	}
-	if err := u.call(c, http.MethodDelete, "/v1/webhooks/"+w.ID.String(), nil, nil); err != nil {
-		return err
+	if err := u.opts.Webhooks.Delete(c.Request().Context(), who(c), w.ID); err != nil {
+		return asAPIError(err)
 	}
 	return redirect(c, "/ui/", "deleted")
 }
@@ -479,11 +474,11 @@ func (u *UI) deliveryPage(c echo.Context) error {
 	if err := u.call(c, http.MethodGet, "/v1/deliveries/"+id.String(), nil, &d); err != nil {
 		return err
 	}
-	var w admin.WebhookView
-	if err := u.call(c, http.MethodGet, "/v1/webhooks/"+d.WebhookID.String(), nil, &w); err != nil {
-		return err
+	w, err := u.opts.Webhooks.Get(c.Request().Context(), d.WebhookID)
+	if err != nil {
+		return asAPIError(err)
 	}
-	return u.render(c, http.StatusOK, "delivery", "Delivery "+d.EventType, "webhooks", map[string]any{"D": &d, "W": &w})
+	return u.render(c, http.StatusOK, "delivery", "Delivery "+d.EventType, "webhooks", map[string]any{"D": &d, "W": w})
 }
 
 func (u *UI) retry(c echo.Context) error {
@@ -531,14 +526,12 @@ func (u *UI) auditPage(c echo.Context) error {
 	if err := u.call(c, http.MethodGet, "/v1/audit?"+q.Encode(), nil, &list); err != nil {
 		return err
 	}
-	var hooks struct {
-		Webhooks []*admin.WebhookView `json:"webhooks"`
-	}
-	if err := u.call(c, http.MethodGet, "/v1/webhooks", nil, &hooks); err != nil {
+	hooks, err := u.opts.Webhooks.List(c.Request().Context())
+	if err != nil {
 		return err
 	}
 	names := map[string]string{}
-	for _, w := range hooks.Webhooks {
+	for _, w := range hooks {
 		names[w.ID.String()] = w.Name
 	}
 	next := ""

@@ -1,6 +1,8 @@
 // Package ui is the admins' dashboard, served by the dispatcher at /ui/: server-rendered
-// html/template pages and plain forms over the admin JSON API, called in-process under the
-// signed-in token (so the dashboard validates, authorizes and audits exactly as the API does).
+// html/template pages and plain forms. Webhooks change through the webhook service the admin
+// API uses (the same validation, sealing and audit, under the signed-in principal); the rest
+// (deliveries, replay, stats, audit) calls the admin JSON API in-process under the signed-in
+// token.
 // Sessions are sealed cookies; every write carries a CSRF token bound to its session and must
 // come from the dashboard's own origin; pages are served under a strict Content-Security-Policy
 // with no inline script.
@@ -36,7 +38,8 @@ var staticFS embed.FS
 
 // Options are what the dashboard needs from the dispatcher.
 type Options struct {
-	API http.Handler // the dispatcher's HTTP handler: the dashboard calls its /v1 routes in-process
+	API      http.Handler // the dispatcher's HTTP handler: the dashboard calls its /v1 routes in-process for what is not a webhook change
+	Webhooks Webhooks     // lists, shows, creates, changes, deletes and tests webhooks
 	// Providers and Catalog are the registries the form is built from (providers with their
 	// labels, auth types and options; the event types by family).
 	Providers notify.Registry
@@ -68,8 +71,8 @@ const CSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 's
 
 // New returns the dashboard.
 func New(opts Options) (*UI, error) {
-	if opts.API == nil || opts.Tokens == nil || opts.Log == nil || opts.Hourly == nil || opts.Catalog == nil || len(opts.Providers.Names()) == 0 {
-		return nil, errors.New("ui: API, Tokens, Hourly, Log, Providers and Catalog are required")
+	if opts.API == nil || opts.Webhooks == nil || opts.Tokens == nil || opts.Log == nil || opts.Hourly == nil || opts.Catalog == nil || len(opts.Providers.Names()) == 0 {
+		return nil, errors.New("ui: API, Webhooks, Tokens, Hourly, Log, Providers and Catalog are required")
 	}
 	if opts.Session <= 0 {
 		return nil, errors.New("ui: the session lifetime must be positive")

@@ -72,7 +72,10 @@ func start(t *testing.T) *dashboard {
 	t.Cleanup(func() {
 		cancel()
 		select {
-		case <-done:
+		case err := <-done:
+			if err != nil {
+				t.Errorf("dispatcher returned %v", err)
+			}
 		case <-time.After(20 * time.Second):
 			t.Error("dispatcher did not stop")
 		}

@@ -40,7 +40,7 @@ func benchBacklog(ctx context.Context, e *env) ([]row, error) {
 	if err := p.publishAll(ctx, seed, "b-", real); err != nil {
 		return nil, err
 	}
-	if err := waitRows(ctx, p, fmt.Sprintf(`SELECT count(*) FROM deliveries WHERE status = 'retrying'`), real, 2*time.Minute); err != nil {
+	if err := waitRows(ctx, p, `SELECT count(*) FROM deliveries WHERE status = 'retrying'`, real, 2*time.Minute); err != nil {
 		return nil, err
 	}
 	began := time.Now()
@@ -165,19 +165,11 @@ func explainAnalyze(ctx context.Context, db *sql.DB, q string, runs int) (result
 		if err != nil {
 			return result{}, "", err
 		}
-		rows, err := tx.QueryContext(ctx, "EXPLAIN (ANALYZE, FORMAT TEXT) "+q)
+		lines, err := explainOnce(ctx, tx, q)
+		_ = tx.Rollback() // EXPLAIN ANALYZE ran the statement: undo it
 		if err != nil {
-			tx.Rollback()
 			return result{}, "", err
 		}
-		var lines []string
-		for rows.Next() {
-			var l string
-			_ = rows.Scan(&l)
-			lines = append(lines, l)
-		}
-		rows.Close()
-		tx.Rollback()
 		for _, l := range lines {
 			if strings.HasPrefix(strings.TrimSpace(l), "Execution Time:") {
 				ms, _ := strconv.ParseFloat(strings.Fields(l)[2], 64)
@@ -230,4 +222,22 @@ func scrape(addr, name string) float64 {
 		}
 	}
 	return 0
+}
+
+// explainOnce runs EXPLAIN ANALYZE of q in tx and returns the plan's lines.
+func explainOnce(ctx context.Context, tx *sql.Tx, q string) ([]string, error) {
+	rows, err := tx.QueryContext(ctx, "EXPLAIN (ANALYZE, FORMAT TEXT) "+q)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var lines []string
+	for rows.Next() {
+		var l string
+		if err := rows.Scan(&l); err != nil {
+			return nil, err
+		}
+		lines = append(lines, l)
+	}
+	return lines, rows.Err()
 }

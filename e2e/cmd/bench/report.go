@@ -7,7 +7,6 @@ import (
 	"os/exec"
 	"runtime"
 	"strings"
-	"text/tabwriter"
 	"time"
 )
 
@@ -106,17 +105,6 @@ func render(rows []row, mach string, o options) string {
 	return b.String()
 }
 
-// plain renders the table for a terminal.
-func plain(rows []row) string {
-	var b bytes.Buffer
-	tw := tabwriter.NewWriter(&b, 2, 4, 2, ' ', 0)
-	for _, r := range rows {
-		fmt.Fprintf(tw, "%s\t%s %s\t%s\t%.2fx\t%s\n", r.measure, num(r.value), r.unit, num(r.base), r.ratio(), ms(r.p99))
-	}
-	tw.Flush()
-	return b.String()
-}
-
 // header is what the report leads with: the machine, when, the command that reproduces the run
 // and how busy the machine was (the figures are only as good as the machine was quiet).
 func header(now time.Time, mach string, o options, loadEnd string) string {
@@ -143,8 +131,9 @@ func machine(e *env) string {
 	mem := ""
 	if b, err := os.ReadFile("/proc/meminfo"); err == nil {
 		var kb int64
-		fmt.Sscanf(strings.SplitN(string(b), "\n", 2)[0], "MemTotal: %d kB", &kb)
-		mem = fmt.Sprintf(", %.0f GiB", float64(kb)/(1<<20))
+		if _, err := fmt.Sscanf(strings.SplitN(string(b), "\n", 2)[0], "MemTotal: %d kB", &kb); err == nil {
+			mem = fmt.Sprintf(", %.0f GiB", float64(kb)/(1<<20))
+		}
 	}
 	natsVer := "?"
 	if out, err := exec.Command(e.bin+"/nats-server", "--version").Output(); err == nil {

@@ -226,7 +226,7 @@ func jsonWithLength(c echo.Context, status int, v any) error {
 		return err
 	}
 	c.Response().Header().Set(echo.HeaderContentLength, strconv.Itoa(len(b)))
-	return c.Blob(status, echo.MIMEApplicationJSONCharsetUTF8, b)
+	return c.Blob(status, "application/json; charset=UTF-8", b) // the Content-Type ingest has always sent
 }
 
 func validationError(err error) *httpx.Error {

@@ -20,6 +20,7 @@ import (
 	"github.com/taskhook/taskhook/pkg/config"
 	"github.com/taskhook/taskhook/pkg/families"
 	"github.com/taskhook/taskhook/pkg/httpx"
+	"github.com/taskhook/taskhook/pkg/lifecycle"
 	"github.com/taskhook/taskhook/pkg/natsx"
 	"github.com/taskhook/taskhook/pkg/tracing"
 	"github.com/taskhook/taskhook/pkg/version"
@@ -33,8 +34,9 @@ type Hooks struct {
 	Tracing *tracing.Tracing
 }
 
-// Run serves ingest until ctx is cancelled, then shuts down gracefully: the HTTP server stops
-// accepting and finishes in-flight requests, then the NATS connection drains.
+// Run serves ingest until ctx is cancelled (or a component fails), then shuts down gracefully:
+// the HTTP server stops accepting and finishes in-flight requests, the stream loop stops, then
+// the NATS connection drains.
 func Run(ctx context.Context, cfg Config, log *zap.Logger, hooks Hooks) error {
 	validator, err := families.Catalog()
 	if err != nil {
@@ -57,20 +59,18 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger, hooks Hooks) error {
 	// stream (say, a NATS server that lost its store). Ingest answers 503 meanwhile.
 	ensure := make(chan struct{}, 1)
 	ensure <- struct{}{}
-	bg, stopBG := context.WithCancel(context.Background())
-	defer stopBG()
-	go func() {
+	ensureStream := func(ctx context.Context) {
 		for {
 			select {
-			case <-bg.Done():
+			case <-ctx.Done():
 				return
 			case <-ensure:
 			}
-			if _, err := natsx.EnsureStreamLoop(bg, js, streamCfg, log); err == nil {
+			if _, err := natsx.EnsureStreamLoop(ctx, js, streamCfg, log); err == nil {
 				log.Info("stream ready", zap.String("stream", streamCfg.Name), zap.Int("replicas", streamCfg.Replicas))
 			}
 		}
-	}()
+	}
 	streamMissing := func() {
 		select {
 		case ensure <- struct{}{}:
@@ -78,7 +78,6 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger, hooks Hooks) error {
 		}
 	}
 
-	httpx.ServePprof(ctx, cfg.PprofAddr, log)
 	m := metrics.New()
 	tr, err := tracing.New(ctx, "taskhook-ingest", version.Version)
 	if err != nil {
@@ -122,13 +121,21 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger, hooks Hooks) error {
 
 	log.Info("ingest starting", zap.String("addr", cfg.Addr), zap.String("version", version.Version),
 		zap.String("stream", streamCfg.Name))
-	err = httpx.Serve(ctx, e, cfg.Addr, cfg.ShutdownTimeout, func(a net.Addr) {
-		log.Info("ingest listening", zap.String("addr", a.String()))
-		if hooks.Ready != nil {
-			hooks.Ready(a)
-		}
-	})
-	stopBG()
+	// Every goroutine of ingest belongs to one of these components; the HTTP server stops first
+	// (finishing requests in flight, which may ask for the stream), then the stream loop.
+	var group lifecycle.Group
+	group.Stage(
+		lifecycle.Func("http", func(ctx context.Context) error {
+			return httpx.Serve(ctx, e, cfg.Addr, cfg.ShutdownTimeout, func(a net.Addr) {
+				log.Info("ingest listening", zap.String("addr", a.String()))
+				if hooks.Ready != nil {
+					hooks.Ready(a)
+				}
+			})
+		}),
+		lifecycle.Func("pprof", func(ctx context.Context) error { return httpx.RunPprof(ctx, cfg.PprofAddr, log) }))
+	group.Stage(lifecycle.Loop("stream", ensureStream))
+	err = group.Run(ctx)
 	dctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()
 	if derr := natsx.Drain(dctx, nc); derr != nil {

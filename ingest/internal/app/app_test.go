@@ -269,14 +269,16 @@ func TestBadInput(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			ct, tok := c.ct, c.tok
-			if ct == "" {
+			switch ct {
+			case "":
 				ct = "application/json; charset=utf-8"
-			} else if ct == "-" {
+			case "-":
 				ct = ""
 			}
-			if tok == "" {
+			switch tok {
+			case "":
 				tok = token
-			} else if tok == "-" {
+			case "-":
 				tok = ""
 			}
 			body := c.raw
@@ -425,8 +427,13 @@ func TestNATSDownAndRestarted(t *testing.T) {
 			t.Fatalf("batch while down: %d %s", rb.Status, rb.Body)
 		}
 	}
-	if resp, err := http.Get(h.base + "/readyz"); err != nil || resp.StatusCode != 503 {
-		t.Fatalf("readyz while NATS is down: %v %v", resp.StatusCode, err)
+	resp, err := http.Get(h.base + "/readyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 503 {
+		t.Fatalf("readyz while NATS is down: %d", resp.StatusCode)
 	}
 	h.nats.Start()
 	deadline := time.Now().Add(20 * time.Second)

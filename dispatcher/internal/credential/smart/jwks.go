@@ -98,8 +98,12 @@ func JWKOf(publicPEM, kid string) (JWK, error) {
 	b64 := base64.RawURLEncoding.EncodeToString
 	switch p := pub.(type) {
 	case *ecdsa.PublicKey:
-		size := (p.Curve.Params().BitSize + 7) / 8
-		return JWK{Kty: "EC", Kid: kid, Alg: "ES384", Use: "sig", Crv: "P-384", X: b64(p.X.FillBytes(make([]byte, size))), Y: b64(p.Y.FillBytes(make([]byte, size)))}, nil
+		raw, err := p.Bytes() // 0x04 || X || Y, each of the curve's size
+		if err != nil {
+			return JWK{}, err
+		}
+		size := (len(raw) - 1) / 2
+		return JWK{Kty: "EC", Kid: kid, Alg: "ES384", Use: "sig", Crv: "P-384", X: b64(raw[1 : 1+size]), Y: b64(raw[1+size:])}, nil
 	case *rsa.PublicKey:
 		return JWK{Kty: "RSA", Kid: kid, Alg: "RS384", Use: "sig", N: b64(p.N.Bytes()), E: b64(big.NewInt(int64(p.E)).Bytes())}, nil
 	}

@@ -47,7 +47,7 @@ func newTokenServer(t *testing.T, pub any, alg string) *tokenServer {
 	ts := &tokenServer{t: t, pub: pub, alg: alg, jtis: map[string]bool{}}
 	ts.answer = func(w http.ResponseWriter) {
 		w.Header().Set("Content-Type", "application/json")
-		json.NewEncoder(w).Encode(map[string]any{"access_token": "at-" + time.Now().Format("150405.000000"), "token_type": "bearer", "expires_in": 300, "scope": "system/Task.write"})
+		_ = json.NewEncoder(w).Encode(map[string]any{"access_token": "at-" + time.Now().Format("150405.000000"), "token_type": "bearer", "expires_in": 300, "scope": "system/Task.write"})
 	}
 	ts.Server = httptest.NewServer(http.HandlerFunc(ts.serve))
 	t.Cleanup(ts.Close)

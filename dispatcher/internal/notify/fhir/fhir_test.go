@@ -155,7 +155,7 @@ func TestOptions(t *testing.T) {
 	p := New()
 	for opts, ok := range map[string]bool{``: true, `{}`: true, `{"identifier_system":"https://ehr.example.org/task"}`: true,
 		`{"identifier_system":"urn:oid:1.2.840.1"}`: true, `{"identifier_system":"task-ids"}`: false, `{"identifier_system":3}`: false,
-		`{"identifer_system":"urn:x"}`: false, `[1]`: false, `{"identifier_system":"urn:a|b"}`: false} {
+		`{"identifer_system":"urn:x"}`: false, `[1]`: false, `{"identifier_system":"urn:a|b"}`: false} { //nolint:misspell // a misspelled option is refused
 		if err := p.CheckOptions(json.RawMessage(opts)); (err == nil) != ok {
 			t.Errorf("%s: %v", opts, err)
 		}
@@ -254,7 +254,7 @@ func TestUpdatesReachTheTask(t *testing.T) {
 	fs := &fhirServer{tasks: map[string][]byte{}}
 	srv := httptest.NewServer(fs)
 	defer srv.Close()
-	send := func(raw []byte) *http.Response {
+	send := func(raw []byte) int {
 		req, err := New().Render(context.Background(), &notify.Target{URL: srv.URL + "/fhir/r4"}, &notify.Message{Timestamp: at, Event: event.NewLazy(raw)})
 		if err != nil {
 			t.Fatal(err)
@@ -271,7 +271,7 @@ func TestUpdatesReachTheTask(t *testing.T) {
 			t.Fatal(err)
 		}
 		resp.Body.Close()
-		return resp
+		return resp.StatusCode
 	}
 	created := seedRaw(t)
 	updated := bytes.Replace(created, []byte(`"event": "created"`), []byte(`"event": "updated", "status": "completed"`), 1)
@@ -279,8 +279,8 @@ func TestUpdatesReachTheTask(t *testing.T) {
 		t.Fatal("test event not rewritten")
 	}
 	for i, raw := range [][]byte{created, updated, updated} {
-		if resp := send(raw); resp.StatusCode != 200 && resp.StatusCode != 201 {
-			t.Fatalf("send %d: %d", i, resp.StatusCode)
+		if code := send(raw); code != 200 && code != 201 {
+			t.Fatalf("send %d: %d", i, code)
 		}
 	}
 	fs.mu.Lock()

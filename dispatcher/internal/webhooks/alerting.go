@@ -1,4 +1,4 @@
-package admin
+package webhooks
 
 import (
 	"context"
@@ -14,7 +14,9 @@ import (
 // alerting applies a body's "escalation" and "fallback" to w and validates them against the
 // other webhooks and TASKHOOK_PUBLIC_URL (see alert.Check). Self-contained: it needs the body's
 // two raw members, the webhook as it will be saved and a way to read the others.
-func alerting(ctx context.Context, q store.Querier, escalation, fallback json.RawMessage, w *subscription.Webhook, publicURL string) ([]subscription.Problem, error) {
+func alerting(ctx context.Context, q interface {
+	Peers(ctx context.Context) ([]store.WebhookPeer, error)
+}, escalation, fallback json.RawMessage, w *subscription.Webhook, publicURL string) ([]subscription.Problem, error) {
 	var ps []alert.Problem
 	var more []alert.Problem
 	w.Escalation, more = alert.ParsePolicy(escalation, w.Escalation)
@@ -22,7 +24,7 @@ func alerting(ctx context.Context, q store.Querier, escalation, fallback json.Ra
 	w.Fallback, more = alert.ParseFallback(fallback, w.Fallback)
 	ps = append(ps, more...)
 	if len(ps) == 0 && (w.Escalation != nil || w.Fallback != uuid.Nil) {
-		peers, err := store.WebhookPeers(ctx, q)
+		peers, err := q.Peers(ctx)
 		if err != nil {
 			return nil, err
 		}
