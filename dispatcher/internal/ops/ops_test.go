@@ -192,21 +192,27 @@ func (r *rig) published(t *testing.T) []jetstream.RawStreamMsg {
 // delivery.exhausted with count 50, published at the window's end (not before), once, even
 // when a crash makes a replica publish it again.
 func TestFiftyExhaustedMakeOneEvent(t *testing.T) {
-	r := newRig(t, time.Second)
+	const window = 2 * time.Second // long enough for the writes below on a loaded machine
+	r := newRig(t, window)
 	ctx := context.Background()
 	r.webhook(t, "delivery.exhausted")
 	failing := r.webhook(t, "task.*")
+	start := time.Now()
+	b := &store.Batch{}
 	for i := 0; i < 50; i++ {
-		d := store.NewDelivery{ID: uuid.New(), WebhookID: failing, EventID: "e" + string(rune('a'+i%26)) + string(rune('a'+i/26)), EventType: "task.created",
-			State: store.State{Status: store.StatusFailed, Attempts: 1, LastStatusCode: 500, LastError: "HTTP 500"}}
-		if _, err := r.db.Write(ctx, &store.Batch{New: []store.NewDelivery{d}}); err != nil {
-			t.Fatal(err)
-		}
+		b.New = append(b.New, store.NewDelivery{ID: uuid.New(), WebhookID: failing, EventID: "e" + string(rune('a'+i%26)) + string(rune('a'+i/26)), EventType: "task.created",
+			State: store.State{Status: store.StatusFailed, Attempts: 1, LastStatusCode: 500, LastError: "HTTP 500"}})
+	}
+	if _, err := r.db.Write(ctx, b); err != nil {
+		t.Fatal(err)
 	}
 	if n, err := r.fl.Flush(ctx); err != nil || n != 0 {
-		t.Fatalf("published before the window ended: %d %v", n, err)
+		if time.Since(start) < window {
+			t.Fatalf("published before the window ended: %d %v", n, err)
+		}
+		t.Skipf("the writes took %s, longer than the window: the machine is too loaded for this test", time.Since(start))
 	}
-	time.Sleep(1100 * time.Millisecond)
+	time.Sleep(window + 100*time.Millisecond)
 	if n, err := r.fl.Flush(ctx); err != nil || n != 1 {
 		t.Fatalf("flush: %d %v", n, err)
 	}
