@@ -69,6 +69,7 @@ func TestSlowBodies(t *testing.T) {
 		t.Fatalf("healthz: %v", err)
 	}
 	_, _ = io.Copy(io.Discard, res.Body)
+	_ = res.Body.Close()
 	start := time.Now()
 	if _, err := br.ReadByte(); err != io.EOF || time.Since(start) > 3*time.Second {
 		t.Fatalf("idle connection: %v after %s", err, time.Since(start))
@@ -103,8 +104,13 @@ func TestEncodingAndMethods(t *testing.T) {
 	}
 	req, _ := http.NewRequest("GET", h.base+"/v1/nosuch", nil)
 	req.Header.Set("Authorization", "Bearer "+token)
-	if res, err := http.DefaultClient.Do(req); err != nil || res.StatusCode != 404 {
-		t.Fatalf("unknown path: %v %v", res, err)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("unknown path: %v", err)
+	}
+	_ = res.Body.Close()
+	if res.StatusCode != 404 {
+		t.Fatalf("unknown path: %d", res.StatusCode)
 	}
 }
 
