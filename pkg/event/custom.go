@@ -61,6 +61,10 @@ func CustomSeverity(name string) (Severity, bool) {
 	return s, ok
 }
 
+// TypeVersionHeader is the NATS header ingest sets on an event of a custom type: the version of
+// the type's definition that validated it.
+const TypeVersionHeader = "Taskhook-Type-Version"
+
 // Limits of custom types.
 const (
 	MaxCustomSchemaBytes = 64 << 10

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -22,6 +23,7 @@ import (
 	"github.com/taskhook/taskhook/pkg/httpx"
 	"github.com/taskhook/taskhook/pkg/natsx"
 	"github.com/taskhook/taskhook/pkg/tracing"
+	"github.com/taskhook/taskhook/pkg/typesync"
 	"github.com/taskhook/taskhook/pkg/version"
 )
 
@@ -52,21 +54,30 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger, hooks Hooks) error {
 		return err
 	}
 	streamCfg := natsx.DefaultStream(cfg.StreamReplicas, cfg.DuplicateWindow, cfg.StreamMaxAge)
+	// Custom event types come from the key-value bucket the dispatcher maintains; the built-in
+	// families work without it.
+	types := &typesync.Watcher{JS: js, Replicas: cfg.StreamReplicas, Catalog: validator, Log: log}
 
 	// The stream is (re)declared in the background: at start, and whenever a publish finds no
 	// stream (say, a NATS server that lost its store). Ingest answers 503 meanwhile.
 	ensure := make(chan struct{}, 1)
 	ensure <- struct{}{}
 	bg, stopBG := context.WithCancel(context.Background())
-	defer stopBG()
+	var bgDone sync.WaitGroup
+	defer func() { stopBG(); bgDone.Wait() }()
+	bgDone.Add(2)
+	go func() { defer bgDone.Done(); types.Run(bg) }()
 	go func() {
+		defer bgDone.Done()
 		for {
 			select {
 			case <-bg.Done():
 				return
 			case <-ensure:
 			}
-			if _, err := natsx.EnsureStreamLoop(bg, js, streamCfg, log); err == nil {
+			want := streamCfg
+			want.Subjects = validator.Subjects() // the custom families' too
+			if _, err := natsx.EnsureStreamLoop(bg, js, want, log); err == nil {
 				log.Info("stream ready", zap.String("stream", streamCfg.Name), zap.Int("replicas", streamCfg.Replicas))
 			}
 		}
@@ -103,7 +114,8 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger, hooks Hooks) error {
 				return fmt.Errorf("stream %s: %w", streamCfg.Name, err)
 			}
 			return nil
-		}})
+		}},
+		httpx.Check{Name: "event_types", Fn: func(context.Context) error { return types.Ready() }})
 	e.GET("/openapi.json", func(c echo.Context) error { return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, OpenAPI) })
 	v1 := e.Group("/v1", tr.Echo("taskhook/ingest"), httpx.Authenticate(tokens))
 	api.New(validator, pub, api.Options{
