@@ -329,7 +329,9 @@ func (c *Catalog) SetCustom(defs []Custom, sum Summarizers) error {
 }
 
 func sameCustom(a, b []Custom) bool {
-	return slices.EqualFunc(a, b, func(x, y Custom) bool { return x.Type == y.Type && x.Version == y.Version && x.UpdatedAt.Equal(y.UpdatedAt) })
+	return slices.EqualFunc(a, b, func(x, y Custom) bool {
+		return x.Type == y.Type && x.Version == y.Version && x.UpdatedAt.Equal(y.UpdatedAt)
+	})
 }
 
 // The catalog's reads, each on the current state.
