@@ -63,7 +63,8 @@ func Put(ctx context.Context, kv jetstream.KeyValue, def event.Custom) error {
 	return err
 }
 
-// Sync makes the bucket hold exactly defs: changed definitions written, others deleted.
+// Sync makes the bucket hold exactly defs: newer definitions written (a version the bucket
+// already holds, or a newer one, is left as it is), others deleted.
 func Sync(ctx context.Context, kv jetstream.KeyValue, defs []event.Custom) error {
 	want := map[string]event.Custom{}
 	for _, d := range defs {
@@ -87,7 +88,7 @@ func Sync(ctx context.Context, kv jetstream.KeyValue, defs []event.Custom) error
 	for _, d := range defs {
 		if cur, err := kv.Get(ctx, d.Type); err == nil {
 			var have event.Custom
-			if json.Unmarshal(cur.Value(), &have) == nil && have.Version == d.Version && have.UpdatedAt.Equal(d.UpdatedAt) {
+			if json.Unmarshal(cur.Value(), &have) == nil && have.Version >= d.Version {
 				continue
 			}
 		}

@@ -21,6 +21,7 @@ import (
 	"github.com/taskhook/taskhook/dispatcher/internal/deliver"
 	"github.com/taskhook/taskhook/dispatcher/internal/digest"
 	"github.com/taskhook/taskhook/dispatcher/internal/due"
+	"github.com/taskhook/taskhook/dispatcher/internal/eventtypes"
 	"github.com/taskhook/taskhook/dispatcher/internal/metrics"
 	"github.com/taskhook/taskhook/dispatcher/internal/netguard"
 	"github.com/taskhook/taskhook/dispatcher/internal/notify/providers"
@@ -37,6 +38,7 @@ import (
 	"github.com/taskhook/taskhook/pkg/natsx"
 	"github.com/taskhook/taskhook/pkg/retry"
 	"github.com/taskhook/taskhook/pkg/tracing"
+	"github.com/taskhook/taskhook/pkg/typesync"
 	"github.com/taskhook/taskhook/pkg/version"
 )
 
@@ -94,6 +96,14 @@ func Run(ctx context.Context, cfg Config, deps Deps, log *zap.Logger, ready func
 	if err != nil {
 		return err
 	}
+	// Custom event types: stored here, installed in the catalog before the webhooks compile,
+	// handed to ingest through the stream's subjects and the key-value bucket (Run), and
+	// watched in the bucket for the changes other replicas make.
+	typesPub := &eventtypes.Publisher{DB: db, JS: js, Stream: streamCfg, Catalog: catalog, Log: log}
+	typesPub.Init()
+	if _, err := typesPub.Load(ctx); err != nil {
+		return err
+	}
 	providers := providers.All(catalog)
 	filters, err := subscription.NewFilters()
 	if err != nil {
@@ -121,6 +131,9 @@ func Run(ctx context.Context, cfg Config, deps Deps, log *zap.Logger, ready func
 	defer stopWork()
 	engine.Run(work)
 	go cache.Watch(work, time.Second)
+	go typesPub.Run(work)
+	go (&typesync.Watcher{JS: js, Replicas: cfg.StreamReplicas, Catalog: catalog, Summarizers: eventtypes.Summarizers, Log: log,
+		Applied: func(int) { _ = cache.Refresh(work) }}).Run(work)
 
 	var dueRules *due.Rules
 	consumeCfg := consume.Config{BatchSize: cfg.BatchSize, BatchWait: 2 * time.Millisecond, Window: cfg.AckWindow,
@@ -162,6 +175,8 @@ func Run(ctx context.Context, cfg Config, deps Deps, log *zap.Logger, ready func
 		admin.Options{RedAfter: cfg.RedAfter, DefaultMaxAttempts: cfg.schedule.DefaultAttempts(), RotationGrace: cfg.RotationGrace,
 			ReplayLimit: cfg.ReplayLimit, ReplayMaxScan: 20 * cfg.ReplayLimit, Lease: cfg.Lease, Due: dueRules}).Register(v1)
 	v1.GET("/event-types", httpx.EventTypes(catalog))
+	(&eventtypes.API{DB: db, Catalog: catalog, Publisher: typesPub, Log: log,
+		Changed: func(ctx context.Context) { _ = cache.Refresh(ctx) }}).Register(v1)
 	e.GET("/openapi.json", func(c echo.Context) error { return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, OpenAPI) })
 	e.GET("/.well-known/jwks.json", admin.JWKS(cache, time.Now))
 	if deps.Routes != nil {

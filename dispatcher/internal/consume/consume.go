@@ -13,6 +13,7 @@ package consume
 import (
 	"context"
 	"encoding/json"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -379,6 +380,17 @@ func (c *Consumer) wait(jobs []*deliver.Job) {
 	}
 }
 
+// unknownDelay is when a message of an unknown type comes back: a built-in family's in a
+// minute (a newer release's type); another family's, maybe a custom type this replica has not
+// seen yet, after as many seconds as it was delivered (up to a minute).
+func unknownDelay(cat *event.Catalog, subject string, meta *jetstream.MsgMetadata) time.Duration {
+	fam, _, _ := strings.Cut(subject, ".")
+	if slices.Contains(cat.BuiltinFamilies(), fam) || meta == nil {
+		return time.Minute
+	}
+	return min(time.Duration(meta.NumDelivered)*time.Second, time.Minute)
+}
+
 // parse reads a message; a message that can never be processed is terminated (and counted).
 func (c *Consumer) parse(m jetstream.Msg) *item {
 	meta, err := m.Metadata()
@@ -392,8 +404,8 @@ func (c *Consumer) parse(m jetstream.Msg) *item {
 		// does not know comes from a newer release. Wait for an upgraded replica rather than
 		// drop the event for every webhook.
 		c.metrics.Poison.WithLabelValues("unknown_subject").Inc()
-		c.log.Warn("event of a type this dispatcher does not know; redelivered in a minute (upgrade the dispatchers)", zap.String("subject", subject))
-		_ = m.NakWithDelay(time.Minute)
+		c.log.Warn("event of a type this dispatcher does not know; redelivered later (upgrade the dispatchers, or a custom type not seen here yet)", zap.String("subject", subject))
+		_ = m.NakWithDelay(unknownDelay(c.cfg.Catalog, subject, meta))
 		return nil
 	}
 	head, err := event.ParseHead(m.Data())
