@@ -271,7 +271,8 @@ func (r *renderer) render(ctx context.Context, typ string, raw []byte, loc *time
 		if err != nil {
 			return "", &renderError{path: path, msg: strings.TrimPrefix(oneLine(err.Error()), "template: ")}
 		}
-		return strings.TrimSpace(string(b)), nil
+		// A field the event leaves out prints as text/template's "<no value>": show nothing.
+		return strings.TrimSpace(strings.ReplaceAll(string(b), "<no value>", "")), nil
 	}
 	title, err := run("/summary/title", r.title)
 	if err != nil {
