@@ -202,7 +202,7 @@ func checkSummary(ctx context.Context, d event.Custom, render bool) []Problem {
 		}
 		return []Problem{{Path: "/summary", Message: "fails on the example: " + err.Error()}}
 	}
-	if link := s.Link; link != "" && out.Link == nil {
+	if s.Link != "" && out.Link == nil && r.lastLink != "" {
 		add("/summary/link", "renders %s on the example; it must give an absolute http or https URL", strconv.Quote(chatTruncate(r.lastLink, 80)))
 	}
 	return ps
