@@ -27,12 +27,12 @@ type problemBody struct {
 }
 
 type typeView struct {
-	Type    string              `json:"type"`
-	Family  string              `json:"family"`
-	Custom  bool                `json:"custom"`
-	Version int                 `json:"version"`
-	Schema  json.RawMessage     `json:"schema"`
-	Example json.RawMessage     `json:"example"`
+	Type    string               `json:"type"`
+	Family  string               `json:"family"`
+	Custom  bool                 `json:"custom"`
+	Version int                  `json:"version"`
+	Schema  json.RawMessage      `json:"schema"`
+	Example json.RawMessage      `json:"example"`
 	Summary *event.CustomSummary `json:"summary"`
 }
 
