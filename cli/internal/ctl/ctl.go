@@ -114,7 +114,7 @@ func (e *env) root() *cobra.Command {
 	}
 	root := &cobra.Command{
 		Use:   "taskhookctl",
-		Short: "Drive Taskhook: webhooks, deliveries, replays, publishing, stats",
+		Short: "Drive Taskhook: webhooks, deliveries, replays, publishing, stats, event types",
 		Long: `taskhookctl drives Taskhook's admin API (dispatcher) and ingest API.
 
 Configuration (flags override the environment):
@@ -145,7 +145,7 @@ some items were refused (publish; a replay capped by the server's limit).`,
 	pf.DurationVar(&e.timeout, "timeout", 60*time.Second, "timeout of each HTTP request")
 	pf.BoolVarP(&e.quiet, "quiet", "q", false, "no progress bar")
 	pf.BoolVar(&e.progress, "progress", false, "show the progress bar even when stderr is not a terminal")
-	root.AddCommand(e.webhooksCmd(), e.deliveriesCmd(), e.replayCmd(), e.publishCmd(), e.tailCmd(), e.statsCmd())
+	root.AddCommand(e.webhooksCmd(), e.deliveriesCmd(), e.replayCmd(), e.publishCmd(), e.tailCmd(), e.statsCmd(), e.eventTypesCmd())
 	return root
 }
 
