@@ -96,7 +96,7 @@ var funcs = template.FuncMap{
 }
 
 // pageNames are the templates under templates/, each rendered inside layout.html.
-var pageNames = []string{"login", "webhooks", "form", "created", "webhook", "delivery", "delete", "stats", "audit", "error"}
+var pageNames = []string{"login", "webhooks", "form", "created", "webhook", "delivery", "delete", "stats", "audit", "error", "eventtypes", "eventtypeform"}
 
 func parsePages() (map[string]*template.Template, error) {
 	out := map[string]*template.Template{}
@@ -133,6 +133,7 @@ var flashes = map[string]string{
 	"deleted":   "The webhook was deleted.",
 	"retried":   "Retried: one attempt was made now; its result is below.",
 	"signedout": "You are signed out.",
+	"typesaved": "Event type saved: every ingest accepts it within a few seconds.",
 }
 
 func redirect(c echo.Context, to, done string) error {
