@@ -131,9 +131,13 @@ func (w *Watcher) Run(ctx context.Context) {
 	}
 	b := retry.Backoff{Initial: 200 * time.Millisecond, Max: 5 * time.Second}
 	for ctx.Err() == nil {
+		started := time.Now()
 		err := w.watch(ctx, bucket)
 		if ctx.Err() != nil {
 			return
+		}
+		if time.Since(started) > time.Minute { // it had been watching: start the backoff again
+			b.Reset()
 		}
 		wait := b.Next()
 		w.Log.Warn("watching the custom event types failed; retrying", zap.String("bucket", bucket), zap.Error(err), zap.Duration("retry_in", wait))

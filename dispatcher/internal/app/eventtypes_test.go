@@ -112,12 +112,19 @@ func TestCustomEventTypes(t *testing.T) {
 	if r.Status != 422 || pb.Details[0].Path != "/events/0" || !strings.Contains(pb.Details[0].Message, "does not render appointment") {
 		t.Fatalf("fhir on a custom type: %d %s", r.Status, r.Body)
 	}
+	// A test send renders the type's example through the real provider.
+	if r := h.do("POST", "/v1/webhooks/"+sw.ID+"/test?event=appointment.missed", adminToken, map[string]any{}); r.Status != 200 || !strings.Contains(string(r.Body), `"ok":true`) {
+		t.Fatalf("test send: %d %s", r.Status, r.Body)
+	}
+	if rq := slack.waitFor(t, 1, 5*time.Second); !strings.Contains(string(rq[0].Body), "Cardiology North") {
+		t.Fatalf("test send body: %s", rq[0].Body)
+	}
 	h.publishRaw("appointment.missed", []byte(`{"event_id":"appt-1","type":"appointment.missed","appointment_id":"A-77","clinic":"Cardiology North",`+
 		`"url":"https://goreporter.example.org/appointments/A-77","patient":{"id":"P-1","name":"John Doe"}}`), "appt-1")
 	h.publishRaw("appointment.missed", []byte(`{"event_id":"appt-2","type":"appointment.missed","appointment_id":"A-78","clinic":"South","patient":{"id":"P-2"}}`), "appt-2")
-	sl := slack.waitFor(t, 2, 15*time.Second)
-	if !strings.Contains(string(sl[0].Body)+string(sl[1].Body), `"text":"Missed appointment"`) || !strings.Contains(string(sl[0].Body)+string(sl[1].Body), "John Doe") {
-		t.Fatalf("slack: %s", sl[0].Body)
+	sl := slack.waitFor(t, 3, 15*time.Second) // the test send, then both events
+	if all := string(sl[1].Body) + string(sl[2].Body); !strings.Contains(all, `"text":"Missed appointment"`) || !strings.Contains(all, "John Doe") {
+		t.Fatalf("slack: %s", all)
 	}
 	tm := teams.waitFor(t, 2, 15*time.Second)
 	if all := string(tm[0].Body) + string(tm[1].Body); !strings.Contains(all, `"color":"Warning"`) || !strings.Contains(all, `"Action.OpenUrl"`) {
@@ -165,7 +172,6 @@ func TestCustomEventTypes(t *testing.T) {
 			t.Fatalf("delete webhook: %d", r.Status)
 		}
 	}
-	_ = sw
 	if r := h.do("DELETE", "/v1/event-types/appointment.missed", adminToken, nil); r.Status != 204 {
 		t.Fatalf("delete: %d %s", r.Status, r.Body)
 	}

@@ -230,10 +230,8 @@ func (a *API) get(c echo.Context) error {
 func (a *API) delete(c echo.Context) error {
 	ctx := c.Request().Context()
 	typ := c.Param("type")
-	if _, _, ok := a.Catalog.Lookup(typ); ok {
-		if t, _, _ := a.Catalog.Lookup(typ); !t.Custom {
-			return httpx.Errorf(http.StatusConflict, "%s is a built-in event type; only custom types can be deleted", typ)
-		}
+	if t, _, ok := a.Catalog.Lookup(typ); ok && !t.Custom {
+		return httpx.Errorf(http.StatusConflict, "%s is a built-in event type; only custom types can be deleted", typ)
 	}
 	tx, err := a.DB.BeginTxx(ctx, nil)
 	if err != nil {
