@@ -104,7 +104,7 @@ func TestCustomEventTypesOnTheRealBinaries(t *testing.T) {
 
 	slack := newCapture(t, nil)
 	teams := newCapture(t, nil)
-	s.createWebhook(map[string]any{"name": "front desk", "url": slack.URL + "/services/T1/B1/x", "provider": "slack", "events": []string{"appointment.*"}})
+	slackID := s.createWebhook(map[string]any{"name": "front desk", "url": slack.URL + "/services/T1/B1/x", "provider": "slack", "events": []string{"appointment.*"}})
 	s.createWebhook(map[string]any{"name": "care team", "url": teams.URL + "/workflows/1", "provider": "teams", "events": []string{"appointment.*"}})
 	if code, _ := s.post(second, valid); code != 202 {
 		t.Fatalf("post: %d", code)
@@ -112,6 +112,18 @@ func TestCustomEventTypesOnTheRealBinaries(t *testing.T) {
 	_, sb := slack.first(t)
 	if !strings.Contains(string(sb), `"text":"Missed appointment"`) || !strings.Contains(string(sb), "John Doe") || !strings.Contains(string(sb), "goreporter.example.org/appointments/A-77") {
 		t.Fatalf("slack: %s", sb)
+	}
+	// The delivery log shows the version that validated the event.
+	_, lb := s.call("GET", disp+"/v1/webhooks/"+slackID+"/deliveries", adminToken, nil)
+	var log struct {
+		Deliveries []struct{ ID string } `json:"deliveries"`
+	}
+	_ = json.Unmarshal(lb, &log)
+	if len(log.Deliveries) != 1 {
+		t.Fatalf("deliveries: %s", lb)
+	}
+	if _, db := s.call("GET", disp+"/v1/deliveries/"+log.Deliveries[0].ID, adminToken, nil); !strings.Contains(string(db), `"event_type_version":1`) {
+		t.Fatalf("the delivery does not show the type's version: %s", db)
 	}
 	_, tb := teams.first(t)
 	for _, want := range []string{`"text":"Missed appointment"`, `"color":"Warning"`, `"title":"Patient","value":"John Doe"`, `"type":"Action.OpenUrl"`} {

@@ -3,10 +3,15 @@ package app
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
+	"sort"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/taskhook/taskhook/dispatcher/internal/notify/notifytest"
 	"github.com/taskhook/taskhook/pkg/event"
@@ -119,8 +124,14 @@ func TestCustomEventTypes(t *testing.T) {
 	if rq := slack.waitFor(t, 1, 5*time.Second); !strings.Contains(string(rq[0].Body), "Cardiology North") {
 		t.Fatalf("test send body: %s", rq[0].Body)
 	}
-	h.publishRaw("appointment.missed", []byte(`{"event_id":"appt-1","type":"appointment.missed","appointment_id":"A-77","clinic":"Cardiology North",`+
-		`"url":"https://goreporter.example.org/appointments/A-77","patient":{"id":"P-1","name":"John Doe"}}`), "appt-1")
+	// As ingest publishes it: with the version that validated it, which the delivery log shows.
+	m := &nats.Msg{Subject: "appointment.missed", Header: nats.Header{}, Data: []byte(`{"event_id":"appt-1","type":"appointment.missed","appointment_id":"A-77",` +
+		`"clinic":"Cardiology North","url":"https://goreporter.example.org/appointments/A-77","patient":{"id":"P-1","name":"John Doe"}}`)}
+	m.Header.Set(jetstream.MsgIDHeader, "appt-1")
+	m.Header.Set(event.TypeVersionHeader, "1")
+	if _, err := h.js.PublishMsg(ctx, m); err != nil {
+		t.Fatal(err)
+	}
 	h.publishRaw("appointment.missed", []byte(`{"event_id":"appt-2","type":"appointment.missed","appointment_id":"A-78","clinic":"South","patient":{"id":"P-2"}}`), "appt-2")
 	sl := slack.waitFor(t, 3, 15*time.Second) // the test send, then both events
 	if all := string(sl[1].Body) + string(sl[2].Body); !strings.Contains(all, `"text":"Missed appointment"`) || !strings.Contains(all, "John Doe") {
@@ -134,6 +145,24 @@ func TestCustomEventTypes(t *testing.T) {
 	time.Sleep(300 * time.Millisecond)
 	if n := len(generic.requests()); n != 1 || !strings.Contains(string(g[0].Body), `"type":"appointment.missed"`) || !strings.Contains(string(g[0].Body), "A-77") {
 		t.Fatalf("generic got %d: %s", n, g[0].Body)
+	}
+
+	var versions []string
+	for _, d := range h.deliveries(sw.ID) {
+		var dv struct {
+			EventID string `json:"event_id"`
+			Version *int   `json:"event_type_version"`
+		}
+		h.do("GET", "/v1/deliveries/"+d.ID, viewerToken, nil).decode(t, &dv)
+		if dv.Version != nil {
+			versions = append(versions, fmt.Sprintf("%s:%d", dv.EventID, *dv.Version))
+		} else {
+			versions = append(versions, dv.EventID+":-")
+		}
+	}
+	sort.Strings(versions)
+	if strings.Join(versions, ",") != "appt-1:1,appt-2:-" {
+		t.Fatalf("the delivery log's type versions: %v", versions)
 	}
 
 	// Replace: version 2, the example must still validate; the type in the body must match the URL.

@@ -14,6 +14,7 @@ import (
 	"context"
 	"encoding/json"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -182,6 +183,7 @@ type item struct {
 	jobs     []*deliver.Job
 	digests  []*subscription.Compiled // matching webhooks with a digest: the event is collected
 	span     trace.Span               // the consume span (tracing on), ended with the batch
+	version  int                      // a custom type's version that validated it (ingest's header)
 }
 
 func (c *Consumer) process(msgs []jetstream.Msg) {
@@ -251,7 +253,7 @@ func (c *Consumer) process(msgs []jetstream.Msg) {
 			continue
 		}
 		b.Events = append(b.Events, store.Event{ID: it.eventID, Subject: it.subject, Payload: c.box.Seal(it.raw, deliver.EventAAD(it.eventID)),
-			TraceParent: tracing.Format(it.traceOf())})
+			TraceParent: tracing.Format(it.traceOf()), TypeVersion: it.version})
 		for _, j := range it.jobs {
 			r := j.Detach()
 			b.New = append(b.New, row(j, r, now))
@@ -422,6 +424,9 @@ func (c *Consumer) parse(m jetstream.Msg) *item {
 		return nil
 	}
 	it := &item{msg: m, seq: seq, subject: subject, eventID: id, raw: m.Data(), event: event.NewLazy(m.Data()), occurred: head.OccurredAt, received: received}
+	if v := m.Headers().Get(event.TypeVersionHeader); v != "" {
+		it.version, _ = strconv.Atoi(v)
+	}
 	if c.cfg.Tracing.On() {
 		ctx := c.cfg.Tracing.Extract(context.Background(), m.Headers())
 		_, it.span = c.tracer.Start(ctx, "consume "+subject, trace.WithSpanKind(trace.SpanKindConsumer))

@@ -3,7 +3,8 @@
 -- re-created type continues its numbering, so a version names one definition for good). The
 -- schema, example and summary are kept as sent (text, not jsonb: the key order is the author's).
 -- The dispatcher copies event_types into the JetStream key-value bucket TASKHOOK_EVENT_TYPES,
--- which ingest watches.
+-- which ingest watches. events.type_version is the version that validated an event of a custom
+-- type (ingest sends it in the NATS header Taskhook-Type-Version; null for built-in types).
 
 -- +goose Up
 CREATE TABLE event_types (
@@ -29,6 +30,9 @@ CREATE TABLE event_type_versions (
     PRIMARY KEY (type, version)
 );
 
+ALTER TABLE events ADD COLUMN type_version integer;
+
 -- +goose Down
+ALTER TABLE events DROP COLUMN type_version;
 DROP TABLE event_type_versions;
 DROP TABLE event_types;
