@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap"
 
@@ -112,11 +113,14 @@ type Watcher struct {
 	Applied func(types int)
 
 	loaded atomic.Bool
+	failed atomic.Bool // a first attempt failed: the built-in families must not wait for the bucket
 }
 
-// Ready is nil once the bucket's content was read (the catalog holds the custom types).
+// Ready is nil once the bucket's content was read (the catalog holds the custom types), or once
+// a first attempt to read it failed: the built-in families work without the bucket, and the
+// custom types follow when a retry succeeds.
 func (w *Watcher) Ready() error {
-	if !w.loaded.Load() {
+	if !w.loaded.Load() && !w.failed.Load() {
 		return ErrNotReady
 	}
 	return nil
@@ -136,6 +140,9 @@ func (w *Watcher) Run(ctx context.Context) {
 		if ctx.Err() != nil {
 			return
 		}
+		if refused(err) {
+			w.failed.Store(true)
+		}
 		if time.Since(started) > time.Minute { // it had been watching: start the backoff again
 			b.Reset()
 		}
@@ -147,6 +154,14 @@ func (w *Watcher) Run(ctx context.Context) {
 		case <-time.After(wait):
 		}
 	}
+}
+
+// refused reports whether the server answered that there can be no bucket (no JetStream, no
+// permission, a limit), as opposed to not answering yet (NATS still connecting).
+func refused(err error) bool {
+	var api *jetstream.APIError
+	return errors.As(err, &api) || errors.Is(err, nats.ErrNoResponders) ||
+		errors.Is(err, jetstream.ErrJetStreamNotEnabled) || errors.Is(err, jetstream.ErrJetStreamNotEnabledForAccount)
 }
 
 func (w *Watcher) watch(ctx context.Context, bucket string) error {

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap"
@@ -125,4 +126,35 @@ func TestWatchMachineNATS29(t *testing.T) {
 	t.Logf("machine NATS server version %s", nc.ConnectedServerVersion())
 	nc.Close()
 	exercise(t, url, fmt.Sprintf("TASKHOOK_TEST_TYPES_%08x", rand.Uint32()))
+}
+
+// TestReadyWithoutJetStream: on a server without JetStream (no bucket possible), the watcher
+// reports ready after its first attempt, so that the built-in families are served.
+func TestReadyWithoutJetStream(t *testing.T) {
+	srv, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, NoLog: true, NoSigs: true}) // no JetStream
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.Start()
+	defer srv.Shutdown()
+	if !srv.ReadyForConnections(10 * time.Second) {
+		t.Fatal("server not ready")
+	}
+	nc, err := nats.Connect(srv.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	cat, _ := families.Catalog()
+	w := &typesync.Watcher{JS: js, Catalog: cat, Log: zap.NewNop()}
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { defer wg.Done(); w.Run(ctx) }()
+	defer func() { cancel(); wg.Wait() }()
+	eventually(t, "ready without a bucket", func() bool { return w.Ready() == nil })
+	if !valid(cat, `{"task_id":"1","event":"created","title":"t"}`) {
+		t.Fatal("built-in type refused")
+	}
 }
