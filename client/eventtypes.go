@@ -13,6 +13,7 @@ import (
 type EventType struct {
 	Type        string            `json:"type"`
 	Family      string            `json:"family"`
+	Label       string            `json:"label,omitempty"` // the type in words
 	Description string            `json:"description"`
 	SchemaFile  string            `json:"schema_file,omitempty"`
 	Schema      json.RawMessage   `json:"schema"`
@@ -44,6 +45,9 @@ func (a *Admin) ListEventTypes(ctx context.Context) ([]EventType, error) {
 	err := a.b.call(ctx, http.MethodGet, "/v1/event-types", nil, &out)
 	return out.EventTypes, err
 }
+
+// EventTypes is ListEventTypes.
+func (a *Admin) EventTypes(ctx context.Context) ([]EventType, error) { return a.ListEventTypes(ctx) }
 
 // GetEventType reads one event type.
 func (a *Admin) GetEventType(ctx context.Context, typ string) (*EventType, error) {

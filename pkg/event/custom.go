@@ -313,7 +313,7 @@ func (c *Catalog) SetCustom(defs []Custom, sum Summarizers) error {
 		}
 		label := fmt.Sprintf("the registered schema of %s, version %d (GET /v1/event-types)", d.Type, d.Version)
 		f.perType[d.Type] = customSchema{schema: sch, label: label}
-		t := Type{Type: d.Type, Family: name, Description: d.Description, Example: d.Example, Custom: true, Version: d.Version, Schema: d.Schema}
+		t := Type{Type: d.Type, Family: name, Label: customLabel(d), Description: d.Description, Example: d.Example, Custom: true, Version: d.Version, Schema: d.Schema}
 		f.Types = append(f.Types, t)
 		next.types = append(next.types, t)
 		next.custom = append(next.custom, d)
@@ -326,6 +326,15 @@ func (c *Catalog) SetCustom(defs []Custom, sum Summarizers) error {
 	}
 	c.cur.Store(next)
 	return errors.Join(errs...)
+}
+
+// customLabel is how people read a custom type: its summary's title when that is plain text,
+// else the type.
+func customLabel(d Custom) string {
+	if t := strings.TrimSpace(d.Summary.Title); t != "" && !strings.Contains(t, "{{") && len(t) <= 100 {
+		return t
+	}
+	return d.Type
 }
 
 func sameCustom(a, b []Custom) bool {

@@ -14,6 +14,7 @@ import (
 type EventType struct {
 	Type        string          `json:"type"`
 	Family      string          `json:"family"`
+	Label       string          `json:"label,omitempty"`
 	Description string          `json:"description"`
 	SchemaFile  string          `json:"schema_file"`
 	Schema      json.RawMessage `json:"schema"`
@@ -61,7 +62,7 @@ func ListEventTypes(c *event.Catalog) EventTypeList {
 	var list EventTypeList
 	for _, t := range c.Types() {
 		_, f, _ := c.Lookup(t.Type)
-		et := EventType{Type: t.Type, Family: t.Family, Description: t.Description,
+		et := EventType{Type: t.Type, Family: t.Family, Label: t.Label, Description: t.Description,
 			SchemaFile: f.SchemaFile, Schema: f.Schema, Example: t.Example, Internal: f.Internal}
 		if t.Custom {
 			et.Schema, et.Custom, et.Version = t.Schema, true, t.Version

@@ -12,7 +12,9 @@ import (
 )
 
 func (e *env) eventTypesCmd() *cobra.Command {
-	c := &cobra.Command{Use: "event-types", Aliases: []string{"event-type", "types"}, Short: "List and inspect event types; create, replace and delete custom ones"}
+	c := &cobra.Command{Use: "event-types", Aliases: []string{"event-type", "events", "types"},
+		Short: "List the event types webhooks can subscribe to (family.* and * too); inspect them; create, replace and delete custom ones",
+		Args:  exact(0, "no arguments, or a subcommand"), RunE: e.eventTypesList}
 	var file string
 	apply := &cobra.Command{Use: "apply -f FILE", Short: "Create or replace a custom event type from a JSON definition (type, description, schema, example, summary)",
 		Args: exact(0, "no arguments (the definition comes from -f)"), RunE: func(cmd *cobra.Command, _ []string) error { return e.eventTypesApply(cmd, file) }}
@@ -38,18 +40,31 @@ func (e *env) eventTypesList(cmd *cobra.Command, _ []string) error {
 	if e.output == "json" {
 		return e.json(map[string]any{"event_types": ts})
 	}
-	rows := make([][]string, 0, len(ts))
-	for _, t := range ts {
-		kind, version := "built-in", "-"
+	// Clinical types, then custom ones, then the operational ones.
+	kindOf := func(t client.EventType) string {
 		switch {
 		case t.Custom:
-			kind, version = "custom", fmt.Sprint(t.Version)
+			return "custom"
 		case t.Internal:
-			kind = "operational"
+			return "operational"
 		}
-		rows = append(rows, []string{t.Type, t.Family, kind, version, t.Description})
+		return "clinical"
 	}
-	e.table([]string{"TYPE", "FAMILY", "KIND", "VERSION", "DESCRIPTION"}, rows)
+	rows := make([][]string, 0, len(ts))
+	for _, kind := range []string{"clinical", "custom", "operational"} {
+		for _, t := range ts {
+			if kindOf(t) != kind {
+				continue
+			}
+			version := "-"
+			if t.Custom {
+				version = fmt.Sprint(t.Version)
+			}
+			rows = append(rows, []string{t.Type, t.Family, kind, orDash(t.Label), version})
+		}
+	}
+	e.table([]string{"TYPE", "FAMILY", "KIND", "LABEL", "VERSION"}, rows)
+	fmt.Fprintln(e.Err, `Subscribe to a type, to "<family>.*", or to "*" (every clinical and custom type; operational types only when named).`)
 	return nil
 }
 

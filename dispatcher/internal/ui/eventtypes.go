@@ -1,6 +1,7 @@
 package ui
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -52,6 +53,20 @@ func typeFieldOf(pointer string) string {
 	return ""
 }
 
+// typeCard is one type on the list page, its schema and example as compact JSON text.
+type typeCard struct {
+	eventtypes.View
+	SchemaText, ExampleText string
+}
+
+func compactJSON(raw json.RawMessage) string {
+	var b bytes.Buffer
+	if json.Compact(&b, raw) != nil {
+		return string(raw)
+	}
+	return b.String()
+}
+
 func (u *UI) eventTypesPage(c echo.Context) error {
 	var list struct {
 		EventTypes []eventtypes.View `json:"event_types"`
@@ -59,12 +74,13 @@ func (u *UI) eventTypesPage(c echo.Context) error {
 	if err := u.call(c, http.MethodGet, "/v1/event-types", nil, &list); err != nil {
 		return err
 	}
-	var custom, builtin []eventtypes.View
+	var custom, builtin []typeCard
 	for _, t := range list.EventTypes {
+		card := typeCard{View: t, SchemaText: compactJSON(t.Schema), ExampleText: compactJSON(t.Example)}
 		if t.Custom {
-			custom = append(custom, t)
+			custom = append(custom, card)
 		} else {
-			builtin = append(builtin, t)
+			builtin = append(builtin, card)
 		}
 	}
 	return u.render(c, http.StatusOK, "eventtypes", "Event types", "eventtypes", map[string]any{"Custom": custom, "Builtin": builtin})

@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"net"
-	"net/http"
 	"strconv"
 	"sync"
 	"time"
@@ -116,7 +115,11 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger, hooks Hooks) error {
 			return nil
 		}},
 		httpx.Check{Name: "event_types", Fn: func(context.Context) error { return types.Ready() }})
-	e.GET("/openapi.json", func(c echo.Context) error { return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, OpenAPI) })
+	doc, err := httpx.LiveDocument(validator, func() ([]byte, error) { return OpenAPIDocument(validator) })
+	if err != nil {
+		return err
+	}
+	e.GET("/openapi.json", doc)
 	v1 := e.Group("/v1", tr.Echo("taskhook/ingest"), httpx.Authenticate(tokens))
 	api.New(validator, pub, api.Options{
 		MaxBodyBytes:  cfg.MaxBodyBytes,

@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"encoding/json"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -101,6 +102,16 @@ func TestCustomTypeFromTheBucket(t *testing.T) {
 	last := list.EventTypes[len(list.EventTypes)-1]
 	if last.Type != "appointment.missed" || !last.Custom || last.Version != 1 || !strings.Contains(string(last.Schema), "patient_id") {
 		t.Fatalf("event types end with %+v", last)
+	}
+	// The served OpenAPI document's enums follow the catalog.
+	od, err := http.Get(h.base + "/openapi.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ob, _ := io.ReadAll(od.Body)
+	od.Body.Close()
+	if od.StatusCode != 200 || !strings.Contains(string(ob), `"appointment.missed"`) {
+		t.Fatalf("openapi.json without the custom type: %d", od.StatusCode)
 	}
 	publishType(t, h.nats.URL, appointmentType(2, "clinic"))
 	deadline = time.Now().Add(5 * time.Second)
