@@ -41,21 +41,3 @@ func (a *Admin) Providers(ctx context.Context) ([]Provider, []AuthType, error) {
 	err := a.b.call(ctx, http.MethodGet, "/v1/providers", nil, &out)
 	return out.Providers, out.AuthTypes, err
 }
-
-// EventType is one type of the event catalog (GET /v1/event-types), without its schema.
-type EventType struct {
-	Type        string `json:"type"`
-	Family      string `json:"family"`
-	Label       string `json:"label"`
-	Description string `json:"description"`
-	Internal    bool   `json:"internal,omitempty"` // an operational event Taskhook publishes itself
-}
-
-// EventTypes lists the event catalog (GET /v1/event-types).
-func (a *Admin) EventTypes(ctx context.Context) ([]EventType, error) {
-	var out struct {
-		EventTypes []EventType `json:"event_types"`
-	}
-	err := a.b.call(ctx, http.MethodGet, "/v1/event-types", nil, &out)
-	return out.EventTypes, err
-}

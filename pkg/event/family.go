@@ -38,6 +38,11 @@ type Type struct {
 	Family      string          `json:"family"`
 	Description string          `json:"description"`
 	Example     json.RawMessage `json:"example"` // a valid body of this type
+	// Custom types are registered at runtime (POST /v1/event-types); each has its own schema
+	// and a version that grows with every replacement.
+	Custom  bool            `json:"custom,omitempty"`
+	Version int             `json:"version,omitempty"`
+	Schema  json.RawMessage `json:"-"` // a custom type's schema (built-in types: the family's)
 }
 
 // Severity is how urgent a message looks in a chat channel (Teams colours it).

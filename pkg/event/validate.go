@@ -71,24 +71,45 @@ type Validated struct {
 	Body    []byte
 	HadID   bool   // the body carried its own event_id
 	Subject string // the NATS subject: the type
+	// TypeVersion is the version of a custom type's definition that validated the event (0 for
+	// built-in types).
+	TypeVersion int
 }
 
 // compiled is a family with its compiled schema.
 type compiled struct {
 	*Family
 	schema *jsonschema.Schema
+	// perType holds the schemas of a custom family: each of its types has its own.
+	perType map[string]customSchema
 }
 
-// Catalog is the set of event families Taskhook knows: it validates bodies (picking the schema
-// from "type"), lists the types with their schemas and examples, and expands subscription
-// patterns. It is immutable and safe for concurrent use.
-type Catalog struct {
+// customSchema is the compiled schema of one custom type and how 422 answers name it.
+type customSchema struct {
+	schema *jsonschema.Schema
+	label  string
+}
+
+// schemaFor is the schema a body of typ must match and its name in 422 answers.
+func (f *compiled) schemaFor(typ string) (*jsonschema.Schema, string) {
+	if s, ok := f.perType[typ]; ok {
+		return s.schema, s.label
+	}
+	return f.schema, f.SchemaFile
+}
+
+// snapshot is one immutable state of a Catalog: the built-in families and the custom types
+// registered at the time.
+type snapshot struct {
 	families []*compiled // [0] is the default family (bodies without "type")
 	byName   map[string]*compiled
 	types    []Type
 	byType   map[string]*Type
 	printer  *message.Printer
+	custom   []Custom // the custom types' definitions, by type name
 }
+
+func newPrinter() *message.Printer { return message.NewPrinter(language.English) }
 
 // NewCatalog compiles the families' schemas. The first family is the default one: a body
 // without "type" belongs to it (the task family: the Canvas payload has no "type").
@@ -96,7 +117,7 @@ func NewCatalog(families ...Family) (*Catalog, error) {
 	if len(families) == 0 {
 		return nil, errors.New("event catalog: no families")
 	}
-	c := &Catalog{byName: map[string]*compiled{}, byType: map[string]*Type{}, printer: message.NewPrinter(language.English)}
+	c := &snapshot{byName: map[string]*compiled{}, byType: map[string]*Type{}, printer: newPrinter()}
 	for i := range families {
 		f := &families[i]
 		if _, dup := c.byName[f.Name]; dup || f.Name == "" || strings.ContainsAny(f.Name, ".* ") {
@@ -120,7 +141,7 @@ func NewCatalog(families ...Family) (*Catalog, error) {
 	for i := range c.types {
 		c.byType[c.types[i].Type] = &c.types[i]
 	}
-	return c, nil
+	return newCatalog(c), nil
 }
 
 func compileSchema(id string, raw []byte) (*jsonschema.Schema, error) {
@@ -161,11 +182,11 @@ func dateTime(v any) error {
 }
 
 // Types lists every event type, family by family, in declaration order.
-func (c *Catalog) Types() []Type { return c.types }
+func (c *snapshot) Types() []Type { return c.types }
 
 // PublicTypeNames lists the types publishers may send (every type of a family that is not
 // internal).
-func (c *Catalog) PublicTypeNames() []string {
+func (c *snapshot) PublicTypeNames() []string {
 	var out []string
 	for _, t := range c.types {
 		if !c.byName[t.Family].Internal {
@@ -176,13 +197,13 @@ func (c *Catalog) PublicTypeNames() []string {
 }
 
 // Internal reports whether typ is a type Taskhook publishes itself (an operational event).
-func (c *Catalog) Internal(typ string) bool {
+func (c *snapshot) Internal(typ string) bool {
 	t := c.byType[typ]
 	return t != nil && c.byName[t.Family].Internal
 }
 
 // TypeNames lists every event type's name.
-func (c *Catalog) TypeNames() []string {
+func (c *snapshot) TypeNames() []string {
 	out := make([]string, len(c.types))
 	for i, t := range c.types {
 		out[i] = t.Type
@@ -191,7 +212,7 @@ func (c *Catalog) TypeNames() []string {
 }
 
 // Lookup returns a type and its family; ok is false for an unknown type.
-func (c *Catalog) Lookup(typ string) (t Type, f *Family, ok bool) {
+func (c *snapshot) Lookup(typ string) (t Type, f *Family, ok bool) {
 	tp := c.byType[typ]
 	if tp == nil {
 		return Type{}, nil, false
@@ -200,10 +221,10 @@ func (c *Catalog) Lookup(typ string) (t Type, f *Family, ok bool) {
 }
 
 // IsType reports whether typ is a known event type.
-func (c *Catalog) IsType(typ string) bool { return c.byType[typ] != nil }
+func (c *snapshot) IsType(typ string) bool { return c.byType[typ] != nil }
 
 // Families lists the families in declaration order.
-func (c *Catalog) Families() []*Family {
+func (c *snapshot) Families() []*Family {
 	out := make([]*Family, len(c.families))
 	for i, f := range c.families {
 		out[i] = f.Family
@@ -212,7 +233,7 @@ func (c *Catalog) Families() []*Family {
 }
 
 // Subjects lists the stream subjects every family needs.
-func (c *Catalog) Subjects() []string { return StreamSubjects(c.Families()...) }
+func (c *snapshot) Subjects() []string { return StreamSubjects(c.Families()...) }
 
 // StreamSubjects lists the stream subjects of families: each family's Subjects, else one
 // subject per type.
@@ -236,7 +257,7 @@ const Wildcard = "*"
 // Expand turns a subscription pattern into the types it stands for: a type itself,
 // "<family>.*" every type of the family, "*" every type of the families that are not internal
 // (operational events are only received when named). ok is false for anything else.
-func (c *Catalog) Expand(pattern string) (types []string, ok bool) {
+func (c *snapshot) Expand(pattern string) (types []string, ok bool) {
 	switch {
 	case pattern == Wildcard:
 		return c.PublicTypeNames(), true
@@ -256,7 +277,7 @@ func (c *Catalog) Expand(pattern string) (types []string, ok bool) {
 
 // Patterns lists the subscription patterns the catalog accepts, for error messages: "*", each
 // "<family>.*", then each type.
-func (c *Catalog) Patterns() []string {
+func (c *snapshot) Patterns() []string {
 	out := []string{Wildcard}
 	for _, f := range c.families {
 		out = append(out, f.Name+".*")
@@ -265,7 +286,7 @@ func (c *Catalog) Patterns() []string {
 }
 
 // Summarize renders an event for chat providers through its family.
-func (c *Catalog) Summarize(typ string, raw []byte, loc *time.Location, redact bool) (Summary, error) {
+func (c *snapshot) Summarize(typ string, raw []byte, loc *time.Location, redact bool) (Summary, error) {
 	_, f, ok := c.Lookup(typ)
 	if !ok {
 		return Summary{}, fmt.Errorf("unknown event type %q", typ)
@@ -347,7 +368,7 @@ func ValidIDKey(k string) bool {
 // empty).
 //
 // Events of internal families are refused (422 at /type): Taskhook publishes them itself.
-func (c *Catalog) Validate(body []byte, key string, newID func() string) (*Validated, error) {
+func (c *snapshot) Validate(body []byte, key string, newID func() string) (*Validated, error) {
 	doc, err := Decode(body)
 	if err != nil {
 		return nil, err
@@ -358,7 +379,7 @@ func (c *Catalog) Validate(body []byte, key string, newID func() string) (*Valid
 // ValidateInternal checks an event of an internal family (an operational event Taskhook
 // publishes) against its schema; it must carry its "type" and "event_id". Events of other
 // families are refused.
-func (c *Catalog) ValidateInternal(body []byte) (*Validated, error) {
+func (c *snapshot) ValidateInternal(body []byte) (*Validated, error) {
 	doc, err := Decode(body)
 	if err != nil {
 		return nil, err
@@ -399,7 +420,7 @@ func decodeError(body []byte, err error) error {
 
 // family picks the family of a decoded body from its "type": the family named before the dot,
 // or the default family when there is no "type". An unusable "type" is an *InvalidError.
-func (c *Catalog) family(obj map[string]any, internal bool) (*compiled, error) {
+func (c *snapshot) family(obj map[string]any, internal bool) (*compiled, error) {
 	raw, has := obj["type"]
 	if !has {
 		return c.families[0], nil
@@ -421,7 +442,7 @@ func (c *Catalog) family(obj map[string]any, internal bool) (*compiled, error) {
 // missingType is the detail to lead with when a body without "type" failed the default
 // family's schema and does not look like one of its events at all (neither task_id nor its
 // event field): most likely an event of another family that forgot its type.
-func (c *Catalog) missingType(obj map[string]any, f *compiled) (Detail, bool) {
+func (c *snapshot) missingType(obj map[string]any, f *compiled) (Detail, bool) {
 	if obj == nil || f != c.families[0] || len(c.families) == 1 {
 		return Detail{}, false
 	}
@@ -453,11 +474,11 @@ func describe(v any) string {
 
 // ValidateValue is Validate for a body already decoded with Decode. raw must be the JSON text
 // of doc.
-func (c *Catalog) ValidateValue(doc any, raw []byte, key string, newID func() string) (*Validated, error) {
+func (c *snapshot) ValidateValue(doc any, raw []byte, key string, newID func() string) (*Validated, error) {
 	return c.validate(doc, raw, key, newID, false)
 }
 
-func (c *Catalog) validate(doc any, raw []byte, key string, newID func() string, internal bool) (*Validated, error) {
+func (c *snapshot) validate(doc any, raw []byte, key string, newID func() string, internal bool) (*Validated, error) {
 	obj, isObject := doc.(map[string]any)
 	f := c.families[0]
 	if isObject {
@@ -466,21 +487,29 @@ func (c *Catalog) validate(doc any, raw []byte, key string, newID func() string,
 			return nil, err
 		}
 	}
+	typ, _ := obj["type"].(string)
+	schema, schemaFile := f.schemaFor(typ)
 	if e := jsonx.Check(raw); e != nil {
-		return nil, &InvalidError{Family: f.Name, SchemaFile: f.SchemaFile, Text: true, Details: []Detail{{Path: e.Path, Message: e.Message}}}
+		return nil, &InvalidError{Family: f.Name, SchemaFile: schemaFile, Text: true, Details: []Detail{{Path: e.Path, Message: e.Message}}}
 	}
-	if err := f.schema.Validate(doc); err != nil {
+	if err := schema.Validate(doc); err != nil {
 		var ve *jsonschema.ValidationError
 		if errors.As(err, &ve) {
-			ie := &InvalidError{Family: f.Name, SchemaFile: f.SchemaFile, Details: c.details(f.Family, ve)}
+			ie := &InvalidError{Family: f.Name, SchemaFile: schemaFile, Details: c.details(f.Family, ve)}
 			if hint, ok := c.missingType(obj, f); ok {
 				ie.Details = append([]Detail{hint}, ie.Details...)
 			}
 			return nil, ie
 		}
-		return nil, &InvalidError{Family: f.Name, SchemaFile: f.SchemaFile, Details: []Detail{{Path: "", Message: err.Error()}}}
+		return nil, &InvalidError{Family: f.Name, SchemaFile: schemaFile, Details: []Detail{{Path: "", Message: err.Error()}}}
 	}
-	typ, _ := obj["type"].(string)
+	if f.perType != nil { // a custom schema need not constrain event_id: Taskhook's rule applies
+		if v, has := obj["event_id"]; has {
+			if id, ok := v.(string); !ok || !ValidIDKey(id) {
+				return nil, &InvalidError{Family: f.Name, SchemaFile: schemaFile, Details: []Detail{{Path: "/event_id", Message: "must be a string of 1 to 128 visible ASCII characters"}}}
+			}
+		}
+	}
 	if f.EventField != "" {
 		name, ok := obj[f.EventField].(string)
 		if !ok { // the family's schema must require it as a string
@@ -494,6 +523,9 @@ func (c *Catalog) validate(doc any, raw []byte, key string, newID func() string,
 		typ = derived
 	}
 	out := &Validated{Type: typ, Family: f.Name, Subject: typ}
+	if t := c.byType[typ]; t != nil {
+		out.TypeVersion = t.Version
+	}
 	if id, ok := obj["event_id"].(string); ok {
 		out.ID, out.HadID, out.Body = id, true, raw
 		return out, nil
@@ -520,7 +552,7 @@ func withEventID(raw []byte, id string) []byte {
 	return append(out, rest...)
 }
 
-func (c *Catalog) details(f *Family, ve *jsonschema.ValidationError) []Detail {
+func (c *snapshot) details(f *Family, ve *jsonschema.ValidationError) []Detail {
 	var out []Detail
 	var walk func(e *jsonschema.ValidationError)
 	walk = func(e *jsonschema.ValidationError) {

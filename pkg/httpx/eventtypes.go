@@ -3,6 +3,7 @@ package httpx
 import (
 	"encoding/json"
 	"net/http"
+	"sync/atomic"
 
 	"github.com/labstack/echo/v4"
 
@@ -21,6 +22,11 @@ type EventType struct {
 	// Internal: an operational event Taskhook publishes itself (ingest refuses it; a webhook
 	// receives it only when it names it or its family).
 	Internal bool `json:"internal,omitempty"`
+	// Custom: registered at runtime (POST /v1/event-types on the dispatcher), with its version
+	// and chat summary.
+	Custom  bool                 `json:"custom,omitempty"`
+	Version int                  `json:"version,omitempty"`
+	Summary *event.CustomSummary `json:"summary,omitempty"`
 }
 
 // EventTypeList is the body of GET /v1/event-types.
@@ -29,19 +35,42 @@ type EventTypeList struct {
 }
 
 // EventTypes serves the catalog, GET /v1/event-types: every type with its family, description,
-// JSON Schema and a valid example. The body is built once; the catalog is immutable.
+// JSON Schema and a valid example, custom types (registered at runtime) included. The body is
+// rebuilt when the catalog's custom types change.
 func EventTypes(c *event.Catalog) echo.HandlerFunc {
-	var list EventTypeList
-	for _, t := range c.Types() {
-		_, f, _ := c.Lookup(t.Type)
-		list.EventTypes = append(list.EventTypes, EventType{Type: t.Type, Family: t.Family, Label: t.Label, Description: t.Description,
-			SchemaFile: f.SchemaFile, Schema: f.Schema, Example: t.Example, Internal: f.Internal})
+	type built struct {
+		gen  int64
+		body []byte
 	}
-	body, err := json.Marshal(list)
+	var cache atomic.Pointer[built]
 	return func(ctx echo.Context) error {
+		gen := c.Generation()
+		if b := cache.Load(); b != nil && b.gen == gen {
+			return ctx.Blob(http.StatusOK, echo.MIMEApplicationJSON, b.body)
+		}
+		body, err := json.Marshal(ListEventTypes(c))
 		if err != nil {
 			return err
 		}
+		cache.Store(&built{gen: gen, body: body})
 		return ctx.Blob(http.StatusOK, echo.MIMEApplicationJSON, body)
 	}
+}
+
+// ListEventTypes is the body of GET /v1/event-types for the catalog as it is now.
+func ListEventTypes(c *event.Catalog) EventTypeList {
+	var list EventTypeList
+	for _, t := range c.Types() {
+		_, f, _ := c.Lookup(t.Type)
+		et := EventType{Type: t.Type, Family: t.Family, Label: t.Label, Description: t.Description,
+			SchemaFile: f.SchemaFile, Schema: f.Schema, Example: t.Example, Internal: f.Internal}
+		if t.Custom {
+			et.Schema, et.Custom, et.Version = t.Schema, true, t.Version
+			if d, ok := c.CustomType(t.Type); ok {
+				et.Summary = &d.Summary
+			}
+		}
+		list.EventTypes = append(list.EventTypes, et)
+	}
+	return list
 }

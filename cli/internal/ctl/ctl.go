@@ -114,7 +114,7 @@ func (e *env) root() *cobra.Command {
 	}
 	root := &cobra.Command{
 		Use:   "taskhookctl",
-		Short: "Drive Taskhook: webhooks, deliveries, replays, publishing, stats",
+		Short: "Drive Taskhook: webhooks, deliveries, replays, publishing, stats, event types",
 		Long: `taskhookctl drives Taskhook's admin API (dispatcher) and ingest API.
 
 Configuration (flags override the environment):

@@ -17,17 +17,20 @@ import (
 
 // DeliveryView is a delivery in a response.
 type DeliveryView struct {
-	ID             uuid.UUID  `json:"id"`
-	WebhookID      uuid.UUID  `json:"webhook_id"`
-	EventID        string     `json:"event_id"`
-	EventType      string     `json:"event_type"`
-	Status         string     `json:"status"`
-	Attempts       int        `json:"attempts"`
-	NextAttemptAt  *time.Time `json:"next_attempt_at"`
-	LastStatusCode *int       `json:"last_status_code"`
-	LastError      string     `json:"last_error"`
-	CreatedAt      time.Time  `json:"created_at"`
-	UpdatedAt      time.Time  `json:"updated_at"`
+	ID        uuid.UUID `json:"id"`
+	WebhookID uuid.UUID `json:"webhook_id"`
+	EventID   string    `json:"event_id"`
+	EventType string    `json:"event_type"`
+	// EventTypeVersion: for a custom type, the version of its definition that validated the
+	// event (GET /v1/deliveries/{id} only).
+	EventTypeVersion *int       `json:"event_type_version,omitempty"`
+	Status           string     `json:"status"`
+	Attempts         int        `json:"attempts"`
+	NextAttemptAt    *time.Time `json:"next_attempt_at"`
+	LastStatusCode   *int       `json:"last_status_code"`
+	LastError        string     `json:"last_error"`
+	CreatedAt        time.Time  `json:"created_at"`
+	UpdatedAt        time.Time  `json:"updated_at"`
 }
 
 // AttemptView is one attempt in a response.
@@ -57,6 +60,10 @@ func deliveryView(d *store.Delivery) DeliveryView {
 	if d.LastStatusCode.Valid {
 		c := int(d.LastStatusCode.Int32)
 		v.LastStatusCode = &c
+	}
+	if d.EventTypeVersion.Valid {
+		n := int(d.EventTypeVersion.Int32)
+		v.EventTypeVersion = &n
 	}
 	return v
 }

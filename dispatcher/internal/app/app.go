@@ -6,7 +6,6 @@ import (
 	"context"
 	"fmt"
 	"net"
-	"net/http"
 	"strconv"
 	"time"
 
@@ -23,6 +22,7 @@ import (
 	"github.com/taskhook/taskhook/dispatcher/internal/deliver"
 	"github.com/taskhook/taskhook/dispatcher/internal/digest"
 	"github.com/taskhook/taskhook/dispatcher/internal/due"
+	"github.com/taskhook/taskhook/dispatcher/internal/eventtypes"
 	"github.com/taskhook/taskhook/dispatcher/internal/metrics"
 	"github.com/taskhook/taskhook/dispatcher/internal/netguard"
 	"github.com/taskhook/taskhook/dispatcher/internal/notify/providers"
@@ -42,6 +42,7 @@ import (
 	"github.com/taskhook/taskhook/pkg/natsx"
 	"github.com/taskhook/taskhook/pkg/retry"
 	"github.com/taskhook/taskhook/pkg/tracing"
+	"github.com/taskhook/taskhook/pkg/typesync"
 	"github.com/taskhook/taskhook/pkg/version"
 )
 
@@ -101,8 +102,16 @@ func Run(ctx context.Context, cfg Config, deps Deps, log *zap.Logger, ready func
 	if err != nil {
 		return err
 	}
+	// Custom event types: stored here, installed in the catalog before the webhooks compile,
+	// handed to ingest through the stream's subjects and the key-value bucket (Run), and
+	// watched in the bucket for the changes other replicas make.
+	typesPub := &eventtypes.Publisher{DB: db, JS: js, Stream: streamCfg, Catalog: catalog, Log: log}
+	typesPub.Init()
+	if _, err := typesPub.Load(ctx); err != nil {
+		return err
+	}
 	providers := providers.All(catalog)
-	doc, err := OpenAPIDocument(catalog, providers)
+	doc, err := httpx.LiveDocument(catalog, func() ([]byte, error) { return OpenAPIDocument(catalog, providers) })
 	if err != nil {
 		return err
 	}
@@ -178,8 +187,10 @@ func Run(ctx context.Context, cfg Config, deps Deps, log *zap.Logger, ready func
 		admin.Options{ReplayLimit: cfg.ReplayLimit, ReplayMaxScan: replayScanFactor * cfg.ReplayLimit, Lease: cfg.Lease, Due: dueRules}).Register(v1)
 	(&alert.API{Store: db, Ack: acknowledger}).Register(v1)
 	v1.GET("/event-types", httpx.EventTypes(catalog))
+	(&eventtypes.API{DB: db, Catalog: catalog, Publisher: typesPub, Log: log,
+		Changed: func(ctx context.Context) { _ = cache.Refresh(ctx) }}).Register(v1)
 	v1.GET("/providers", providersHandler(providers))
-	e.GET("/openapi.json", func(c echo.Context) error { return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, doc) })
+	e.GET("/openapi.json", doc)
 	e.GET("/.well-known/jwks.json", admin.JWKS(cache, time.Now))
 	if deps.Routes != nil {
 		deps.Routes(e.Routes())
@@ -230,6 +241,11 @@ func Run(ctx context.Context, cfg Config, deps Deps, log *zap.Logger, ready func
 		lifecycle.Loop("escalations", escalations.Run),
 		lifecycle.Loop("auto-disable", func(ctx context.Context) { retry.Every(ctx, disableEvery, house.disable) }),
 		lifecycle.Loop("prune", func(ctx context.Context) { retry.Every(ctx, pruneEvery, house.prune) }),
+		lifecycle.Loop("event types publisher", typesPub.Run),
+		lifecycle.Loop("event types watcher", func(ctx context.Context) {
+			(&typesync.Watcher{JS: js, Replicas: cfg.StreamReplicas, Catalog: catalog, Summarizers: eventtypes.Summarizers, Log: log,
+				Applied: func(int) { _ = cache.Refresh(ctx) }}).Run(ctx)
+		}),
 	}
 	if scheduler != nil {
 		jobs = append(jobs, lifecycle.Loop("due scheduler", scheduler.Run))

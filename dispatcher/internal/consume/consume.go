@@ -13,6 +13,8 @@ package consume
 import (
 	"context"
 	"encoding/json"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -189,8 +191,9 @@ type item struct {
 	// held are deliveries written pending for the poller instead of attempted at once: those
 	// that open an alert (their message carries its link, which must be stored first) and the
 	// fallbacks of inactive webhooks.
-	held []held
-	span trace.Span // the consume span (tracing on), ended with the batch
+	held    []held
+	span    trace.Span // the consume span (tracing on), ended with the batch
+	version int        // a custom type's version that validated it (ingest's header)
 }
 
 func (c *Consumer) process(msgs []jetstream.Msg) {
@@ -265,7 +268,7 @@ func (c *Consumer) process(msgs []jetstream.Msg) {
 			continue
 		}
 		b.Events = append(b.Events, store.Event{ID: it.eventID, Subject: it.subject, Payload: c.box.Seal(it.raw, deliver.EventAAD(it.eventID)),
-			TraceParent: tracing.Format(it.traceOf())})
+			TraceParent: tracing.Format(it.traceOf()), TypeVersion: it.version})
 		for _, j := range it.jobs {
 			r := j.Detach()
 			b.New = append(b.New, row(j, r, now))
@@ -407,6 +410,17 @@ func (c *Consumer) wait(jobs []*deliver.Job) {
 	}
 }
 
+// unknownDelay is when a message of an unknown type comes back: a built-in family's in a
+// minute (a newer release's type); another family's, maybe a custom type this replica has not
+// seen yet, after as many seconds as it was delivered (up to a minute).
+func unknownDelay(cat *event.Catalog, subject string, meta *jetstream.MsgMetadata) time.Duration {
+	fam, _, _ := strings.Cut(subject, ".")
+	if slices.Contains(cat.BuiltinFamilies(), fam) || meta == nil {
+		return time.Minute
+	}
+	return min(time.Duration(meta.NumDelivered)*time.Second, time.Minute)
+}
+
 // parse reads a message; a message that can never be processed is terminated (and counted).
 func (c *Consumer) parse(m jetstream.Msg) *item {
 	meta, err := m.Metadata()
@@ -420,8 +434,8 @@ func (c *Consumer) parse(m jetstream.Msg) *item {
 		// does not know comes from a newer release. Wait for an upgraded replica rather than
 		// drop the event for every webhook.
 		c.metrics.Poison.WithLabelValues("unknown_subject").Inc()
-		c.log.Warn("event of a type this dispatcher does not know; redelivered in a minute (upgrade the dispatchers)", zap.String("subject", subject))
-		_ = m.NakWithDelay(time.Minute)
+		c.log.Warn("event of a type this dispatcher does not know; redelivered later (upgrade the dispatchers, or a custom type not seen here yet)", zap.String("subject", subject))
+		_ = m.NakWithDelay(unknownDelay(c.cfg.Catalog, subject, meta))
 		return nil
 	}
 	head, err := event.ParseHead(m.Data())
@@ -438,6 +452,9 @@ func (c *Consumer) parse(m jetstream.Msg) *item {
 		return nil
 	}
 	it := &item{msg: m, seq: seq, subject: subject, eventID: id, raw: m.Data(), event: event.NewLazy(m.Data()), occurred: head.OccurredAt, received: received}
+	if v := m.Headers().Get(event.TypeVersionHeader); v != "" {
+		it.version, _ = strconv.Atoi(v)
+	}
 	if c.cfg.Tracing.On() {
 		ctx := c.cfg.Tracing.Extract(context.Background(), m.Headers())
 		_, it.span = c.tracer.Start(ctx, "consume "+subject, trace.WithSpanKind(trace.SpanKindConsumer))

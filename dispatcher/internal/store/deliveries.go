@@ -30,6 +30,7 @@ type Event struct {
 	Subject     string
 	Payload     []byte
 	TraceParent string // the W3C traceparent it was consumed in ("" without tracing)
+	TypeVersion int    // a custom type's version that validated it (0: a built-in type)
 }
 
 // State is what a write sets on a delivery.
@@ -160,14 +161,14 @@ func insertEvents(ctx context.Context, tx *sqlx.Tx, evs []Event) error {
 	if len(evs) == 0 {
 		return nil
 	}
-	_, err := tx.ExecContext(ctx, `INSERT INTO events (id, subject, payload, trace_parent) `+eventsSelect+`
+	_, err := tx.ExecContext(ctx, `INSERT INTO events (id, subject, payload, trace_parent, type_version) `+eventsSelect+`
 		ON CONFLICT (id) DO NOTHING`, eventsArgs(evs)...)
 	return err
 }
 
-// eventsSelect selects the events rows from eventsArgs ($1 to $6).
-const eventsSelect = `SELECT u.id, u.subject, substring($3::bytea FROM u.start + 1 FOR u.stop - u.start), u.trace
-		FROM unnest($1::text[], $2::text[], $4::int[], $5::int[], $6::text[]) AS u(id, subject, start, stop, trace)`
+// eventsSelect selects the events rows from eventsArgs ($1 to $7).
+const eventsSelect = `SELECT u.id, u.subject, substring($3::bytea FROM u.start + 1 FOR u.stop - u.start), u.trace, nullif(u.tv, 0)
+		FROM unnest($1::text[], $2::text[], $4::int[], $5::int[], $6::text[], $7::int[]) AS u(id, subject, start, stop, trace, tv)`
 
 // insertEventsAndDeliveries writes a batch's events and new deliveries in one statement when
 // it has both (one round trip fewer per batch: measured in BENCHMARKS.md), each table as
@@ -185,9 +186,9 @@ func insertEventsAndDeliveries(ctx context.Context, tx *sqlx.Tx, evs []Event, ds
 	// The deliveries' selection waits for a one-time count of the inserted events, so that the
 	// events are inserted first, in id order, then the deliveries, in id order: the lock order
 	// of two statements (an unreferenced data-modifying WITH would run after the main insert).
-	rows, err := tx.QueryContext(ctx, `WITH ev AS (INSERT INTO events (id, subject, payload, trace_parent) `+eventsSelect+`
+	rows, err := tx.QueryContext(ctx, `WITH ev AS (INSERT INTO events (id, subject, payload, trace_parent, type_version) `+eventsSelect+`
 			ON CONFLICT (id) DO NOTHING RETURNING 1)
-		`+insertDeliveriesSQL(6, "WHERE (SELECT count(*) FROM ev) >= 0"), append(eventsArgs(evs), deliveriesArgs(ds)...)...)
+		`+insertDeliveriesSQL(7, "WHERE (SELECT count(*) FROM ev) >= 0"), append(eventsArgs(evs), deliveriesArgs(ds)...)...)
 	if err != nil {
 		return fmt.Errorf("insert events and deliveries: %w", err)
 	}
@@ -209,6 +210,7 @@ func eventsArgs(evs []Event) []any {
 	ids, subjects := make([]string, 0, len(evs)), make([]string, 0, len(evs))
 	var traces []sql.NullString
 	starts, ends := make([]int64, 0, len(evs)), make([]int64, 0, len(evs))
+	versions := make([]int64, 0, len(evs))
 	all := make([]byte, 0, size)
 	for i, e := range evs {
 		if i > 0 && e.ID == evs[i-1].ID {
@@ -216,11 +218,12 @@ func eventsArgs(evs []Event) []any {
 		}
 		ids, subjects = append(ids, e.ID), append(subjects, e.Subject)
 		traces = append(traces, sql.NullString{String: e.TraceParent, Valid: e.TraceParent != ""})
+		versions = append(versions, int64(e.TypeVersion))
 		starts = append(starts, int64(len(all)))
 		all = append(all, e.Payload...)
 		ends = append(ends, int64(len(all)))
 	}
-	return []any{pq.Array(ids), pq.Array(subjects), all, pq.Array(starts), pq.Array(ends), pq.Array(traces)}
+	return []any{pq.Array(ids), pq.Array(subjects), all, pq.Array(starts), pq.Array(ends), pq.Array(traces), pq.Array(versions)}
 }
 
 // stateArrays holds the columns of State for unnest.

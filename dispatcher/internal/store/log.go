@@ -11,21 +11,24 @@ import (
 
 // Delivery is a deliveries row as the delivery log shows it.
 type Delivery struct {
-	ID             uuid.UUID      `db:"id"`
-	WebhookID      uuid.UUID      `db:"webhook_id"`
-	EventID        string         `db:"event_id"`
-	EventType      string         `db:"event_type"`
-	Status         string         `db:"status"`
-	Attempts       int            `db:"attempts"`
-	NextAttemptAt  sql.NullTime   `db:"next_attempt_at"`
-	LastStatusCode sql.NullInt32  `db:"last_status_code"`
-	LastError      string         `db:"last_error"`
-	LastAttemptAt  sql.NullTime   `db:"last_attempt_at"`
-	LastDurationMS sql.NullInt32  `db:"last_duration_ms"`
-	LastExcerpt    []byte         `db:"last_excerpt"`
-	LastTraceID    sql.NullString `db:"last_trace_id"`
-	CreatedAt      time.Time      `db:"created_at"`
-	UpdatedAt      time.Time      `db:"updated_at"`
+	ID        uuid.UUID `db:"id"`
+	WebhookID uuid.UUID `db:"webhook_id"`
+	EventID   string    `db:"event_id"`
+	EventType string    `db:"event_type"`
+	// EventTypeVersion is the version of a custom type that validated the event (GetDelivery
+	// only; null for built-in types).
+	EventTypeVersion sql.NullInt32  `db:"-"`
+	Status           string         `db:"status"`
+	Attempts         int            `db:"attempts"`
+	NextAttemptAt    sql.NullTime   `db:"next_attempt_at"`
+	LastStatusCode   sql.NullInt32  `db:"last_status_code"`
+	LastError        string         `db:"last_error"`
+	LastAttemptAt    sql.NullTime   `db:"last_attempt_at"`
+	LastDurationMS   sql.NullInt32  `db:"last_duration_ms"`
+	LastExcerpt      []byte         `db:"last_excerpt"`
+	LastTraceID      sql.NullString `db:"last_trace_id"`
+	CreatedAt        time.Time      `db:"created_at"`
+	UpdatedAt        time.Time      `db:"updated_at"`
 }
 
 // AttemptRow is one recorded attempt.
@@ -50,6 +53,9 @@ func (db *DB) GetDelivery(ctx context.Context, id uuid.UUID) (*Delivery, []Attem
 		if errors.Is(err, sql.ErrNoRows) {
 			return nil, nil, ErrNotFound
 		}
+		return nil, nil, err
+	}
+	if err := db.GetContext(ctx, &d.EventTypeVersion, `SELECT type_version FROM events WHERE id = $1`, d.EventID); err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return nil, nil, err
 	}
 	as := []AttemptRow{}

@@ -31,6 +31,7 @@ type Cache struct {
 
 type snapshot struct {
 	gen       int64
+	catGen    int64 // the catalog generation the subscriptions were expanded with
 	byID      map[uuid.UUID]*Compiled
 	bySubject map[string][]*Compiled // active webhooks only
 	// inactive: inactive webhooks with a fallback, by subject (their events go to it)
@@ -41,7 +42,7 @@ type snapshot struct {
 // NewCache returns an empty cache; call Refresh before use.
 func NewCache(db *store.DB, codec Codec, compiler *Compiler, log *zap.Logger) *Cache {
 	c := &Cache{db: db, codec: codec, compiler: compiler, log: log}
-	c.snap.Store(&snapshot{gen: -1, byID: map[uuid.UUID]*Compiled{}, bySubject: map[string][]*Compiled{}})
+	c.snap.Store(&snapshot{gen: -1, catGen: -1, byID: map[uuid.UUID]*Compiled{}, bySubject: map[string][]*Compiled{}})
 	return c
 }
 
@@ -51,7 +52,7 @@ func (c *Cache) Refresh(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if gen == c.snap.Load().gen {
+	if snap := c.snap.Load(); gen == snap.gen && c.compiler.Catalog.Generation() == snap.catGen {
 		return nil
 	}
 	return c.reload(ctx)
@@ -65,14 +66,20 @@ func (c *Cache) reload(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if gen == old.gen {
+	catGen := c.compiler.Catalog.Generation()
+	if gen == old.gen && catGen == old.catGen {
 		return nil
 	}
-	next := &snapshot{gen: gen, byID: make(map[uuid.UUID]*Compiled, len(rows)), bySubject: map[string][]*Compiled{}, inactive: map[string][]*Compiled{}}
+	next := &snapshot{gen: gen, catGen: catGen, byID: make(map[uuid.UUID]*Compiled, len(rows)), bySubject: map[string][]*Compiled{}, inactive: map[string][]*Compiled{}}
 	for i := range rows {
 		r := &rows[i]
 		// An unchanged webhook keeps its compiled form (and any cached access token).
 		if prev := old.byID[r.ID]; prev != nil && prev.UpdatedAt.Equal(r.UpdatedAt) {
+			if catGen != old.catGen { // custom event types changed: expand the patterns again
+				cp := *prev
+				cp.subjects = c.compiler.subjects(cp.Webhook, cp.Provider)
+				prev = &cp
+			}
 			next.add(prev)
 			continue
 		}

@@ -95,7 +95,7 @@ func funcs(now func() time.Time) template.FuncMap {
 }
 
 // pageNames are the templates under templates/, each rendered inside layout.html.
-var pageNames = []string{"login", "webhooks", "form", "created", "webhook", "delivery", "delete", "stats", "audit", "error", "alerts"}
+var pageNames = []string{"login", "webhooks", "form", "created", "webhook", "delivery", "delete", "stats", "audit", "error", "alerts", "eventtypes", "eventtypeform"}
 
 func parsePages(now func() time.Time) (map[string]*template.Template, error) {
 	out := map[string]*template.Template{}
@@ -134,6 +134,7 @@ var flashes = map[string]string{
 	"retried":      "Retried: one attempt was made now; its result is below.",
 	"signedout":    "You are signed out.",
 	"acknowledged": "Acknowledged: the alert is closed for everyone; no further step is taken.",
+	"typesaved":    "Event type saved: every ingest accepts it within a few seconds.",
 }
 
 func redirect(c echo.Context, to, done string) error {

@@ -136,6 +136,11 @@ func (u *UI) routes() {
 	e.POST("/ui/deliveries/:id/retry", u.retry, w)
 	e.GET("/ui/stats", u.statsPage, r)
 	e.GET("/ui/audit", u.auditPage, r)
+	e.GET("/ui/event-types", u.eventTypesPage, r)
+	e.GET("/ui/event-types/new", u.newTypePage, r, u.adminOnly)
+	e.POST("/ui/event-types/new", u.saveType, w)
+	e.GET("/ui/event-types/:type/edit", u.editTypePage, r, u.adminOnly)
+	e.POST("/ui/event-types/:type/edit", u.saveType, w)
 	e.GET("/ui/alerts", u.alertsPage, r)
 	e.POST("/ui/alerts/:id/acknowledge", u.acknowledgeAlert, w)
 	u.mux = e

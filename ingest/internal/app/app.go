@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"net"
-	"net/http"
 	"strconv"
 	"time"
 
@@ -23,6 +22,7 @@ import (
 	"github.com/taskhook/taskhook/pkg/lifecycle"
 	"github.com/taskhook/taskhook/pkg/natsx"
 	"github.com/taskhook/taskhook/pkg/tracing"
+	"github.com/taskhook/taskhook/pkg/typesync"
 	"github.com/taskhook/taskhook/pkg/version"
 )
 
@@ -54,6 +54,9 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger, hooks Hooks) error {
 		return err
 	}
 	streamCfg := natsx.DefaultStream(cfg.StreamReplicas, cfg.DuplicateWindow, cfg.StreamMaxAge)
+	// Custom event types come from the key-value bucket the dispatcher maintains; the built-in
+	// families work without it.
+	types := &typesync.Watcher{JS: js, Replicas: cfg.StreamReplicas, Catalog: validator, Log: log}
 
 	// The stream is (re)declared in the background: at start, and whenever a publish finds no
 	// stream (say, a NATS server that lost its store). Ingest answers 503 meanwhile.
@@ -66,7 +69,9 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger, hooks Hooks) error {
 				return
 			case <-ensure:
 			}
-			if _, err := natsx.EnsureStreamLoop(ctx, js, streamCfg, log); err == nil {
+			want := streamCfg
+			want.Subjects = validator.Subjects() // the custom families' too
+			if _, err := natsx.EnsureStreamLoop(ctx, js, want, log); err == nil {
 				log.Info("stream ready", zap.String("stream", streamCfg.Name), zap.Int("replicas", streamCfg.Replicas))
 			}
 		}
@@ -103,12 +108,13 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger, hooks Hooks) error {
 				return fmt.Errorf("stream %s: %w", streamCfg.Name, err)
 			}
 			return nil
-		}})
-	doc, err := OpenAPIDocument(validator)
+		}},
+		httpx.Check{Name: "event_types", Fn: func(context.Context) error { return types.Ready() }})
+	doc, err := httpx.LiveDocument(validator, func() ([]byte, error) { return OpenAPIDocument(validator) })
 	if err != nil {
 		return err
 	}
-	e.GET("/openapi.json", func(c echo.Context) error { return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, doc) })
+	e.GET("/openapi.json", doc)
 	v1 := e.Group("/v1", tr.Echo("taskhook/ingest"), httpx.Authenticate(tokens))
 	api.New(validator, pub, api.Options{
 		MaxBodyBytes:  cfg.MaxBodyBytes,
@@ -134,7 +140,7 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger, hooks Hooks) error {
 			})
 		}),
 		lifecycle.Func("pprof", func(ctx context.Context) error { return httpx.RunPprof(ctx, cfg.PprofAddr, log) }))
-	group.Stage(lifecycle.Loop("stream", ensureStream))
+	group.Stage(lifecycle.Loop("stream", ensureStream), lifecycle.Loop("event types watcher", types.Run))
 	err = group.Run(ctx)
 	dctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()

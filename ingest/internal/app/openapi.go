@@ -23,7 +23,7 @@ func OpenAPIDocument(cat *event.Catalog) ([]byte, error) {
 	var families []string
 	for _, f := range cat.Families() {
 		families = append(families, f.Name)
-		if f.Internal {
+		if f.Internal || (len(f.Types) > 0 && f.Types[0].Custom) { // a custom family's bodies are its own schema's
 			continue
 		}
 		var types []string

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -98,7 +99,11 @@ func New(nc *nats.Conn, js jetstream.JetStream, stream string, timeout time.Dura
 }
 
 func (p *Publisher) msg(v *event.Validated) *nats.Msg {
-	return &nats.Msg{Subject: v.Subject, Data: v.Body, Header: nats.Header{jetstream.MsgIDHeader: []string{v.ID}}}
+	m := &nats.Msg{Subject: v.Subject, Data: v.Body, Header: nats.Header{jetstream.MsgIDHeader: []string{v.ID}}}
+	if v.TypeVersion > 0 { // a custom type: which version of its definition validated the event
+		m.Header.Set(event.TypeVersionHeader, strconv.Itoa(v.TypeVersion))
+	}
+	return m
 }
 
 // Publish stores one event and returns after JetStream acknowledged it.

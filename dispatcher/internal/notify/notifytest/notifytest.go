@@ -5,6 +5,7 @@ package notifytest
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -16,6 +17,7 @@ import (
 	"time"
 
 	"github.com/taskhook/taskhook/dispatcher/internal/digest"
+	"github.com/taskhook/taskhook/dispatcher/internal/eventtypes"
 	"github.com/taskhook/taskhook/dispatcher/internal/notify"
 	"github.com/taskhook/taskhook/pkg/event"
 	"github.com/taskhook/taskhook/pkg/families"
@@ -176,4 +178,47 @@ func Digest(t testing.TB, typ string, raw []byte, n, preview int) *notify.Messag
 	}
 	return &notify.Message{DeliveryID: "00000000-0000-5000-8000-000000000002", EventID: "digest:x", Type: digest.Type,
 		Timestamp: start.Add(15 * time.Minute), Event: event.NewLazy(b)}
+}
+
+// Appointment is the custom event type of the providers' tests, as an admin registers it: a
+// missed appointment with a patient, a clinic, a time and a link.
+var Appointment = eventtypes.Definition{
+	Type:        "appointment.missed",
+	Description: "A patient did not come to an appointment",
+	Schema: json.RawMessage(`{"type":"object","required":["appointment_id","patient"],"properties":{` +
+		`"appointment_id":{"type":"string","minLength":1},"clinic":{"type":"string"},"scheduled_at":{"type":"string","format":"date-time"},` +
+		`"url":{"type":"string"},"patient":{"type":"object","required":["id"],"properties":{"id":{"type":"string"},"name":{"type":"string"}}}}}`),
+	Example: json.RawMessage(`{"appointment_id":"A-77","clinic":"Cardiology North","scheduled_at":"2024-01-15T10:00:00Z",` +
+		`"url":"https://goreporter.example.org/appointments/A-77","patient":{"id":"P-1","name":"John Doe"}}`),
+	Summary: event.CustomSummary{Title: "Missed appointment", Severity: "warning",
+		Facts: []event.CustomFact{{Name: "Patient", Value: `{{get .event "patient.name"}}`}, {Name: "Clinic", Value: "{{.event.clinic}}"},
+			{Name: "Scheduled", Value: `{{date "January 2, 2006 at 3:04 PM" .event.scheduled_at}}`}},
+		Link: "{{.event.url}}"},
+}
+
+// CustomCatalog is every event family plus the custom type Appointment, as the dispatcher has
+// them once it is registered.
+func CustomCatalog(t testing.TB) *event.Catalog {
+	t.Helper()
+	c := Catalog(t)
+	d, ps := eventtypes.Check(context.Background(), Appointment, c.BuiltinFamilies())
+	if len(ps) > 0 {
+		t.Fatalf("appointment.missed: %v", ps)
+	}
+	d.Version = 1
+	if err := c.SetCustom([]event.Custom{d}, eventtypes.Summarizers); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// CustomCases are the custom type's events: everything, and only what its schema requires.
+func CustomCases() []Case {
+	return []Case{
+		{Name: "appointment-missed-full", Type: "appointment.missed", Event: []byte(`{"event_id":"evt-appt-full","type":"appointment.missed",` +
+			`"appointment_id":"A-77","clinic":"Cardiology North","scheduled_at":"2024-01-15T10:00:00Z",` +
+			`"url":"https://goreporter.example.org/appointments/A-77","patient":{"id":"P-1","name":"John Doe"}}`)},
+		{Name: "appointment-missed-minimal", Type: "appointment.missed", Event: []byte(`{"event_id":"evt-appt-min","type":"appointment.missed",` +
+			`"appointment_id":"A-78","patient":{"id":"P-2"}}`)},
+	}
 }
