@@ -23,10 +23,14 @@ func TestTaskhookctlEventTypes(t *testing.T) {
 	s.mustCtl(t, 2, "", "event-types", "get")
 	def := filepath.Join(dir, "appointment.json")
 	write := func(required string) {
-		os.WriteFile(def, []byte(`{"type": "appointment.missed", "description": "A patient did not come",
+		t.Helper()
+		err := os.WriteFile(def, []byte(`{"type": "appointment.missed", "description": "A patient did not come",
   "schema": {"type": "object", "required": [`+required+`], "properties": {"patient_id": {"type": "string"}, "clinic": {"type": "string"}}},
   "example": {"patient_id": "P-1", "clinic": "North"},
   "summary": {"title": "Missed appointment", "severity": "warning", "facts": [{"name": "Clinic", "value": "{{.event.clinic}}"}]}}`), 0o644)
+		if err != nil {
+			t.Fatal(err)
+		}
 	}
 	write(`"patient_id"`)
 	if out := s.mustCtl(t, 0, "", "event-types", "apply", "-f", def); !strings.Contains(out, "appointment.missed: version 1") {
@@ -43,7 +47,9 @@ func TestTaskhookctlEventTypes(t *testing.T) {
 	if out := s.mustCtl(t, 0, "", "event-types", "get", "appointment.missed"); !strings.Contains(out, "Missed appointment (warning)") || !strings.Contains(out, `"patient_id":"P-1"`) {
 		t.Fatalf("get:\n%s", out)
 	}
-	os.WriteFile(def, []byte(`{"type": "appointment.missed", "schema": {"type": "object", "required": ["clinic"]}, "example": {}, "summary": {"title": "x"}}`), 0o644)
+	if err := os.WriteFile(def, []byte(`{"type": "appointment.missed", "schema": {"type": "object", "required": ["clinic"]}, "example": {}, "summary": {"title": "x"}}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	if _, errOut, code := s.ctl(t, "", "event-types", "apply", "-f", def); code != 1 || !strings.Contains(errOut, "/example/clinic") {
 		t.Fatalf("a bad definition: exit %d %s", code, errOut)
 	}
