@@ -43,6 +43,7 @@ type Options struct {
 	ReplayMaxScan      int           // most stream messages one replay reads
 	Lease              time.Duration // lease of a manual retry
 	Due                *due.Rules    // reminder rules; nil when TASKHOOK_DUE_EVENTS is off
+	SilenceMax         time.Duration // TASKHOOK_SILENCE_MAX: the longest silence
 }
 
 // Deps are the parts of the dispatcher the API drives.
@@ -89,6 +90,7 @@ func (a *API) Register(g *echo.Group) {
 	g.GET("/stats", a.stats)
 	g.GET("/audit", a.listAudit)
 	g.GET("/tasks/:task_id", a.getTask)
+	a.registerSilences(g)
 }
 
 // decode reads a JSON body strictly: 415 for another content type, 400 for malformed JSON,
@@ -221,6 +223,7 @@ type webhookInput struct {
 	Options            json.RawMessage    `json:"options"`
 	Digest             json.RawMessage    `json:"digest"` // absent: unchanged; null: off
 	SendTraceparent    *bool              `json:"send_traceparent"`
+	RepeatLimit        json.RawMessage    `json:"repeat_limit"` // absent: unchanged; null: off
 }
 
 // apply copies the fields present in in onto w.
@@ -284,29 +287,30 @@ type AuthView struct {
 
 // WebhookView is a webhook as the API shows it.
 type WebhookView struct {
-	ID                 uuid.UUID           `json:"id"`
-	Name               string              `json:"name"`
-	Description        string              `json:"description"`
-	URL                string              `json:"url"`
-	Provider           string              `json:"provider"`
-	Events             []string            `json:"events"`
-	Filter             string              `json:"filter"`
-	Active             bool                `json:"active"`
-	Auth               AuthView            `json:"auth"`
-	Template           string              `json:"template"`
-	TemplateType       string              `json:"template_content_type,omitempty"`
-	RateLimitPerSecond *float64            `json:"rate_limit_per_second"`
-	MaxAttempts        int                 `json:"max_attempts"`
-	Timezone           string              `json:"timezone"`
-	Redact             bool                `json:"redact"`
-	Options            json.RawMessage     `json:"options,omitempty"`
-	Digest             *digest.Spec        `json:"digest"`
-	SendTraceparent    bool                `json:"send_traceparent"`
-	Health             subscription.Health `json:"health"`
-	DisabledReason     string              `json:"disabled_reason,omitempty"`
-	DisabledAt         *time.Time          `json:"disabled_at,omitempty"`
-	CreatedAt          time.Time           `json:"created_at"`
-	UpdatedAt          time.Time           `json:"updated_at"`
+	ID                 uuid.UUID                 `json:"id"`
+	Name               string                    `json:"name"`
+	Description        string                    `json:"description"`
+	URL                string                    `json:"url"`
+	Provider           string                    `json:"provider"`
+	Events             []string                  `json:"events"`
+	Filter             string                    `json:"filter"`
+	Active             bool                      `json:"active"`
+	Auth               AuthView                  `json:"auth"`
+	Template           string                    `json:"template"`
+	TemplateType       string                    `json:"template_content_type,omitempty"`
+	RateLimitPerSecond *float64                  `json:"rate_limit_per_second"`
+	MaxAttempts        int                       `json:"max_attempts"`
+	Timezone           string                    `json:"timezone"`
+	Redact             bool                      `json:"redact"`
+	Options            json.RawMessage           `json:"options,omitempty"`
+	Digest             *digest.Spec              `json:"digest"`
+	SendTraceparent    bool                      `json:"send_traceparent"`
+	RepeatLimit        *subscription.RepeatLimit `json:"repeat_limit"`
+	Health             subscription.Health       `json:"health"`
+	DisabledReason     string                    `json:"disabled_reason,omitempty"`
+	DisabledAt         *time.Time                `json:"disabled_at,omitempty"`
+	CreatedAt          time.Time                 `json:"created_at"`
+	UpdatedAt          time.Time                 `json:"updated_at"`
 }
 
 func (a *API) view(row *store.WebhookWithHealth, retrying bool) (*WebhookView, error) {
@@ -318,7 +322,7 @@ func (a *API) view(row *store.WebhookWithHealth, retrying bool) (*WebhookView, e
 		Provider: w.Provider, Events: w.Events, Filter: w.Filter, Active: w.Active,
 		Auth:     AuthView{Type: w.Auth.Type, Hint: row.AuthHint},
 		Template: w.Template, TemplateType: w.TemplateType, MaxAttempts: w.MaxAttempts, Timezone: w.Timezone, Redact: w.Redact, Options: w.Options,
-		Digest: w.Digest, SendTraceparent: w.SendTraceparent,
+		Digest: w.Digest, SendTraceparent: w.SendTraceparent, RepeatLimit: w.RepeatLimit,
 		Health:         subscription.HealthOf(w.Active, row.Health, retrying, a.opts.RedAfter),
 		DisabledReason: w.DisabledReason, CreatedAt: w.CreatedAt, UpdatedAt: w.UpdatedAt}
 	if w.Auth.Type == credential.SMARTBackend {
@@ -346,6 +350,9 @@ func (a *API) createWebhook(c echo.Context) error {
 	w := &subscription.Webhook{ID: uuid.Must(uuid.NewV7()), Active: true}
 	in.apply(w)
 	if ps := parseDigest(in.Digest, w); len(ps) > 0 {
+		return unprocessable(ps)
+	}
+	if ps := subscription.ParseRepeatLimit(in.RepeatLimit, w); len(ps) > 0 {
 		return unprocessable(ps)
 	}
 	subscription.Normalize(w)

@@ -59,6 +59,9 @@ func (a *API) diff(old, cur *subscription.Webhook) map[string]any {
 	if string(old.Options) != string(cur.Options) {
 		ch["options"] = map[string]any{"from": json.RawMessage(orEmpty(old.Options)), "to": json.RawMessage(orEmpty(cur.Options))}
 	}
+	if !reflect.DeepEqual(old.RepeatLimit, cur.RepeatLimit) {
+		ch["repeat_limit"] = map[string]any{"from": old.RepeatLimit, "to": cur.RepeatLimit}
+	}
 	if digestChanged(old.Digest, cur.Digest) {
 		ch["digest"] = map[string]any{"from": old.Digest, "to": cur.Digest}
 	}

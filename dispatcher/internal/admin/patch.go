@@ -45,6 +45,9 @@ func (a *API) patchWebhook(c echo.Context) error {
 	if ps := parseDigest(in.Digest, &w); len(ps) > 0 {
 		return unprocessable(ps)
 	}
+	if ps := subscription.ParseRepeatLimit(in.RepeatLimit, &w); len(ps) > 0 {
+		return unprocessable(ps)
+	}
 	generated := ""
 	if in.Auth != nil {
 		if in.Auth.Type == "" {

@@ -25,6 +25,7 @@ import (
 	"github.com/taskhook/taskhook/dispatcher/internal/netguard"
 	"github.com/taskhook/taskhook/dispatcher/internal/notify/providers"
 	"github.com/taskhook/taskhook/dispatcher/internal/ops"
+	"github.com/taskhook/taskhook/dispatcher/internal/quiet"
 	"github.com/taskhook/taskhook/dispatcher/internal/replay"
 	"github.com/taskhook/taskhook/dispatcher/internal/reseal"
 	"github.com/taskhook/taskhook/dispatcher/internal/secretbox"
@@ -121,10 +122,16 @@ func Run(ctx context.Context, cfg Config, deps Deps, log *zap.Logger, ready func
 	defer stopWork()
 	engine.Run(work)
 	go cache.Watch(work, time.Second)
+	silences := quiet.NewSet(db, filters, log)
+	if err := silences.Refresh(ctx); err != nil {
+		return fmt.Errorf("load silences: %w", err)
+	}
+	go silences.Watch(work, time.Second)
 
 	var dueRules *due.Rules
 	consumeCfg := consume.Config{BatchSize: cfg.BatchSize, BatchWait: 2 * time.Millisecond, Window: cfg.AckWindow,
-		Workers: 4, Lease: cfg.Lease, GaugeInterval: cfg.GaugeInterval, Catalog: catalog, Tracing: tr}
+		Workers: 4, Lease: cfg.Lease, GaugeInterval: cfg.GaugeInterval, Catalog: catalog, Tracing: tr,
+		Silences: silences, Generations: db.Generations}
 	if cfg.DueEvents == "derive" {
 		dueRules = &due.Rules{Location: cfg.location, Grace: cfg.OverdueGrace}
 		scheduler := &due.Scheduler{Rules: *dueRules, Store: db, Box: box, Catalog: catalog, Metrics: m, Log: log,
@@ -160,7 +167,8 @@ func Run(ctx context.Context, cfg Config, deps Deps, log *zap.Logger, ready func
 	go resealer.Run(work)
 	admin.New(admin.Deps{DB: db, Codec: codec, Compiler: compiler, Cache: cache, Engine: engine, Replayer: replayer, Log: log, Sealed: resealer.Left},
 		admin.Options{RedAfter: cfg.RedAfter, DefaultMaxAttempts: cfg.schedule.DefaultAttempts(), RotationGrace: cfg.RotationGrace,
-			ReplayLimit: cfg.ReplayLimit, ReplayMaxScan: 20 * cfg.ReplayLimit, Lease: cfg.Lease, Due: dueRules}).Register(v1)
+			ReplayLimit: cfg.ReplayLimit, ReplayMaxScan: 20 * cfg.ReplayLimit, Lease: cfg.Lease, Due: dueRules,
+			SilenceMax: cfg.SilenceMax}).Register(v1)
 	v1.GET("/event-types", httpx.EventTypes(catalog))
 	e.GET("/openapi.json", func(c echo.Context) error { return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, OpenAPI) })
 	e.GET("/.well-known/jwks.json", admin.JWKS(cache, time.Now))

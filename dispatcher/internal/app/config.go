@@ -60,6 +60,7 @@ type Config struct {
 	Timezone           string        `env:"TASKHOOK_TIMEZONE" envDefault:"UTC" help:"IANA time zone that defines the day a task falls due (task.due fires at its start)"`
 	OverdueGrace       time.Duration `env:"TASKHOOK_OVERDUE_GRACE" envDefault:"0s" help:"wait after a task's due date before task.overdue; 0 to 720h"`
 	UISession          time.Duration `env:"TASKHOOK_UI_SESSION" envDefault:"12h" help:"lifetime of a dashboard (/ui/) session; 1m to 720h"`
+	SilenceMax         time.Duration `env:"TASKHOOK_SILENCE_MAX" envDefault:"168h" help:"the longest silence (POST /v1/silences); 1m to 8760h"`
 	OpsInterval        time.Duration `env:"TASKHOOK_OPS_INTERVAL" envDefault:"5m" help:"operational events (webhook.disabled, webhook.health_changed, delivery.exhausted, delivery.recovered): at most one per webhook and type per interval, counting what happened in it; 1s to 24h"`
 
 	key      []byte
@@ -135,6 +136,7 @@ func (c *Config) validate() error {
 		{c.OverdueGrace >= 0 && c.OverdueGrace <= 30*24*time.Hour, "TASKHOOK_OVERDUE_GRACE must be between 0 and 720h"},
 		{c.UISession >= time.Minute && c.UISession <= 30*24*time.Hour, "TASKHOOK_UI_SESSION must be between 1m and 720h"},
 		{c.OpsInterval >= time.Second && c.OpsInterval <= 24*time.Hour, "TASKHOOK_OPS_INTERVAL must be between 1s and 24h"},
+		{c.SilenceMax >= time.Minute && c.SilenceMax <= 8760*time.Hour, "TASKHOOK_SILENCE_MAX must be between 1m and 8760h"},
 	}
 	for _, ch := range checks {
 		if !ch.ok {

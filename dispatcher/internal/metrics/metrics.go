@@ -38,6 +38,8 @@ type Metrics struct {
 	DigestsSent      prometheus.Counter       // taskhook_digest_messages_total
 	DigestWaiting    prometheus.Gauge         // taskhook_digest_waiting_events
 	OpsPublished     *prometheus.CounterVec   // taskhook_ops_events_published_total{type}
+	Silenced         *prometheus.CounterVec   // taskhook_dispatch_silenced_total{provider}
+	Suppressed       *prometheus.CounterVec   // taskhook_dispatch_suppressed_total{provider}
 }
 
 var latencyBuckets = []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 300, 1800, 7200}
@@ -103,8 +105,13 @@ func New() *Metrics {
 			Help: "Digest messages created (one per closed window, or per part of a window over 1,000 events)."}),
 		DigestWaiting: prometheus.NewGauge(prometheus.GaugeOpts{Name: "taskhook_digest_waiting_events",
 			Help: "Events collected in open digest windows, waiting for their window to close."}),
+		Silenced: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "taskhook_dispatch_silenced_total",
+			Help: "Deliveries recorded as silenced (an active silence matched them; never attempted), by provider."}, []string{"provider"}),
+		Suppressed: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "taskhook_dispatch_suppressed_total",
+			Help: "Deliveries recorded as suppressed by their webhook's repeat limit (never attempted), by provider."}, []string{"provider"}),
 	}
 	reg.MustRegister(m.DigestsSent, m.DigestWaiting)
+	reg.MustRegister(m.Silenced, m.Suppressed)
 	reg.MustRegister(m.Events, m.Poison, m.Deliveries, m.Attempts, m.AttemptDuration, m.Retries, m.DeliveryLatency,
 		m.RetryBacklog, m.PendingBacklog, m.RetryOldestAge, m.ConsumerPending, m.ConsumerAckPend, m.Inflight, m.Queued,
 		m.BatchDuration, m.ClaimDuration, m.WriteErrors, m.WebhooksDisabled, m.Requests, m.RequestDuration,

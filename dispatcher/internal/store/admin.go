@@ -146,11 +146,13 @@ func (db *DB) HasRetrying(ctx context.Context, ids []uuid.UUID) (map[uuid.UUID]b
 
 // ProviderStats is one line of GET /v1/stats.
 type ProviderStats struct {
-	Provider            string `db:"provider" json:"provider"`
-	DeliveriesSucceeded int64  `db:"deliveries_succeeded" json:"deliveries_succeeded"`
-	DeliveriesFailed    int64  `db:"deliveries_failed" json:"deliveries_failed"`
-	AttemptsSucceeded   int64  `db:"attempts_succeeded" json:"attempts_succeeded"`
-	AttemptsFailed      int64  `db:"attempts_failed" json:"attempts_failed"`
+	Provider             string `db:"provider" json:"provider"`
+	DeliveriesSucceeded  int64  `db:"deliveries_succeeded" json:"deliveries_succeeded"`
+	DeliveriesFailed     int64  `db:"deliveries_failed" json:"deliveries_failed"`
+	AttemptsSucceeded    int64  `db:"attempts_succeeded" json:"attempts_succeeded"`
+	AttemptsFailed       int64  `db:"attempts_failed" json:"attempts_failed"`
+	DeliveriesSilenced   int64  `db:"deliveries_silenced" json:"deliveries_silenced"`
+	DeliveriesSuppressed int64  `db:"deliveries_suppressed" json:"deliveries_suppressed"`
 }
 
 // Stats sums the hourly counters of the last window by provider.
@@ -158,7 +160,8 @@ func (db *DB) Stats(ctx context.Context, window time.Duration) ([]ProviderStats,
 	out := []ProviderStats{}
 	err := db.SelectContext(ctx, &out, `SELECT w.provider, COALESCE(sum(s.deliveries_succeeded), 0) AS deliveries_succeeded,
 			COALESCE(sum(s.deliveries_failed), 0) AS deliveries_failed, COALESCE(sum(s.attempts_succeeded), 0) AS attempts_succeeded,
-			COALESCE(sum(s.attempts_failed), 0) AS attempts_failed
+			COALESCE(sum(s.attempts_failed), 0) AS attempts_failed,
+			COALESCE(sum(s.deliveries_silenced), 0) AS deliveries_silenced, COALESCE(sum(s.deliveries_suppressed), 0) AS deliveries_suppressed
 		FROM webhook_stats s JOIN webhooks w ON w.id = s.webhook_id
 		WHERE s.hour > now() - make_interval(secs => $1) - interval '1 hour'
 		GROUP BY w.provider ORDER BY w.provider`, window.Seconds())
@@ -247,7 +250,8 @@ func (db *DB) ClaimOne(ctx context.Context, id uuid.UUID, lease time.Duration) (
 			lease_token = gen_random_uuid(), updated_at = now()
 		FROM deliveries cur LEFT JOIN events e ON e.id = cur.event_id
 		WHERE d.id = $1 AND cur.id = d.id AND (d.lease_token IS NULL OR d.due_at < now())
-		RETURNING d.id, d.webhook_id, d.event_id, d.event_type, d.status, d.attempts, d.lease_token, d.due_at, d.created_at, e.payload, e.trace_parent`,
+		RETURNING d.id, d.webhook_id, d.event_id, d.event_type, d.status, d.attempts, d.lease_token, d.due_at, d.created_at, e.payload, e.trace_parent,
+			d.suppressed_since_last`,
 		id, lease.Seconds())
 	if errors.Is(err, sql.ErrNoRows) {
 		var exists bool

@@ -42,6 +42,11 @@ func (c Codec) ToRow(w *Webhook) (*store.Webhook, error) {
 			return nil, err
 		}
 	}
+	if w.RepeatLimit != nil {
+		if r.RepeatLimit, err = json.Marshal(w.RepeatLimit); err != nil {
+			return nil, err
+		}
+	}
 	if w.RateLimitPerSecond > 0 {
 		r.RateLimitPerSecond = sql.NullFloat64{Float64: w.RateLimitPerSecond, Valid: true}
 	}
@@ -78,6 +83,12 @@ func (c Codec) FromRow(r *store.Webhook) (*Webhook, error) {
 		w.Digest = &digest.Spec{}
 		if err := json.Unmarshal(r.Digest, w.Digest); err != nil {
 			return nil, fmt.Errorf("webhook %s digest: %w", id, err)
+		}
+	}
+	if len(r.RepeatLimit) > 0 && string(r.RepeatLimit) != "null" {
+		w.RepeatLimit = &RepeatLimit{}
+		if err := json.Unmarshal(r.RepeatLimit, w.RepeatLimit); err != nil {
+			return nil, fmt.Errorf("webhook %s repeat_limit: %w", id, err)
 		}
 	}
 	if len(r.AuthSealed) > 0 {

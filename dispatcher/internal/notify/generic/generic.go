@@ -7,6 +7,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/taskhook/taskhook/dispatcher/internal/digest"
@@ -42,6 +43,10 @@ func (*Provider) Render(_ context.Context, t *notify.Target, m *notify.Message) 
 	b.WriteString(m.Timestamp.In(loc(t)).Format(time.RFC3339Nano))
 	b.WriteString(`","data":`)
 	b.Write(raw)
+	if m.SuppressedSinceLast > 0 {
+		b.WriteString(`,"suppressed_since_last":`)
+		b.WriteString(strconv.Itoa(m.SuppressedSinceLast))
+	}
 	b.WriteByte('}')
 	return &notify.Request{URL: t.URL, ContentType: "application/json", Body: b.Bytes()}, nil
 }
