@@ -50,16 +50,16 @@ type Silence struct {
 	EndedAt    time.Time // zero unless ended early
 }
 
-// State is the silence's state at now: pending before starts_at, active from starts_at until
-// ends_at (exclusive), expired from then on.
+// State is the silence's state at now: expired from ends_at on (a silence ended before it
+// started has an ends_at before its starts_at), else pending before starts_at, else active.
 func State(starts, ends, now time.Time) string {
 	switch {
+	case !now.Before(ends):
+		return StateExpired
 	case now.Before(starts):
 		return StatePending
-	case now.Before(ends):
-		return StateActive
 	}
-	return StateExpired
+	return StateActive
 }
 
 // ValidState reports whether s names a state (for ?state=).

@@ -54,7 +54,7 @@ func (db *DB) ListSilences(ctx context.Context, state string, now time.Time, lim
 	where := `true`
 	switch state {
 	case "pending":
-		where = `starts_at > $2`
+		where = `starts_at > $2 AND ends_at > $2`
 	case "active":
 		where = `starts_at <= $2 AND ends_at > $2`
 	case "expired":
@@ -69,7 +69,7 @@ func (db *DB) ListSilences(ctx context.Context, state string, now time.Time, lim
 // ErrExpired when it has ended already. It returns the row before and after.
 func EndSilence(ctx context.Context, q sqlx.ExtContext, id uuid.UUID, by string, now time.Time) (*Silence, error) {
 	var s Silence
-	err := sqlx.GetContext(ctx, q, &s, `UPDATE silences SET ends_at = GREATEST($3, starts_at + interval '1 microsecond'),
+	err := sqlx.GetContext(ctx, q, &s, `UPDATE silences SET ends_at = $3,
 			ended_by = $2, ended_at = $3
 		WHERE id = $1 AND ends_at > $3 RETURNING `+silenceColumns, id, by, now)
 	if errors.Is(err, sql.ErrNoRows) {

@@ -10,12 +10,14 @@ CREATE TABLE silences (
     matcher     text NOT NULL,
     webhook_ids uuid[] NOT NULL DEFAULT '{}',
     starts_at   timestamptz NOT NULL,
-    ends_at     timestamptz NOT NULL CHECK (ends_at > starts_at),
+    ends_at     timestamptz NOT NULL,
     reason      text NOT NULL,
     created_by  text NOT NULL,
     created_at  timestamptz NOT NULL DEFAULT now(),
     ended_by    text,
-    ended_at    timestamptz
+    ended_at    timestamptz,
+    -- a silence ended before it started keeps its starts_at (ends_at is then earlier)
+    CHECK (ends_at > starts_at OR ended_at IS NOT NULL)
 );
 CREATE INDEX silences_by_end ON silences (ends_at DESC);
 
