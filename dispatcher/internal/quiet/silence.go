@@ -127,7 +127,7 @@ func (r Rules) Check(in Input, now time.Time) (*Silence, []subscription.Problem)
 			}
 		}
 	}
-	s.StartsAt = now
+	s.StartsAt = now.Truncate(time.Microsecond) // as PostgreSQL stores it (it would round up)
 	startsOK := true
 	if in.StartsAt != nil {
 		t, err := parseTime(*in.StartsAt)

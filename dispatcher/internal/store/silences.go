@@ -68,6 +68,7 @@ func (db *DB) ListSilences(ctx context.Context, state string, now time.Time, lim
 // EndSilence ends a silence now (ends_at = now, and who): ErrNotFound when it does not exist,
 // ErrExpired when it has ended already. It returns the row before and after.
 func EndSilence(ctx context.Context, q sqlx.ExtContext, id uuid.UUID, by string, now time.Time) (*Silence, error) {
+	now = now.Truncate(time.Microsecond) // PostgreSQL would round it up: the silence must be over at now
 	var s Silence
 	err := sqlx.GetContext(ctx, q, &s, `UPDATE silences SET ends_at = $3,
 			ended_by = $2, ended_at = $3
