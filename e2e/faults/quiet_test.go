@@ -173,7 +173,8 @@ func TestSilenceOnTwoReplicas(t *testing.T) {
 // TestRepeatLimitOnTwoReplicas: a repeat limit keyed on event.device.id lets one battery.low a
 // day per device through, however the events are spread over two replicas, counts the rest as
 // suppressed, and never holds back battery.critical. With a short period, the next battery.low
-// sent after it says how many were suppressed.
+// sent after it says how many were suppressed. (Each type has its own count: one battery.critical
+// per device here; a second one of the same device within the period would be held back too.)
 func TestRepeatLimitOnTwoReplicas(t *testing.T) {
 	s := newStack(t)
 	s.startDispatcher()
@@ -189,7 +190,8 @@ func TestRepeatLimitOnTwoReplicas(t *testing.T) {
 	for i := range 60 {
 		events = append(events, batteryEvent("battery.low", fmt.Sprint("ERI-", i%3), fmt.Sprint("low-", i)))
 		if i%12 == 0 {
-			events = append(events, batteryEvent("battery.critical", "ERI-0", fmt.Sprint("crit-", i)))
+			// the critical events of the devices whose battery.low are being held back (and two more)
+			events = append(events, batteryEvent("battery.critical", fmt.Sprint("ERI-", i/12), fmt.Sprint("crit-", i)))
 		}
 	}
 	start := time.Now()

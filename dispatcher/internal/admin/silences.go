@@ -191,7 +191,7 @@ func (a *API) endSilence(c echo.Context) error {
 		return err
 	}
 	var in endInput
-	if c.Request().ContentLength > 0 || c.Request().Header.Get(echo.HeaderContentType) != "" {
+	if c.Request().ContentLength != 0 { // a body is optional (-1: chunked)
 		if err := decode(c, &in); err != nil {
 			return relabel(err)
 		}
