@@ -188,9 +188,9 @@ type item struct {
 	jobs     []*deliver.Job
 	// quiet are deliveries not attempted now: silenced (final), or under a repeat limit (pending,
 	// let through or suppressed in the batch's transaction).
-	quiet    []store.NewDelivery
-	digests  []*subscription.Compiled // matching webhooks with a digest: the event is collected
-	span     trace.Span               // the consume span (tracing on), ended with the batch
+	quiet   []store.NewDelivery
+	digests []*subscription.Compiled // matching webhooks with a digest: the event is collected
+	span    trace.Span               // the consume span (tracing on), ended with the batch
 }
 
 func (c *Consumer) process(msgs []jetstream.Msg) {

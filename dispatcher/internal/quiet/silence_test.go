@@ -74,14 +74,20 @@ func TestCheck(t *testing.T) {
 		ends    string
 	}{
 		{"defaults: starts now", func(*Input) {}, "", "2026-12-03T14:00:00Z", "2026-12-03T16:00:00Z"},
-		{"offsets: 15:00+01:00 is 14:00Z", func(in *Input) { in.StartsAt, in.EndsAt = ptr("2026-12-03T15:30:00+01:00"), ptr("2026-12-03T10:00:00-05:00") },
+		{"offsets: 15:00+01:00 is 14:00Z", func(in *Input) {
+			in.StartsAt, in.EndsAt = ptr("2026-12-03T15:30:00+01:00"), ptr("2026-12-03T10:00:00-05:00")
+		},
 			"", "2026-12-03T14:30:00Z", "2026-12-03T15:00:00Z"},
 		{"exactly the maximum", func(in *Input) { in.EndsAt = ptr("2026-12-10T14:00:00Z") }, "", "2026-12-03T14:00:00Z", "2026-12-10T14:00:00Z"},
 		{"a second beyond the maximum", func(in *Input) { in.EndsAt = ptr("2026-12-10T14:00:01Z") }, "/ends_at", "", ""},
 		{"the maximum counts from starts_at", func(in *Input) { in.StartsAt, in.EndsAt = ptr("2026-12-04T14:00:00Z"), ptr("2026-12-11T14:00:00Z") },
 			"", "2026-12-04T14:00:00Z", "2026-12-11T14:00:00Z"},
-		{"end equal to the start", func(in *Input) { in.StartsAt, in.EndsAt = ptr("2026-12-03T15:00:00Z"), ptr("2026-12-03T16:00:00+01:00") }, "/ends_at", "", ""},
-		{"end before the start across zones", func(in *Input) { in.StartsAt, in.EndsAt = ptr("2026-12-03T15:00:00Z"), ptr("2026-12-03T15:30:00+01:00") }, "/ends_at", "", ""},
+		{"end equal to the start", func(in *Input) {
+			in.StartsAt, in.EndsAt = ptr("2026-12-03T15:00:00Z"), ptr("2026-12-03T16:00:00+01:00")
+		}, "/ends_at", "", ""},
+		{"end before the start across zones", func(in *Input) {
+			in.StartsAt, in.EndsAt = ptr("2026-12-03T15:00:00Z"), ptr("2026-12-03T15:30:00+01:00")
+		}, "/ends_at", "", ""},
 		{"end in the past", func(in *Input) { in.StartsAt, in.EndsAt = ptr("2026-12-03T12:00:00Z"), ptr("2026-12-03T13:59:59Z") }, "/ends_at", "", ""},
 		{"end now", func(in *Input) { in.StartsAt, in.EndsAt = ptr("2026-12-03T12:00:00Z"), ptr("2026-12-03T14:00:00Z") }, "/ends_at", "", ""},
 		{"started earlier, ends later", func(in *Input) { in.StartsAt = ptr("2026-12-03T12:00:00Z") }, "", "2026-12-03T12:00:00Z", "2026-12-03T16:00:00Z"},
@@ -140,8 +146,10 @@ type loader struct {
 	gen  int64
 }
 
-func (l *loader) LoadSilences(context.Context) ([]store.Silence, int64, error) { return l.rows, l.gen, nil }
-func (l *loader) SilenceGeneration(context.Context) (int64, error)             { return l.gen, nil }
+func (l *loader) LoadSilences(context.Context) ([]store.Silence, int64, error) {
+	return l.rows, l.gen, nil
+}
+func (l *loader) SilenceGeneration(context.Context) (int64, error) { return l.gen, nil }
 
 func eventDoc(t testing.TB, s string) func() map[string]any {
 	var ev map[string]any
