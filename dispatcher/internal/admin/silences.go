@@ -34,6 +34,7 @@ func (a *API) registerSilences(g *echo.Group) {
 	g.POST("/silences", a.createSilence, w)
 	g.GET("/silences", a.listSilences)
 	g.POST("/silences/preview", a.previewSilence)
+	g.GET("/silences/similar", a.similarSilence)
 	g.GET("/silences/:id", a.getSilence)
 	g.DELETE("/silences/:id", a.endSilence, w)
 }
@@ -300,4 +301,36 @@ func (a *API) previewSilence(c echo.Context) error {
 		}
 	}
 	return c.JSON(http.StatusOK, out)
+}
+
+// SimilarView is the silence "silence similar" proposes for a delivery: its type and subject,
+// at its webhook.
+type SimilarView struct {
+	Matcher    string      `json:"matcher"`
+	WebhookIDs []uuid.UUID `json:"webhook_ids"`
+	Subject    string      `json:"subject,omitempty"` // "device D-991"; empty when the event names none
+}
+
+// similarSilence proposes a silence for the events like a delivery's (same type and subject).
+func (a *API) similarSilence(c echo.Context) error {
+	raw := c.QueryParam("delivery_id")
+	id, err := uuid.Parse(raw)
+	if err != nil {
+		return httpx.Errorf(http.StatusBadRequest, "delivery_id must be a delivery id (a UUID), got %q", raw)
+	}
+	d, err := a.DB.DeliveryEvent(c.Request().Context(), id)
+	if errors.Is(err, store.ErrNotFound) {
+		return notFound("delivery", id)
+	}
+	if err != nil {
+		return err
+	}
+	var ev map[string]any
+	if d.Payload != nil {
+		if b, err := a.Codec.Box.Open(d.Payload, deliver.EventAAD(d.EventID)); err == nil {
+			_ = json.Unmarshal(b, &ev)
+		}
+	}
+	m, subject := quiet.Similar(d.EventType, ev)
+	return c.JSON(http.StatusOK, SimilarView{Matcher: m, WebhookIDs: []uuid.UUID{d.WebhookID}, Subject: subject})
 }

@@ -247,6 +247,26 @@ func TestSilenceSilencesOnlyItsDeviceAtItsWebhooks(t *testing.T) {
 	if silenced != 2 {
 		t.Fatalf("%d silenced at A", silenced)
 	}
+	// "Silence similar" on one of them proposes its type and device at its webhook.
+	var similar struct {
+		Matcher    string   `json:"matcher"`
+		WebhookIDs []string `json:"webhook_ids"`
+		Subject    string   `json:"subject"`
+	}
+	var one string
+	for _, d := range h.log(wa.ID) {
+		if d.Status == "silenced" && d.EventType == "battery.low" {
+			one = d.ID
+		}
+	}
+	h.do("GET", "/v1/silences/similar?delivery_id="+one, viewerToken, nil).decode(t, &similar)
+	if similar.Matcher != `type == "battery.low" && event.device.id == "D-991"` || similar.Subject != "device D-991" ||
+		len(similar.WebhookIDs) != 1 || similar.WebhookIDs[0] != wa.ID {
+		t.Fatalf("similar: %+v", similar)
+	}
+	if r := h.do("GET", "/v1/silences/similar?delivery_id=nope", viewerToken, nil); r.Status != http.StatusBadRequest {
+		t.Fatalf("similar of a bad id: %d", r.Status)
+	}
 	if n := h.metric("taskhook_dispatch_silenced_total"); n != 2 {
 		t.Fatalf("taskhook_dispatch_silenced_total = %v", n)
 	}

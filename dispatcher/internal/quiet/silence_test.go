@@ -211,3 +211,34 @@ func TestSetMatch(t *testing.T) {
 		t.Fatal(got)
 	}
 }
+
+func TestSimilar(t *testing.T) {
+	r := rules(t)
+	cases := []struct {
+		name, typ, body, matcher, subject string
+	}{
+		{"a device's battery", "battery.low", `{"device":{"id":"D-991"},"patient":{"id":"P-1"}}`,
+			`type == "battery.low" && event.device.id == "D-991"`, "device D-991"},
+		{"a task", "task.updated", `{"task_id":"T-7","patient":{"id":"P-1"}}`, `type == "task.updated" && event.task_id == "T-7"`, "task T-7"},
+		{"a report with a patient only", "report.final", `{"report_id":"R-1","patient":{"id":"P-1"}}`,
+			`type == "report.final" && event.patient.id == "P-1"`, "patient P-1"},
+		{"a report without a patient", "report.final", `{"report_id":"R-1","patient":null}`, `type == "report.final" && event.report_id == "R-1"`, "report R-1"},
+		{"quotes are escaped", "battery.low", `{"device":{"id":"D\"1\\"}}`, `type == "battery.low" && event.device.id == "D\"1\\"`, `device D"1\`},
+		{"no subject", "webhook.disabled", `{"webhook_id":"x"}`, `type == "webhook.disabled"`, ""},
+	}
+	for _, c := range cases {
+		var ev map[string]any
+		if err := json.Unmarshal([]byte(c.body), &ev); err != nil {
+			t.Fatal(err)
+		}
+		m, s := Similar(c.typ, ev)
+		if m != c.matcher || s != c.subject {
+			t.Errorf("%s: %q %q", c.name, m, s)
+			continue
+		}
+		flt, err := r.Filters.Compile(m)
+		if err != nil || !flt.Match(c.typ, ev) {
+			t.Errorf("%s: the matcher does not compile or does not match its own event: %v", c.name, err)
+		}
+	}
+}

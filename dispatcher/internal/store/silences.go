@@ -158,3 +158,14 @@ func (db *DB) RecentDeliveries(ctx context.Context, since time.Time, webhooks []
 		ORDER BY d.created_at DESC LIMIT $3`, since, pq.Array(uuidStrings(webhooks)), limit)
 	return out, err
 }
+
+// DeliveryEvent is one delivery with its sealed event (ErrNotFound when there is no delivery).
+func (db *DB) DeliveryEvent(ctx context.Context, id uuid.UUID) (*RecentDelivery, error) {
+	var d RecentDelivery
+	err := db.GetContext(ctx, &d, `SELECT d.webhook_id, d.event_id, d.event_type, e.payload
+		FROM deliveries d LEFT JOIN events e ON e.id = d.event_id WHERE d.id = $1`, id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, ErrNotFound
+	}
+	return &d, err
+}
