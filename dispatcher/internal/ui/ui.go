@@ -121,6 +121,7 @@ func (u *UI) routes() {
 	e.POST("/ui/deliveries/:id/retry", u.retry, w)
 	e.GET("/ui/stats", u.statsPage, r)
 	e.GET("/ui/audit", u.auditPage, r)
+	u.silenceRoutes(e, r, w)
 	u.mux = e
 }
 
