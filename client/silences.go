@@ -8,6 +8,13 @@ import (
 	"time"
 )
 
+// RepeatLimit is a webhook's repeat limit: at most one delivery per event type and Key value
+// per Per (a Go duration such as "24h"); the others are recorded as suppressed.
+type RepeatLimit struct {
+	Key string `json:"key"`
+	Per string `json:"per"`
+}
+
 // Silence is a silence as the API shows it: deliveries whose event matches Matcher at the
 // webhooks named (every webhook when none) are recorded as silenced, never attempted, from
 // StartsAt until EndsAt.
