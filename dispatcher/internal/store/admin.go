@@ -209,7 +209,8 @@ func (db *DB) DisableFailing(ctx context.Context, after time.Duration) ([]uuid.U
 }
 
 // Prune deletes, in batches of batch rows, final deliveries (with their attempts) and events
-// older than before, hourly stats older than before, and tasks completed or closed before it. It returns the rows deleted.
+// older than before, hourly stats older than before, tasks completed or closed before it, and
+// repeat-limit rows whose period ended before it. It returns the rows deleted.
 func (db *DB) Prune(ctx context.Context, before time.Time, batch int) (int64, error) {
 	var total int64
 	stmts := []string{
@@ -219,6 +220,8 @@ func (db *DB) Prune(ctx context.Context, before time.Time, batch int) (int64, er
 		`DELETE FROM webhook_stats WHERE ctid = ANY(ARRAY(SELECT ctid FROM webhook_stats WHERE hour < $1 LIMIT $2))`,
 		`DELETE FROM tasks WHERE task_id = ANY(ARRAY(SELECT task_id FROM tasks WHERE closed_at < $1 LIMIT $2))`,
 		`DELETE FROM digest_items WHERE ctid = ANY(ARRAY(SELECT ctid FROM digest_items WHERE digest_id IS NOT NULL AND created_at < $1 LIMIT $2))`,
+		// repeat-limit rows whose period ended before the cutoff (their next event starts afresh)
+		`DELETE FROM repeat_limits WHERE ctid = ANY(ARRAY(SELECT ctid FROM repeat_limits WHERE sent_at + make_interval(secs => per_s) < $1 LIMIT $2))`,
 	}
 	for _, q := range stmts {
 		for {

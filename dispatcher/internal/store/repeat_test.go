@@ -100,3 +100,27 @@ func TestRepeatLimitConcurrentWriters(t *testing.T) {
 		t.Fatalf("%d let through, want 1", through)
 	}
 }
+
+// TestPruneRepeatLimits: retention drops a key's row once its period ended before the cutoff,
+// not while the period still runs.
+func TestPruneRepeatLimits(t *testing.T) {
+	db := open(t)
+	ctx := context.Background()
+	wh := webhook(t, db).ID
+	if _, err := db.Exec(`INSERT INTO repeat_limits (webhook_id, event_type, key, sent_at, per_s, suppressed)
+		VALUES ($1, 'battery.low', 'old', now() - interval '40 days', 86400, 3),
+		       ($1, 'battery.low', 'long', now() - interval '40 days', 3600 * 24 * 30, 0),
+		       ($1, 'battery.low', 'recent', now() - interval '1 hour', 86400, 0)`, wh); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Prune(ctx, time.Now().Add(-30*24*time.Hour), 100); err != nil {
+		t.Fatal(err)
+	}
+	var keys []string
+	if err := db.Select(&keys, `SELECT key FROM repeat_limits ORDER BY key`); err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(keys) != "[long recent]" {
+		t.Fatalf("kept %v", keys)
+	}
+}
