@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/taskhook/taskhook/dispatcher/internal/credential"
 	"github.com/taskhook/taskhook/dispatcher/internal/digest"
 	"github.com/taskhook/taskhook/dispatcher/internal/notify"
 )
@@ -22,6 +23,11 @@ func New() *Provider { return &Provider{} }
 
 // Name implements notify.Provider.
 func (*Provider) Name() string { return "generic" }
+
+// Form implements notify.Described.
+func (*Provider) Form() notify.Form {
+	return notify.Form{Label: "Any HTTPS endpoint (generic JSON)", URLLabel: "Endpoint URL", AuthTypes: credential.Types()}
+}
 
 // CheckOptions implements notify.Provider: generic webhooks have no options.
 func (*Provider) CheckOptions(opts json.RawMessage) error {
