@@ -19,6 +19,7 @@ import (
 	"github.com/labstack/echo/v4"
 	"go.uber.org/zap"
 
+	"github.com/taskhook/taskhook/dispatcher/internal/alert"
 	"github.com/taskhook/taskhook/dispatcher/internal/credential"
 	"github.com/taskhook/taskhook/dispatcher/internal/credential/smart"
 	"github.com/taskhook/taskhook/dispatcher/internal/deliver"
@@ -44,6 +45,7 @@ type Options struct {
 	Lease              time.Duration // lease of a manual retry
 	Due                *due.Rules    // reminder rules; nil when TASKHOOK_DUE_EVENTS is off
 	SilenceMax         time.Duration // TASKHOOK_SILENCE_MAX: the longest silence
+	PublicURL          string        // TASKHOOK_PUBLIC_URL: escalation needs it for its links
 }
 
 // Deps are the parts of the dispatcher the API drives.
@@ -224,6 +226,8 @@ type webhookInput struct {
 	Digest             json.RawMessage    `json:"digest"` // absent: unchanged; null: off
 	SendTraceparent    *bool              `json:"send_traceparent"`
 	RepeatLimit        json.RawMessage    `json:"repeat_limit"` // absent: unchanged; null: off
+	Escalation         json.RawMessage    `json:"escalation"`   // absent: unchanged; null: off
+	Fallback           json.RawMessage    `json:"fallback"`     // absent: unchanged; null: none
 }
 
 // apply copies the fields present in in onto w.
@@ -305,6 +309,8 @@ type WebhookView struct {
 	Options            json.RawMessage           `json:"options,omitempty"`
 	Digest             *digest.Spec              `json:"digest"`
 	SendTraceparent    bool                      `json:"send_traceparent"`
+	Escalation         *alert.Policy             `json:"escalation"`
+	Fallback           *uuid.UUID                `json:"fallback"`
 	RepeatLimit        *subscription.RepeatLimit `json:"repeat_limit"`
 	Health             subscription.Health       `json:"health"`
 	DisabledReason     string                    `json:"disabled_reason,omitempty"`
@@ -322,11 +328,15 @@ func (a *API) view(row *store.WebhookWithHealth, retrying bool) (*WebhookView, e
 		Provider: w.Provider, Events: w.Events, Filter: w.Filter, Active: w.Active,
 		Auth:     AuthView{Type: w.Auth.Type, Hint: row.AuthHint},
 		Template: w.Template, TemplateType: w.TemplateType, MaxAttempts: w.MaxAttempts, Timezone: w.Timezone, Redact: w.Redact, Options: w.Options,
-		Digest: w.Digest, SendTraceparent: w.SendTraceparent, RepeatLimit: w.RepeatLimit,
+		Digest: w.Digest, SendTraceparent: w.SendTraceparent, Escalation: w.Escalation, RepeatLimit: w.RepeatLimit,
 		Health:         subscription.HealthOf(w.Active, row.Health, retrying, a.opts.RedAfter),
 		DisabledReason: w.DisabledReason, CreatedAt: w.CreatedAt, UpdatedAt: w.UpdatedAt}
 	if w.Auth.Type == credential.SMARTBackend {
 		v.Auth.ClientID, v.Auth.TokenURL, v.Auth.KeyID, v.Auth.Scope = w.Auth.ClientID, w.Auth.TokenURL, w.Auth.KeyID, w.Auth.Scope
+	}
+	if w.Fallback != uuid.Nil {
+		f := w.Fallback
+		v.Fallback = &f
 	}
 	if w.RateLimitPerSecond > 0 {
 		r := w.RateLimitPerSecond
@@ -364,7 +374,12 @@ func (a *API) createWebhook(c echo.Context) error {
 	if err := completeSMART(&w.Auth); err != nil {
 		return err
 	}
-	if ps := a.Compiler.Check(c.Request().Context(), w); len(ps) > 0 {
+	ps := a.Compiler.Check(c.Request().Context(), w)
+	more, err := alerting(c.Request().Context(), a.DB, in.Escalation, in.Fallback, w, a.opts.PublicURL)
+	if err != nil {
+		return err
+	}
+	if ps = append(ps, more...); len(ps) > 0 {
 		return unprocessable(ps)
 	}
 	row, err := a.Codec.ToRow(w)

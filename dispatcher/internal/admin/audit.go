@@ -62,6 +62,10 @@ func (a *API) diff(old, cur *subscription.Webhook) map[string]any {
 	if !reflect.DeepEqual(old.RepeatLimit, cur.RepeatLimit) {
 		ch["repeat_limit"] = map[string]any{"from": old.RepeatLimit, "to": cur.RepeatLimit}
 	}
+	if !reflect.DeepEqual(old.Escalation, cur.Escalation) {
+		ch["escalation"] = map[string]any{"from": old.Escalation, "to": cur.Escalation}
+	}
+	field("fallback", old.Fallback, cur.Fallback)
 	if digestChanged(old.Digest, cur.Digest) {
 		ch["digest"] = map[string]any{"from": old.Digest, "to": cur.Digest}
 	}

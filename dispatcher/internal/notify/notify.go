@@ -32,6 +32,7 @@ type Message struct {
 	// SuppressedSinceLast: under the webhook's repeat limit, how many events of this type and
 	// key were suppressed since the last one sent (0: none, or no limit).
 	SuppressedSinceLast int
+	Alert               *Alert // the alert it belongs to, or an escalation or fallback mark; nil: none
 }
 
 // Target is the provider's view of a webhook.

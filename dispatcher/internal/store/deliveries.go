@@ -106,6 +106,9 @@ type Batch struct {
 	Attempts []Attempt
 	Disable  []Disable
 	Digest   []DigestItem // events collected for digests instead of delivered
+	Alerts   []NewAlert   // alerts opened by the batch's deliveries
+	Marks    []Mark       // how alert and fallback deliveries of the batch are rendered
+	GaveUp   []GaveUp     // deliveries that ended failed: fallbacks and escalations follow
 }
 
 // Written reports which deliveries a Write changed.
@@ -115,6 +118,8 @@ type Written struct {
 	// Suppressed are the New rows under a repeat limit that it held back (the others of them
 	// were let through: pending, due now).
 	Suppressed map[uuid.UUID]bool
+	// Fallbacks are the reasons of the fallback deliveries the batch created.
+	Fallbacks []string
 }
 
 // Write applies b in one transaction: events and new deliveries (idempotent), fenced updates,
@@ -133,6 +138,9 @@ func (db *DB) Write(ctx context.Context, b *Batch) (*Written, error) {
 	if err := applyRepeatLimits(ctx, tx, b.New, w); err != nil {
 		return nil, fmt.Errorf("apply repeat limits: %w", err)
 	}
+	if err := insertAlerts(ctx, tx, b.Alerts, b.Marks); err != nil {
+		return nil, err
+	}
 	if err := insertDigestItems(ctx, tx, b.Digest); err != nil {
 		return nil, fmt.Errorf("collect digest items: %w", err)
 	}
@@ -147,6 +155,9 @@ func (db *DB) Write(ctx context.Context, b *Batch) (*Written, error) {
 	}
 	if err := disableWebhooks(ctx, tx, b); err != nil {
 		return nil, fmt.Errorf("disable webhooks: %w", err)
+	}
+	if err := recordGaveUp(ctx, tx, b, w); err != nil {
+		return nil, fmt.Errorf("hand failed deliveries to fallbacks and alerts: %w", err)
 	}
 	if err := recordExhausted(ctx, tx, b, w); err != nil {
 		return nil, fmt.Errorf("record exhausted deliveries: %w", err)

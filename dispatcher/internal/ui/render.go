@@ -95,7 +95,7 @@ func funcs(now func() time.Time) template.FuncMap {
 }
 
 // pageNames are the templates under templates/, each rendered inside layout.html.
-var pageNames = []string{"login", "webhooks", "form", "created", "webhook", "delivery", "delete", "stats", "audit", "error",
+var pageNames = []string{"login", "webhooks", "form", "created", "webhook", "delivery", "delete", "stats", "audit", "error", "alerts",
 	"silences", "silence-new"}
 
 func parsePages(now func() time.Time) (map[string]*template.Template, error) {
@@ -137,6 +137,7 @@ var flashes = map[string]string{
 	"silenced":     "Silence created.",
 	"unsilenced":   "Silence ended: matching events are delivered again.",
 	"alreadyended": "That silence had already ended.",
+	"acknowledged": "Acknowledged: the alert is closed for everyone; no further step is taken.",
 }
 
 func redirect(c echo.Context, to, done string) error {

@@ -134,6 +134,8 @@ func (u *UI) routes() {
 	e.GET("/ui/stats", u.statsPage, r)
 	e.GET("/ui/audit", u.auditPage, r)
 	u.silenceRoutes(e, r, w)
+	e.GET("/ui/alerts", u.alertsPage, r)
+	e.POST("/ui/alerts/:id/acknowledge", u.acknowledgeAlert, w)
 	u.mux = e
 }
 
