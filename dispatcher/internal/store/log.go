@@ -11,21 +11,23 @@ import (
 
 // Delivery is a deliveries row as the delivery log shows it.
 type Delivery struct {
-	ID             uuid.UUID      `db:"id"`
-	WebhookID      uuid.UUID      `db:"webhook_id"`
-	EventID        string         `db:"event_id"`
-	EventType      string         `db:"event_type"`
-	Status         string         `db:"status"`
-	Attempts       int            `db:"attempts"`
-	NextAttemptAt  sql.NullTime   `db:"next_attempt_at"`
-	LastStatusCode sql.NullInt32  `db:"last_status_code"`
-	LastError      string         `db:"last_error"`
-	LastAttemptAt  sql.NullTime   `db:"last_attempt_at"`
-	LastDurationMS sql.NullInt32  `db:"last_duration_ms"`
-	LastExcerpt    []byte         `db:"last_excerpt"`
-	LastTraceID    sql.NullString `db:"last_trace_id"`
-	CreatedAt      time.Time      `db:"created_at"`
-	UpdatedAt      time.Time      `db:"updated_at"`
+	ID                  uuid.UUID      `db:"id"`
+	WebhookID           uuid.UUID      `db:"webhook_id"`
+	EventID             string         `db:"event_id"`
+	EventType           string         `db:"event_type"`
+	Status              string         `db:"status"`
+	Attempts            int            `db:"attempts"`
+	NextAttemptAt       sql.NullTime   `db:"next_attempt_at"`
+	LastStatusCode      sql.NullInt32  `db:"last_status_code"`
+	LastError           string         `db:"last_error"`
+	LastAttemptAt       sql.NullTime   `db:"last_attempt_at"`
+	LastDurationMS      sql.NullInt32  `db:"last_duration_ms"`
+	LastExcerpt         []byte         `db:"last_excerpt"`
+	LastTraceID         sql.NullString `db:"last_trace_id"`
+	CreatedAt           time.Time      `db:"created_at"`
+	UpdatedAt           time.Time      `db:"updated_at"`
+	SilenceID           uuid.NullUUID  `db:"silence_id"`
+	SuppressedSinceLast int            `db:"suppressed_since_last"`
 }
 
 // AttemptRow is one recorded attempt.
@@ -40,7 +42,8 @@ type AttemptRow struct {
 }
 
 const deliveryColumns = `id, webhook_id, event_id, event_type, status, attempts, next_attempt_at, last_status_code,
-	last_error, last_attempt_at, last_duration_ms, last_excerpt, last_trace_id, created_at, updated_at`
+	last_error, last_attempt_at, last_duration_ms, last_excerpt, last_trace_id, created_at, updated_at,
+	silence_id, suppressed_since_last`
 
 // GetDelivery returns a delivery and every attempt, oldest first. A delivery decided by its
 // first attempt has no attempts row: that attempt is rebuilt from the delivery's last_*.
