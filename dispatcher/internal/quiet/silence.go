@@ -161,10 +161,9 @@ func (r Rules) Check(in Input, now time.Time) (*Silence, []subscription.Problem)
 			s.EndsAt = t
 		}
 	}
-	switch {
-	case in.Reason == nil:
+	if in.Reason == nil {
 		add("/reason", "is required: say why (at least %d characters), e.g. \"firmware update in clinic\"", MinReason)
-	default:
+	} else {
 		reason := strings.TrimSpace(*in.Reason)
 		n := utf8.RuneCountInString(reason)
 		switch {

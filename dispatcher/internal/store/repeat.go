@@ -67,18 +67,18 @@ func applyRepeatLimits(ctx context.Context, tx *sqlx.Tx, ds []NewDelivery, w *Wr
 		sent   bool
 		handed int
 	}
+	defer rows.Close()
 	got := map[string]outcome{}
 	for rows.Next() {
 		var wh uuid.UUID
 		var typ, key string
 		var o outcome
 		if err := rows.Scan(&wh, &typ, &key, &o.sent, &o.handed); err != nil {
-			rows.Close()
 			return err
 		}
 		got[wh.String()+"\x00"+typ+"\x00"+key] = o
 	}
-	if err := rows.Close(); err != nil {
+	if err := rows.Err(); err != nil { // the loop's end closed rows: the statements below may run
 		return err
 	}
 	var suppressed, sentIDs []string
