@@ -63,6 +63,7 @@ type Webhook struct {
 	Timezone           string          `json:"timezone"`
 	Redact             bool            `json:"redact"`
 	Options            json.RawMessage `json:"options,omitempty"`
+	RepeatLimit        *RepeatLimit    `json:"repeat_limit"`
 	Health             Health          `json:"health"`
 	DisabledReason     string          `json:"disabled_reason,omitempty"`
 	DisabledAt         *time.Time      `json:"disabled_at,omitempty"`
@@ -89,6 +90,7 @@ type WebhookInput struct {
 	Timezone           *string         `json:"timezone,omitempty"`
 	Redact             *bool           `json:"redact,omitempty"`
 	Options            json.RawMessage `json:"options,omitempty"`
+	RepeatLimit        *RepeatLimit    `json:"repeat_limit,omitempty"`
 }
 
 // Ptr returns a pointer to v, for the optional fields of WebhookInput.

@@ -154,6 +154,7 @@ some items were refused (publish; a replay capped by the server's limit).`,
 	pf.BoolVarP(&e.quiet, "quiet", "q", false, "no progress bar")
 	pf.BoolVar(&e.progress, "progress", false, "show the progress bar even when stderr is not a terminal")
 	root.AddCommand(e.webhooksCmd(), e.deliveriesCmd(), e.replayCmd(), e.publishCmd(), e.tailCmd(), e.statsCmd(), e.providersCmd(), e.eventTypesCmd())
+	root.AddCommand(e.silencesCmd())
 	return root
 }
 

@@ -16,6 +16,7 @@ import (
 
 	"github.com/taskhook/taskhook/dispatcher/internal/deliver"
 	"github.com/taskhook/taskhook/dispatcher/internal/due"
+	"github.com/taskhook/taskhook/dispatcher/internal/quiet"
 	"github.com/taskhook/taskhook/dispatcher/internal/replay"
 	"github.com/taskhook/taskhook/dispatcher/internal/store"
 	"github.com/taskhook/taskhook/dispatcher/internal/subscription"
@@ -42,6 +43,7 @@ type Deps struct {
 	Engine   *deliver.Engine
 	Replayer *replay.Replayer
 	Webhooks *webhooks.Service // creates, changes, deletes and tests webhooks
+	Silences quiet.Rules       // what a silence must pass (matchers, catalog, TASKHOOK_SILENCE_MAX)
 	Log      *zap.Logger
 	// Sealed is how many values are still sealed with previous keys (-1: not counted yet).
 	Sealed func() int64
@@ -78,6 +80,7 @@ func (a *API) Register(g *echo.Group) {
 	g.GET("/stats", a.stats)
 	g.GET("/audit", a.listAudit)
 	g.GET("/tasks/:task_id", a.getTask)
+	a.registerSilences(g)
 }
 
 // decode reads a JSON body strictly: 415 for another content type, 400 for malformed JSON,

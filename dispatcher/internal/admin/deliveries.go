@@ -31,6 +31,11 @@ type DeliveryView struct {
 	LastError        string     `json:"last_error"`
 	CreatedAt        time.Time  `json:"created_at"`
 	UpdatedAt        time.Time  `json:"updated_at"`
+	// SilenceID: with status silenced, the silence that matched.
+	SilenceID *uuid.UUID `json:"silence_id,omitempty"`
+	// SuppressedSinceLast: under a repeat limit, how many of its type and key were suppressed
+	// since the previous one sent (its message says so).
+	SuppressedSinceLast int `json:"suppressed_since_last,omitempty"`
 }
 
 // AttemptView is one attempt in a response.
@@ -65,6 +70,11 @@ func deliveryView(d *store.Delivery) DeliveryView {
 		n := int(d.EventTypeVersion.Int32)
 		v.EventTypeVersion = &n
 	}
+	if d.SilenceID.Valid {
+		id := d.SilenceID.UUID
+		v.SilenceID = &id
+	}
+	v.SuppressedSinceLast = d.SuppressedSinceLast
 	return v
 }
 
@@ -85,7 +95,8 @@ func (a *API) attemptViews(d *store.Delivery, as []store.AttemptRow) []AttemptVi
 	return out
 }
 
-var statuses = map[string]bool{store.StatusPending: true, store.StatusRetrying: true, store.StatusSucceeded: true, store.StatusFailed: true}
+var statuses = map[string]bool{store.StatusPending: true, store.StatusRetrying: true, store.StatusSucceeded: true, store.StatusFailed: true,
+	store.StatusSilenced: true, store.StatusSuppressed: true}
 
 func (a *API) listDeliveries(c echo.Context) error {
 	id, err := parseID(c, "webhook")
@@ -98,7 +109,7 @@ func (a *API) listDeliveries(c echo.Context) error {
 	}
 	if s := c.QueryParam("status"); s != "" {
 		if !statuses[s] {
-			return httpx.Errorf(http.StatusBadRequest, "status must be pending, retrying, succeeded or failed, got %q", s)
+			return httpx.Errorf(http.StatusBadRequest, "status must be pending, retrying, succeeded, failed, silenced or suppressed, got %q", s)
 		}
 		p.Status = s
 	}

@@ -121,6 +121,8 @@ func (a *API) stats(c echo.Context) error {
 		out.Totals["deliveries_failed"] += p.DeliveriesFailed
 		out.Totals["attempts_succeeded"] += p.AttemptsSucceeded
 		out.Totals["attempts_failed"] += p.AttemptsFailed
+		out.Totals["deliveries_silenced"] += p.DeliveriesSilenced
+		out.Totals["deliveries_suppressed"] += p.DeliveriesSuppressed
 	}
 	b, err := a.DB.RetryBacklog(ctx)
 	if err != nil {

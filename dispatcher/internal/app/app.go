@@ -27,6 +27,7 @@ import (
 	"github.com/taskhook/taskhook/dispatcher/internal/netguard"
 	"github.com/taskhook/taskhook/dispatcher/internal/notify/providers"
 	"github.com/taskhook/taskhook/dispatcher/internal/ops"
+	"github.com/taskhook/taskhook/dispatcher/internal/quiet"
 	"github.com/taskhook/taskhook/dispatcher/internal/replay"
 	"github.com/taskhook/taskhook/dispatcher/internal/reseal"
 	"github.com/taskhook/taskhook/dispatcher/internal/secretbox"
@@ -138,13 +139,18 @@ func Run(ctx context.Context, cfg Config, deps Deps, log *zap.Logger, ready func
 		WriteBatch: writeBatch, WriteInterval: writeInterval, GaugeInterval: cfg.GaugeInterval, Tracing: tr,
 		Marks: (&alert.Marks{Store: db, Box: box, PublicURL: cfg.PublicURL, Active: cache.Alerting}).Lookup,
 	}, db, cache, client, box, m, log)
+	silences := quiet.NewSet(db, filters, log)
+	if err := silences.Refresh(ctx); err != nil {
+		return fmt.Errorf("load silences: %w", err)
+	}
 
 	// Reminders and operational events go to the event stream through one publisher.
 	pub := &streampub.JetStream{JS: js, Stream: streamCfg.Name, Timeout: streampub.Timeout}
 	var dueRules *due.Rules
 	var scheduler *due.Scheduler
 	consumeCfg := consume.Config{BatchSize: cfg.BatchSize, BatchWait: consumeBatchWait, Window: cfg.AckWindow,
-		Workers: consumeWorkers, Lease: cfg.Lease, GaugeInterval: cfg.GaugeInterval, Catalog: catalog, Tracing: tr, AckLinkTTL: cfg.AckLinkTTL}
+		Workers: consumeWorkers, Lease: cfg.Lease, GaugeInterval: cfg.GaugeInterval, Catalog: catalog, Tracing: tr, AckLinkTTL: cfg.AckLinkTTL,
+		Silences: silences, Generations: db.Generations}
 	consumeCfg.FilterErrors = subscription.NewFilterErrors() // shown as the webhooks' health hints
 	if cfg.DueEvents == "derive" {
 		dueRules = &due.Rules{Location: cfg.location, Grace: cfg.OverdueGrace}
@@ -183,7 +189,8 @@ func Run(ctx context.Context, cfg Config, deps Deps, log *zap.Logger, ready func
 	resealer := &reseal.Resealer{DB: db, Box: box, Metrics: m, Log: log, Batch: resealBatch, Every: resealRetry}
 	hooks := &webhooks.Service{Store: webhooks.PG{DB: db}, Codec: codec, Compiler: compiler, Sender: engine, Compiled: cache, Log: log,
 		Options: webhooks.Options{RedAfter: cfg.RedAfter, DefaultMaxAttempts: cfg.schedule.DefaultAttempts(), RotationGrace: cfg.RotationGrace, PublicURL: cfg.PublicURL, FilterErrors: consumeCfg.FilterErrors}}
-	admin.New(admin.Deps{DB: db, Codec: codec, Cache: cache, Engine: engine, Replayer: replayer, Webhooks: hooks, Log: log, Sealed: resealer.Left},
+	admin.New(admin.Deps{DB: db, Codec: codec, Cache: cache, Engine: engine, Replayer: replayer, Webhooks: hooks, Log: log, Sealed: resealer.Left,
+		Silences: quiet.Rules{Filters: filters, Catalog: catalog, Max: cfg.SilenceMax}},
 		admin.Options{ReplayLimit: cfg.ReplayLimit, ReplayMaxScan: replayScanFactor * cfg.ReplayLimit, Lease: cfg.Lease, Due: dueRules}).Register(v1)
 	(&alert.API{Store: db, Ack: acknowledger}).Register(v1)
 	v1.GET("/event-types", httpx.EventTypes(catalog))
@@ -234,6 +241,7 @@ func Run(ctx context.Context, cfg Config, deps Deps, log *zap.Logger, ready func
 	group.Stage(lifecycle.Func("delivery engine", func(ctx context.Context) error { return runEngine(ctx, engine, cfg.ShutdownTimeout) }))
 	jobs := []lifecycle.Component{
 		lifecycle.Loop("webhook cache", func(ctx context.Context) { cache.Watch(ctx, cacheRefresh) }),
+		lifecycle.Loop("silence cache", func(ctx context.Context) { silences.Watch(ctx, cacheRefresh) }),
 		lifecycle.Loop("ops flusher", opsFlusher.Run),
 		lifecycle.Loop("ops observer", observer.Run),
 		lifecycle.Loop("resealer", resealer.Run),

@@ -64,6 +64,7 @@ type Config struct {
 	OverdueGrace       time.Duration `env:"TASKHOOK_OVERDUE_GRACE" envDefault:"0s" help:"wait after a task's due date before task.overdue; 0 to 720h"`
 	UISession          time.Duration `env:"TASKHOOK_UI_SESSION" envDefault:"12h" help:"lifetime of a dashboard (/ui/) session; 1m to 720h"`
 	DigestMaxBytes     config.Bytes  `env:"TASKHOOK_DIGEST_MAX_BYTES" envDefault:"4MiB" help:"the largest digest body; a window holding more becomes further parts (part, parts); 64KiB to 64MiB"`
+	SilenceMax         time.Duration `env:"TASKHOOK_SILENCE_MAX" envDefault:"168h" help:"the longest silence (POST /v1/silences); 1m to 8760h"`
 	OpsInterval        time.Duration `env:"TASKHOOK_OPS_INTERVAL" envDefault:"5m" help:"operational events (webhook.disabled, webhook.health_changed, delivery.exhausted, delivery.recovered): at most one per webhook and type per interval, counting what happened in it; 1s to 24h"`
 	PublicURL          string        `env:"TASKHOOK_PUBLIC_URL" help:"base URL people reach the dispatcher at, e.g. https://taskhook.example.org (acknowledge links of alerts); required for a webhook's escalation"`
 	AckLinkTTL         time.Duration `env:"TASKHOOK_ACK_LINK_TTL" envDefault:"168h" help:"how long an alert's acknowledge link works; 10s to 720h"`
@@ -148,6 +149,7 @@ func (c *Config) validate() error {
 		{c.AckLinkTTL >= 10*time.Second && c.AckLinkTTL <= 30*24*time.Hour, "TASKHOOK_ACK_LINK_TTL must be between 10s and 720h"},
 		{c.DigestMaxBytes >= 64<<10 && c.DigestMaxBytes <= 64<<20, "TASKHOOK_DIGEST_MAX_BYTES must be between 64KiB and 64MiB"},
 		{c.OpsInterval >= time.Second && c.OpsInterval <= 24*time.Hour, "TASKHOOK_OPS_INTERVAL must be between 1s and 24h"},
+		{c.SilenceMax >= time.Minute && c.SilenceMax <= 8760*time.Hour, "TASKHOOK_SILENCE_MAX must be between 1m and 8760h"},
 	}
 	for _, ch := range checks {
 		if !ch.ok {

@@ -30,6 +30,7 @@ import (
 	"github.com/taskhook/taskhook/dispatcher/internal/digest"
 	"github.com/taskhook/taskhook/dispatcher/internal/due"
 	"github.com/taskhook/taskhook/dispatcher/internal/metrics"
+	"github.com/taskhook/taskhook/dispatcher/internal/quiet"
 	"github.com/taskhook/taskhook/dispatcher/internal/secretbox"
 	"github.com/taskhook/taskhook/dispatcher/internal/store"
 	"github.com/taskhook/taskhook/dispatcher/internal/subscription"
@@ -64,6 +65,11 @@ type Config struct {
 	// FilterErrors records the filter errors met while matching (the webhooks' health hints);
 	// nil: counted in the metric and logged only.
 	FilterErrors *subscription.FilterErrors
+	// Silences, when set, are matched against every delivery the fan-out would create: one an
+	// active silence matches is recorded as silenced instead of attempted. Generations then
+	// reads the webhook and silence generations in one round trip before each batch.
+	Silences    *quiet.Set
+	Generations func(context.Context) (store.Generations, error)
 	// Tracing continues each event's trace (from its message headers) with a consume span, a
 	// match span and a span for the batch's write; nil or off: none.
 	Tracing *tracing.Tracing
@@ -187,7 +193,10 @@ type item struct {
 	occurred *time.Time
 	received time.Time
 	jobs     []*deliver.Job
-	digests  []*subscription.Compiled // matching webhooks with a digest: the event is collected
+	// quiet are deliveries not attempted now: silenced (final), or under a repeat limit (pending,
+	// let through or suppressed in the batch's transaction).
+	quiet   []store.NewDelivery
+	digests []*subscription.Compiled // matching webhooks with a digest: the event is collected
 	// held are deliveries written pending for the poller instead of attempted at once: those
 	// that open an alert (their message carries its link, which must be stored first) and the
 	// fallbacks of inactive webhooks.
@@ -203,7 +212,7 @@ func (c *Consumer) process(msgs []jetstream.Msg) {
 	// Storage calls get a context of their own: a shutdown lets the batch finish.
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := c.cache.Refresh(ctx); err != nil {
+	if err := c.refresh(ctx); err != nil {
 		c.retryLater(msgs, "refresh webhooks", err)
 		return
 	}
@@ -224,6 +233,9 @@ func (c *Consumer) process(msgs []jetstream.Msg) {
 		}
 		for _, j := range it.jobs {
 			ids = append(ids, j.DeliveryID)
+		}
+		for _, q := range it.quiet {
+			ids = append(ids, q.ID)
 		}
 		for _, h := range it.held {
 			ids = append(ids, h.row.ID)
@@ -247,9 +259,10 @@ func (c *Consumer) process(msgs []jetstream.Msg) {
 	var jobs []*deliver.Job
 	for _, it := range items {
 		it.jobs = unrecorded(it.jobs, existing)
+		it.quiet = slices.DeleteFunc(it.quiet, func(q store.NewDelivery) bool { return existing[q.ID] })
 		it.held = unrecordedHeld(it.held, existing)
 		outcome := "matched"
-		if len(it.jobs) == 0 && len(it.digests) == 0 && len(it.held) == 0 {
+		if len(it.jobs) == 0 && len(it.quiet) == 0 && len(it.digests) == 0 && len(it.held) == 0 {
 			outcome = "redelivered"
 		}
 		c.metrics.Events.WithLabelValues(it.subject, outcome).Inc()
@@ -264,11 +277,12 @@ func (c *Consumer) process(msgs []jetstream.Msg) {
 	var detached []*deliver.Job
 	for _, it := range items {
 		b.Digest = append(b.Digest, c.collect(it, now)...)
-		if len(it.jobs) == 0 && len(it.held) == 0 {
+		if len(it.jobs) == 0 && len(it.quiet) == 0 && len(it.held) == 0 {
 			continue
 		}
 		b.Events = append(b.Events, store.Event{ID: it.eventID, Subject: it.subject, Payload: c.box.Seal(it.raw, deliver.EventAAD(it.eventID)),
 			TraceParent: tracing.Format(it.traceOf()), TypeVersion: it.version})
+		b.New = append(b.New, it.quiet...)
 		for _, j := range it.jobs {
 			r := j.Detach()
 			b.New = append(b.New, row(j, r, now))
@@ -310,10 +324,24 @@ func (c *Consumer) process(msgs []jetstream.Msg) {
 			c.engine.CountFinal(r)
 		}
 	}
+	letThrough := false
 	for _, nd := range b.New {
-		if written.Inserted[nd.ID] {
-			c.metrics.Deliveries.WithLabelValues(c.providerOf(nd.WebhookID), "created").Inc()
+		if !written.Inserted[nd.ID] {
+			continue
 		}
+		provider := c.providerOf(nd.WebhookID)
+		c.metrics.Deliveries.WithLabelValues(provider, "created").Inc()
+		switch {
+		case nd.Status == store.StatusSilenced:
+			c.metrics.Silenced.WithLabelValues(provider).Inc()
+		case written.Suppressed[nd.ID]:
+			c.metrics.Suppressed.WithLabelValues(provider).Inc()
+		case nd.Repeat != nil:
+			letThrough = true
+		}
+	}
+	if letThrough {
+		c.engine.Poke() // deliveries let through by a repeat limit are pending, due now
 	}
 	c.metrics.WebhooksDisabled.Add(float64(len(b.Disable)))
 	c.engine.CountFallbacks(written)
@@ -507,17 +535,23 @@ func (c *Consumer) match(it *item) bool {
 		return false
 	}
 	var doc map[string]any
-	leaseUntil := time.Now().Add(c.cfg.Lease)
+	undecodable := false
+	decoded := func() map[string]any {
+		if doc == nil && !undecodable {
+			undecodable = json.Unmarshal(it.raw, &doc) != nil
+		}
+		return doc
+	}
+	now := time.Now()
+	leaseUntil := now.Add(c.cfg.Lease)
 	about := aboutWebhook(c.cfg.Catalog, it)
 	for _, w := range subs {
 		if about != "" && w.ID.String() == about {
 			continue // no operational event about a webhook goes to that webhook: no loops
 		}
 		if w.HasFilter() {
-			if doc == nil {
-				if err := json.Unmarshal(it.raw, &doc); err != nil {
-					return false
-				}
+			if decoded() == nil {
+				return false
 			}
 			ok, err := w.MatchErr(it.subject, doc)
 			if kind := subscription.FilterErrorKind(err); kind != "" {
@@ -526,6 +560,10 @@ func (c *Consumer) match(it *item) bool {
 			if !ok {
 				continue
 			}
+		}
+		if q, ok := c.quiet(it, w, now, decoded); ok {
+			it.quiet = append(it.quiet, q)
+			continue
 		}
 		if w.Webhook.Digest != nil {
 			it.digests = append(it.digests, w)
@@ -546,10 +584,8 @@ func (c *Consumer) match(it *item) bool {
 			continue
 		}
 		if w.HasFilter() {
-			if doc == nil {
-				if err := json.Unmarshal(it.raw, &doc); err != nil {
-					return false
-				}
+			if decoded() == nil {
+				return false
 			}
 			if !w.Match(it.subject, doc) {
 				continue
@@ -557,7 +593,49 @@ func (c *Consumer) match(it *item) bool {
 		}
 		c.fallBack(it, w)
 	}
-	return len(it.jobs) > 0 || len(it.digests) > 0 || len(it.held) > 0
+	return len(it.jobs) > 0 || len(it.quiet) > 0 || len(it.digests) > 0 || len(it.held) > 0
+}
+
+// quiet is the delivery of it to w when a quiet rule decides it: silenced by an active silence
+// (recorded, final, never attempted), or under w's repeat limit (written pending; the batch's
+// transaction lets it through or suppresses it). false: an ordinary delivery (or digest item).
+func (c *Consumer) quiet(it *item, w *subscription.Compiled, now time.Time, doc func() map[string]any) (store.NewDelivery, bool) {
+	nd := store.NewDelivery{ID: DeliveryID(it.eventID, w.ID), WebhookID: w.ID, EventID: it.eventID, EventType: it.subject}
+	if c.cfg.Silences != nil {
+		if id := c.cfg.Silences.Match(now, w.ID, it.subject, doc); id != uuid.Nil {
+			nd.State = store.State{Status: store.StatusSilenced}
+			nd.SilenceID = id
+			return nd, true
+		}
+	}
+	if w.RepeatLimited() {
+		ev := doc()
+		if ev == nil {
+			return nd, false
+		}
+		if key, ok := w.RepeatKey(it.subject, ev); ok {
+			nd.State = store.State{Status: store.StatusPending, DueAt: now}
+			nd.Repeat = &store.Repeat{Key: key, Per: w.RepeatLimit.Period()}
+			return nd, true
+		}
+	}
+	return nd, false
+}
+
+// refresh brings the webhook cache and the silences up to date with the database: both
+// generations in one round trip.
+func (c *Consumer) refresh(ctx context.Context) error {
+	if c.cfg.Silences == nil || c.cfg.Generations == nil {
+		return c.cache.Refresh(ctx)
+	}
+	g, err := c.cfg.Generations(ctx)
+	if err != nil {
+		return err
+	}
+	if err := c.cache.RefreshTo(ctx, g.Webhooks); err != nil {
+		return err
+	}
+	return c.cfg.Silences.RefreshTo(ctx, g.Silences)
 }
 
 // filterError counts a filter that could not be evaluated on an event (the event is not

@@ -25,6 +25,9 @@ type Job struct {
 	OccurredAt *time.Time  // the event's occurred_at, when it has one
 	Event      *event.Lazy // the event (plaintext, shared by the event's jobs)
 	Provider   string      // for metrics, filled when attempted
+	// SuppressedSinceLast: under a repeat limit, how many of the event's type and key were
+	// suppressed since the last one sent (the message says so).
+	SuppressedSinceLast int
 	// Trace is the span the event was consumed in: attempts are its children (invalid without
 	// tracing).
 	Trace trace.SpanContext

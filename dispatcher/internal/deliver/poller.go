@@ -116,7 +116,8 @@ func (e *Engine) pollOnce(ctx context.Context) (int, bool) {
 // back as a failed result instead.
 func (e *Engine) jobFromClaim(c *store.Claimed) (*Job, *Result) {
 	j := &Job{DeliveryID: c.ID, WebhookID: c.WebhookID, EventID: c.EventID, EventType: c.EventType,
-		Attempt: c.Attempts + 1, Lease: c.LeaseToken, LeaseUntil: c.LeaseUntil, Received: c.CreatedAt}
+		Attempt: c.Attempts + 1, Lease: c.LeaseToken, LeaseUntil: c.LeaseUntil, Received: c.CreatedAt,
+		SuppressedSinceLast: c.SuppressedSinceLast}
 	if c.Payload == nil {
 		return nil, e.failNow(j, "the event is no longer stored (past retention)")
 	}

@@ -38,6 +38,8 @@ type Metrics struct {
 	DigestsSent      prometheus.Counter       // taskhook_digest_messages_total
 	DigestWaiting    prometheus.Gauge         // taskhook_digest_waiting_events
 	OpsPublished     *prometheus.CounterVec   // taskhook_ops_events_published_total{type}
+	Silenced         *prometheus.CounterVec   // taskhook_dispatch_silenced_total{provider}
+	Suppressed       *prometheus.CounterVec   // taskhook_dispatch_suppressed_total{provider}
 	AlertsOpen       *prometheus.GaugeVec     // taskhook_alerts_open{state}
 	AlertAckSeconds  *prometheus.HistogramVec // taskhook_alert_time_to_acknowledge_seconds{via}
 	AlertEscalations *prometheus.CounterVec   // taskhook_alert_escalations_total{reason}
@@ -110,7 +112,12 @@ func New() *Metrics {
 			Help: "Digest messages created (one per closed window, or per part of a window over 1,000 events)."}),
 		DigestWaiting: prometheus.NewGauge(prometheus.GaugeOpts{Name: "taskhook_digest_waiting_events",
 			Help: "Events collected in open digest windows, waiting for their window to close."}),
+		Silenced: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "taskhook_dispatch_silenced_total",
+			Help: "Deliveries recorded as silenced (an active silence matched them; never attempted), by provider."}, []string{"provider"}),
+		Suppressed: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "taskhook_dispatch_suppressed_total",
+			Help: "Deliveries recorded as suppressed by their webhook's repeat limit (never attempted), by provider."}, []string{"provider"}),
 	}
+	reg.MustRegister(m.Silenced, m.Suppressed)
 	m.AlertsOpen = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "taskhook_alerts_open",
 		Help: "Alerts not acknowledged, by state (open, escalated, unacknowledged: its last step passed)."}, []string{"state"})
 	m.AlertAckSeconds = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "taskhook_alert_time_to_acknowledge_seconds",

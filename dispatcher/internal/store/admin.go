@@ -146,11 +146,13 @@ func (db *DB) HasRetrying(ctx context.Context, ids []uuid.UUID) (map[uuid.UUID]b
 
 // ProviderStats is one line of GET /v1/stats.
 type ProviderStats struct {
-	Provider            string `db:"provider" json:"provider"`
-	DeliveriesSucceeded int64  `db:"deliveries_succeeded" json:"deliveries_succeeded"`
-	DeliveriesFailed    int64  `db:"deliveries_failed" json:"deliveries_failed"`
-	AttemptsSucceeded   int64  `db:"attempts_succeeded" json:"attempts_succeeded"`
-	AttemptsFailed      int64  `db:"attempts_failed" json:"attempts_failed"`
+	Provider             string `db:"provider" json:"provider"`
+	DeliveriesSucceeded  int64  `db:"deliveries_succeeded" json:"deliveries_succeeded"`
+	DeliveriesFailed     int64  `db:"deliveries_failed" json:"deliveries_failed"`
+	AttemptsSucceeded    int64  `db:"attempts_succeeded" json:"attempts_succeeded"`
+	AttemptsFailed       int64  `db:"attempts_failed" json:"attempts_failed"`
+	DeliveriesSilenced   int64  `db:"deliveries_silenced" json:"deliveries_silenced"`
+	DeliveriesSuppressed int64  `db:"deliveries_suppressed" json:"deliveries_suppressed"`
 }
 
 // Stats sums the hourly counters of the last window by provider.
@@ -158,7 +160,8 @@ func (db *DB) Stats(ctx context.Context, window time.Duration) ([]ProviderStats,
 	out := []ProviderStats{}
 	err := db.SelectContext(ctx, &out, `SELECT w.provider, COALESCE(sum(s.deliveries_succeeded), 0) AS deliveries_succeeded,
 			COALESCE(sum(s.deliveries_failed), 0) AS deliveries_failed, COALESCE(sum(s.attempts_succeeded), 0) AS attempts_succeeded,
-			COALESCE(sum(s.attempts_failed), 0) AS attempts_failed
+			COALESCE(sum(s.attempts_failed), 0) AS attempts_failed,
+			COALESCE(sum(s.deliveries_silenced), 0) AS deliveries_silenced, COALESCE(sum(s.deliveries_suppressed), 0) AS deliveries_suppressed
 		FROM webhook_stats s JOIN webhooks w ON w.id = s.webhook_id
 		WHERE s.hour > now() - make_interval(secs => $1) - interval '1 hour'
 		GROUP BY w.provider ORDER BY w.provider`, window.Seconds())
@@ -206,7 +209,8 @@ func (db *DB) DisableFailing(ctx context.Context, after time.Duration) ([]uuid.U
 }
 
 // Prune deletes, in batches of batch rows, final deliveries (with their attempts) and events
-// older than before, hourly stats older than before, and tasks completed or closed before it. It returns the rows deleted.
+// older than before, hourly stats older than before, tasks completed or closed before it, and
+// repeat-limit rows whose period ended before it. It returns the rows deleted.
 func (db *DB) Prune(ctx context.Context, before time.Time, batch int) (int64, error) {
 	var total int64
 	stmts := []string{
@@ -216,6 +220,8 @@ func (db *DB) Prune(ctx context.Context, before time.Time, batch int) (int64, er
 		`DELETE FROM webhook_stats WHERE ctid = ANY(ARRAY(SELECT ctid FROM webhook_stats WHERE hour < $1 LIMIT $2))`,
 		`DELETE FROM tasks WHERE task_id = ANY(ARRAY(SELECT task_id FROM tasks WHERE closed_at < $1 LIMIT $2))`,
 		`DELETE FROM digest_items WHERE ctid = ANY(ARRAY(SELECT ctid FROM digest_items WHERE digest_id IS NOT NULL AND created_at < $1 LIMIT $2))`,
+		// repeat-limit rows whose period ended before the cutoff (their next event starts afresh)
+		`DELETE FROM repeat_limits WHERE ctid = ANY(ARRAY(SELECT ctid FROM repeat_limits WHERE sent_at + make_interval(secs => per_s) < $1 LIMIT $2))`,
 		`DELETE FROM alert_marks WHERE delivery_id = ANY(ARRAY(SELECT delivery_id FROM alert_marks WHERE created_at < $1 LIMIT $2))`,
 		// Alerts with nothing more to happen (acknowledged, or unacknowledged after their last step).
 		`DELETE FROM alerts WHERE id = ANY(ARRAY(SELECT id FROM alerts WHERE opened_at < $1 AND next_step_at IS NULL LIMIT $2))`,
@@ -250,7 +256,8 @@ func (db *DB) ClaimOne(ctx context.Context, id uuid.UUID, lease time.Duration) (
 			lease_token = gen_random_uuid(), updated_at = now()
 		FROM deliveries cur LEFT JOIN events e ON e.id = cur.event_id
 		WHERE d.id = $1 AND cur.id = d.id AND (d.lease_token IS NULL OR d.due_at < now())
-		RETURNING d.id, d.webhook_id, d.event_id, d.event_type, d.status, d.attempts, d.lease_token, d.due_at, d.created_at, e.payload, e.trace_parent`,
+		RETURNING d.id, d.webhook_id, d.event_id, d.event_type, d.status, d.attempts, d.lease_token, d.due_at, d.created_at, e.payload, e.trace_parent,
+			d.suppressed_since_last`,
 		id, lease.Seconds())
 	if errors.Is(err, sql.ErrNoRows) {
 		var exists bool

@@ -19,10 +19,16 @@ const (
 	StatusRetrying  = "retrying"  // an attempt failed; another is scheduled
 	StatusSucceeded = "succeeded" // final
 	StatusFailed    = "failed"    // final
+	// StatusSilenced: final, never attempted: an active silence matched it (SilenceID).
+	StatusSilenced = "silenced"
+	// StatusSuppressed: final, never attempted: the webhook's repeat limit held it back.
+	StatusSuppressed = "suppressed"
 )
 
 // Final reports whether a status is final.
-func Final(status string) bool { return status == StatusSucceeded || status == StatusFailed }
+func Final(status string) bool {
+	return status == StatusSucceeded || status == StatusFailed || status == StatusSilenced || status == StatusSuppressed
+}
 
 // Event is an events row: the sealed event JSON.
 type Event struct {
@@ -55,6 +61,10 @@ type NewDelivery struct {
 	EventID   string
 	EventType string
 	State
+	SilenceID uuid.UUID // with StatusSilenced: the silence that matched
+	// Repeat, when set, puts the delivery under its webhook's repeat limit: it is written pending
+	// and, in the same transaction, either let through or recorded as suppressed.
+	Repeat *Repeat
 }
 
 // Update changes a delivery, fenced by the lease the writer holds on it: a replica whose lease
@@ -106,6 +116,9 @@ type Batch struct {
 type Written struct {
 	Inserted map[uuid.UUID]bool // New rows inserted (absent: it existed already)
 	Updated  map[uuid.UUID]bool // Updates applied (absent: lease lost or row gone)
+	// Suppressed are the New rows under a repeat limit that it held back (the others of them
+	// were let through: pending, due now).
+	Suppressed map[uuid.UUID]bool
 	// Fallbacks are the reasons of the fallback deliveries the batch created.
 	Fallbacks []string
 }
@@ -114,7 +127,7 @@ type Written struct {
 // attempts, webhook health and hourly stats, and webhook deactivations. Rows are written in id
 // order so that concurrent writers cannot deadlock.
 func (db *DB) Write(ctx context.Context, b *Batch) (*Written, error) {
-	w := &Written{Inserted: map[uuid.UUID]bool{}, Updated: map[uuid.UUID]bool{}}
+	w := &Written{Inserted: map[uuid.UUID]bool{}, Updated: map[uuid.UUID]bool{}, Suppressed: map[uuid.UUID]bool{}}
 	tx, err := db.BeginTxx(ctx, nil)
 	if err != nil {
 		return nil, err
@@ -122,6 +135,9 @@ func (db *DB) Write(ctx context.Context, b *Batch) (*Written, error) {
 	defer tx.Rollback() //nolint:errcheck // after Commit it is a no-op
 	if err := insertEventsAndDeliveries(ctx, tx, b.Events, b.New, w.Inserted); err != nil {
 		return nil, err
+	}
+	if err := applyRepeatLimits(ctx, tx, b.New, w); err != nil {
+		return nil, fmt.Errorf("apply repeat limits: %w", err)
 	}
 	if err := insertAlerts(ctx, tx, b.Alerts, b.Marks); err != nil {
 		return nil, err
@@ -288,29 +304,32 @@ func insertDeliveries(ctx context.Context, tx *sqlx.Tx, ds []NewDelivery, insert
 	return collectIDs(rows, inserted)
 }
 
-// insertDeliveriesSQL inserts the rows of deliveriesArgs, whose 15 parameters follow the first
+// insertDeliveriesSQL inserts the rows of deliveriesArgs, whose 16 parameters follow the first
 // n of the statement, selected with where (may be empty), and returns the ids inserted.
 func insertDeliveriesSQL(n int, where string) string {
-	p := make([]any, 16)
-	for i := range 15 {
+	p := make([]any, 17)
+	for i := range 16 {
 		p[i] = n + i + 1
 	}
-	p[15] = where
-	//nolint:staticcheck // SA5009 counts no arguments in the spread p... (all 16 are there)
+	p[16] = where
+	//nolint:staticcheck // SA5009 counts no arguments in the spread p... (all 17 are there)
 	return fmt.Sprintf(`INSERT INTO deliveries (id, webhook_id, event_id, event_type, status, attempts,
-			next_attempt_at, due_at, lease_token, last_status_code, last_error, last_attempt_at, last_duration_ms, last_excerpt, last_trace_id)
+			next_attempt_at, due_at, lease_token, last_status_code, last_error, last_attempt_at, last_duration_ms, last_excerpt, last_trace_id,
+			silence_id)
 		SELECT * FROM unnest($%d::uuid[], $%d::uuid[], $%d::text[], $%d::text[], $%d::text[], $%d::int[],
-			$%d::timestamptz[], $%d::timestamptz[], $%d::uuid[], $%d::int[], $%d::text[], $%d::timestamptz[], $%d::int[], $%d::bytea[], $%d::text[])
+			$%d::timestamptz[], $%d::timestamptz[], $%d::uuid[], $%d::int[], $%d::text[], $%d::timestamptz[], $%d::int[], $%d::bytea[], $%d::text[],
+			$%d::uuid[])
 		%s
 		ON CONFLICT (id) DO NOTHING
 		RETURNING id`, p...)
 }
 
-// deliveriesArgs are the 15 parameters of insertDeliveriesSQL, in id order, without duplicates.
+// deliveriesArgs are the 16 parameters of insertDeliveriesSQL, in id order, without duplicates.
 func deliveriesArgs(ds []NewDelivery) []any {
 	ds = slices.Clone(ds)
 	slices.SortFunc(ds, func(a, b NewDelivery) int { return strings.Compare(a.ID.String(), b.ID.String()) })
 	var ids, webhooks, eventIDs, types []string
+	var silences []sql.NullString
 	var st stateArrays
 	for i, d := range ds {
 		if i > 0 && d.ID == ds[i-1].ID {
@@ -318,11 +337,13 @@ func deliveriesArgs(ds []NewDelivery) []any {
 		}
 		ids, webhooks = append(ids, d.ID.String()), append(webhooks, d.WebhookID.String())
 		eventIDs, types = append(eventIDs, d.EventID), append(types, d.EventType)
+		silences = append(silences, nullUUID(d.SilenceID))
 		st.add(d.State)
 	}
 	return []any{pq.Array(ids), pq.Array(webhooks), pq.Array(eventIDs), pq.Array(types), pq.Array(st.status),
 		pq.Array(st.attempts), pq.Array(st.nextAt), pq.Array(st.dueAt), pq.Array(st.lease), pq.Array(st.code),
-		pq.Array(st.lastErr), pq.Array(st.lastAt), pq.Array(st.lastDur), pq.ByteaArray(st.excerpt), pq.Array(st.trace)}
+		pq.Array(st.lastErr), pq.Array(st.lastAt), pq.Array(st.lastDur), pq.ByteaArray(st.excerpt), pq.Array(st.trace),
+		pq.Array(silences)}
 }
 
 func collectIDs(rows *sql.Rows, into map[uuid.UUID]bool) error {
@@ -421,6 +442,8 @@ type healthDelta struct {
 	attemptsBad map[time.Time]int
 	finalOK     map[time.Time]int
 	finalBad    map[time.Time]int
+	silenced    map[time.Time]int
+	suppressed  map[time.Time]int
 }
 
 func recordHealth(ctx context.Context, tx *sqlx.Tx, b *Batch, w *Written) error {
@@ -428,7 +451,8 @@ func recordHealth(ctx context.Context, tx *sqlx.Tx, b *Batch, w *Written) error 
 	get := func(id uuid.UUID) *healthDelta {
 		d := deltas[id]
 		if d == nil {
-			d = &healthDelta{attemptsOK: map[time.Time]int{}, attemptsBad: map[time.Time]int{}, finalOK: map[time.Time]int{}, finalBad: map[time.Time]int{}}
+			d = &healthDelta{attemptsOK: map[time.Time]int{}, attemptsBad: map[time.Time]int{}, finalOK: map[time.Time]int{}, finalBad: map[time.Time]int{},
+				silenced: map[time.Time]int{}, suppressed: map[time.Time]int{}}
 			deltas[id] = d
 		}
 		return d
@@ -459,10 +483,17 @@ func recordHealth(ctx context.Context, tx *sqlx.Tx, b *Batch, w *Written) error 
 			get(webhook).finalOK[hour]++
 		case StatusFailed:
 			get(webhook).finalBad[hour]++
+		case StatusSilenced:
+			get(webhook).silenced[hour]++
+		case StatusSuppressed:
+			get(webhook).suppressed[hour]++
 		}
 	}
 	for _, n := range b.New {
-		if w.Inserted[n.ID] {
+		switch {
+		case w.Suppressed[n.ID]:
+			final(n.WebhookID, StatusSuppressed)
+		case w.Inserted[n.ID]:
 			final(n.WebhookID, n.Status)
 		}
 	}
@@ -484,7 +515,7 @@ func recordHealth(ctx context.Context, tx *sqlx.Tx, b *Batch, w *Written) error 
 	var hFails []int64
 	var hLast, hOK, hFirst []sql.NullString
 	var sIDs, sHours []string
-	var sAOK, sABad, sFOK, sFBad []int64
+	var sAOK, sABad, sFOK, sFBad, sSil, sSup []int64
 	for _, id := range ids {
 		d := deltas[id]
 		if !d.lastAt.IsZero() {
@@ -492,7 +523,7 @@ func recordHealth(ctx context.Context, tx *sqlx.Tx, b *Batch, w *Written) error 
 			hLast, hOK, hFirst = append(hLast, nullTime(d.lastAt)), append(hOK, nullTime(d.lastOK)), append(hFirst, nullTime(d.firstFail))
 		}
 		hours := map[time.Time]bool{}
-		for _, m := range []map[time.Time]int{d.attemptsOK, d.attemptsBad, d.finalOK, d.finalBad} {
+		for _, m := range []map[time.Time]int{d.attemptsOK, d.attemptsBad, d.finalOK, d.finalBad, d.silenced, d.suppressed} {
 			for h := range m {
 				hours[h] = true
 			}
@@ -501,10 +532,12 @@ func recordHealth(ctx context.Context, tx *sqlx.Tx, b *Batch, w *Written) error 
 			sIDs, sHours = append(sIDs, id.String()), append(sHours, h.Format(time.RFC3339))
 			sAOK, sABad = append(sAOK, int64(d.attemptsOK[h])), append(sABad, int64(d.attemptsBad[h]))
 			sFOK, sFBad = append(sFOK, int64(d.finalOK[h])), append(sFBad, int64(d.finalBad[h]))
+			sSil, sSup = append(sSil, int64(d.silenced[h])), append(sSup, int64(d.suppressed[h]))
 		}
 	}
 	healthArgs := []any{pq.Array(hIDs), pq.Array(hFails), pq.Array(hLast), pq.Array(hOK), pq.Array(hFirst)}
-	statsArgs := []any{pq.Array(sIDs), pq.Array(sHours), pq.Array(sAOK), pq.Array(sABad), pq.Array(sFOK), pq.Array(sFBad)}
+	statsArgs := []any{pq.Array(sIDs), pq.Array(sHours), pq.Array(sAOK), pq.Array(sABad), pq.Array(sFOK), pq.Array(sFBad),
+		pq.Array(sSil), pq.Array(sSup)}
 	var err error
 	switch {
 	case len(hIDs) > 0 && len(sIDs) > 0: // one round trip for both (different tables, each row once)
@@ -536,17 +569,21 @@ func upsertHealthSQL(n int) string {
 				last_success_at = GREATEST(h.last_success_at, EXCLUDED.last_success_at)`, n+1, n+2, n+3, n+4, n+5)
 }
 
-// upsertStatsSQL adds a batch's counts to webhook_stats; its 6 parameters follow the first n,
+// upsertStatsSQL adds a batch's counts to webhook_stats; its 8 parameters follow the first n,
 // and and (may be empty) is added to its selection.
 func upsertStatsSQL(n int, and string) string {
-	return fmt.Sprintf(`INSERT INTO webhook_stats AS s (webhook_id, hour, attempts_succeeded, attempts_failed, deliveries_succeeded, deliveries_failed)
-			SELECT u.* FROM unnest($%d::uuid[], $%d::timestamptz[], $%d::int[], $%d::int[], $%d::int[], $%d::int[]) AS u(id, hour, aok, abad, fok, fbad)
+	return fmt.Sprintf(`INSERT INTO webhook_stats AS s (webhook_id, hour, attempts_succeeded, attempts_failed, deliveries_succeeded, deliveries_failed,
+				deliveries_silenced, deliveries_suppressed)
+			SELECT u.* FROM unnest($%d::uuid[], $%d::timestamptz[], $%d::int[], $%d::int[], $%d::int[], $%d::int[], $%d::int[], $%d::int[])
+				AS u(id, hour, aok, abad, fok, fbad, sil, sup)
 			WHERE EXISTS (SELECT 1 FROM webhooks w WHERE w.id = u.id) %s
 			ON CONFLICT (webhook_id, hour) DO UPDATE SET
 				attempts_succeeded = s.attempts_succeeded + EXCLUDED.attempts_succeeded,
 				attempts_failed = s.attempts_failed + EXCLUDED.attempts_failed,
 				deliveries_succeeded = s.deliveries_succeeded + EXCLUDED.deliveries_succeeded,
-				deliveries_failed = s.deliveries_failed + EXCLUDED.deliveries_failed`, n+1, n+2, n+3, n+4, n+5, n+6, and)
+				deliveries_failed = s.deliveries_failed + EXCLUDED.deliveries_failed,
+				deliveries_silenced = s.deliveries_silenced + EXCLUDED.deliveries_silenced,
+				deliveries_suppressed = s.deliveries_suppressed + EXCLUDED.deliveries_suppressed`, n+1, n+2, n+3, n+4, n+5, n+6, n+7, n+8, and)
 }
 
 // disableWebhooks deactivates the webhooks of b.Disable that are still active and records
@@ -617,6 +654,9 @@ type Claimed struct {
 	Payload    []byte    `db:"payload"` // sealed event JSON; nil when the event was pruned
 	// TraceParent is the trace context the event was consumed in (retries continue its trace).
 	TraceParent sql.NullString `db:"trace_parent"`
+	// SuppressedSinceLast: under a repeat limit, how many of its type and key were suppressed
+	// since the previous one sent (the message says so).
+	SuppressedSinceLast int `db:"suppressed_since_last"`
 }
 
 // Claim leases up to limit due deliveries (oldest due first) for lease. Rows locked by another
@@ -634,7 +674,8 @@ func (db *DB) Claim(ctx context.Context, limit int, lease time.Duration) ([]Clai
 		UPDATE deliveries d SET due_at = now() + make_interval(secs => $2), lease_token = gen_random_uuid(), updated_at = now()
 		FROM due LEFT JOIN events e ON e.id = due.event_id
 		WHERE d.id = due.id
-		RETURNING d.id, d.webhook_id, d.event_id, d.event_type, d.status, d.attempts, d.lease_token, d.due_at, d.created_at, e.payload, e.trace_parent`,
+		RETURNING d.id, d.webhook_id, d.event_id, d.event_type, d.status, d.attempts, d.lease_token, d.due_at, d.created_at, e.payload, e.trace_parent,
+			d.suppressed_since_last`,
 		limit, lease.Seconds())
 	return out, err
 }

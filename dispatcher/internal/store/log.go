@@ -17,18 +17,20 @@ type Delivery struct {
 	EventType string    `db:"event_type"`
 	// EventTypeVersion is the version of a custom type that validated the event (GetDelivery
 	// only; null for built-in types).
-	EventTypeVersion sql.NullInt32  `db:"-"`
-	Status           string         `db:"status"`
-	Attempts         int            `db:"attempts"`
-	NextAttemptAt    sql.NullTime   `db:"next_attempt_at"`
-	LastStatusCode   sql.NullInt32  `db:"last_status_code"`
-	LastError        string         `db:"last_error"`
-	LastAttemptAt    sql.NullTime   `db:"last_attempt_at"`
-	LastDurationMS   sql.NullInt32  `db:"last_duration_ms"`
-	LastExcerpt      []byte         `db:"last_excerpt"`
-	LastTraceID      sql.NullString `db:"last_trace_id"`
-	CreatedAt        time.Time      `db:"created_at"`
-	UpdatedAt        time.Time      `db:"updated_at"`
+	EventTypeVersion    sql.NullInt32  `db:"-"`
+	Status              string         `db:"status"`
+	Attempts            int            `db:"attempts"`
+	NextAttemptAt       sql.NullTime   `db:"next_attempt_at"`
+	LastStatusCode      sql.NullInt32  `db:"last_status_code"`
+	LastError           string         `db:"last_error"`
+	LastAttemptAt       sql.NullTime   `db:"last_attempt_at"`
+	LastDurationMS      sql.NullInt32  `db:"last_duration_ms"`
+	LastExcerpt         []byte         `db:"last_excerpt"`
+	LastTraceID         sql.NullString `db:"last_trace_id"`
+	CreatedAt           time.Time      `db:"created_at"`
+	UpdatedAt           time.Time      `db:"updated_at"`
+	SilenceID           uuid.NullUUID  `db:"silence_id"`
+	SuppressedSinceLast int            `db:"suppressed_since_last"`
 }
 
 // AttemptRow is one recorded attempt.
@@ -43,7 +45,8 @@ type AttemptRow struct {
 }
 
 const deliveryColumns = `id, webhook_id, event_id, event_type, status, attempts, next_attempt_at, last_status_code,
-	last_error, last_attempt_at, last_duration_ms, last_excerpt, last_trace_id, created_at, updated_at`
+	last_error, last_attempt_at, last_duration_ms, last_excerpt, last_trace_id, created_at, updated_at,
+	silence_id, suppressed_since_last`
 
 // GetDelivery returns a delivery and every attempt, oldest first. A delivery decided by its
 // first attempt has no attempts row: that attempt is rebuilt from the delivery's last_*.

@@ -52,6 +52,12 @@ func (c *Cache) Refresh(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	return c.RefreshTo(ctx, gen)
+}
+
+// RefreshTo reloads the webhooks when gen (the database generation, read by the caller with
+// other generations in one round trip) differs from the cache's.
+func (c *Cache) RefreshTo(ctx context.Context, gen int64) error {
 	if snap := c.snap.Load(); gen == snap.gen && c.compiler.Catalog.Generation() == snap.catGen {
 		return nil
 	}

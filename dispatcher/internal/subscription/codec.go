@@ -45,6 +45,11 @@ func (c Codec) ToRow(w *Webhook) (*store.Webhook, error) {
 			return nil, err
 		}
 	}
+	if w.RepeatLimit != nil {
+		if r.RepeatLimit, err = json.Marshal(w.RepeatLimit); err != nil {
+			return nil, err
+		}
+	}
 	if w.Escalation != nil {
 		if r.Escalation, err = json.Marshal(w.Escalation); err != nil {
 			return nil, err
@@ -89,6 +94,12 @@ func (c Codec) FromRow(r *store.Webhook) (*Webhook, error) {
 		w.Digest = &digest.Spec{}
 		if err := json.Unmarshal(r.Digest, w.Digest); err != nil {
 			return nil, fmt.Errorf("webhook %s digest: %w", id, err)
+		}
+	}
+	if len(r.RepeatLimit) > 0 && string(r.RepeatLimit) != "null" {
+		w.RepeatLimit = &RepeatLimit{}
+		if err := json.Unmarshal(r.RepeatLimit, w.RepeatLimit); err != nil {
+			return nil, fmt.Errorf("webhook %s repeat_limit: %w", id, err)
 		}
 	}
 	if len(r.Escalation) > 0 && string(r.Escalation) != "null" {

@@ -142,6 +142,7 @@ func (c *Compiler) Check(ctx context.Context, w *Webhook) []Problem {
 	}
 	ps = append(ps, c.checkAuth(ctx, w.Auth)...)
 	ps = append(ps, checkDigest(w, provider)...)
+	ps = append(ps, CheckRepeatLimit(c.Filters, w)...)
 	return ps
 }
 
@@ -338,6 +339,7 @@ type Compiled struct {
 	MaxAttempts int
 	subjects    map[string]bool
 	filter      *Filter
+	repeatKey   *Key // nil: no repeat limit
 }
 
 // Wants reports whether the webhook subscribes to subject (it may still be filtered out).
@@ -357,6 +359,19 @@ func (c *Compiled) MatchErr(subject string, ev map[string]any) (bool, error) {
 		return true, nil
 	}
 	return c.filter.Eval(subject, ev)
+}
+
+// RepeatLimited reports whether the webhook has a repeat limit (matching then needs the
+// decoded event).
+func (c *Compiled) RepeatLimited() bool { return c.repeatKey != nil }
+
+// RepeatKey is the event's repeat-limit key at this webhook; false without a limit or when the
+// key gives no value for the event (it is then not limited).
+func (c *Compiled) RepeatKey(subject string, ev map[string]any) (string, bool) {
+	if c.repeatKey == nil {
+		return "", false
+	}
+	return c.repeatKey.Value(subject, ev)
 }
 
 // Compile prepares w for delivery. w must have passed Check.
@@ -401,6 +416,11 @@ func (c *Compiler) Compile(w *Webhook) (*Compiled, error) {
 	}
 	if w.Template != "" {
 		if out.Template, err = tmpl.Parse(w.Template, w.TemplateType); err != nil {
+			return nil, err
+		}
+	}
+	if w.RepeatLimit != nil {
+		if out.repeatKey, err = c.Filters.CompileKey(w.RepeatLimit.Key); err != nil {
 			return nil, err
 		}
 	}

@@ -36,6 +36,7 @@ type Webhook struct {
 	Options            json.RawMessage // provider-specific, not secret
 	Digest             *digest.Spec    // nil: one message per event
 	SendTraceparent    bool            // outbound requests carry the attempt's W3C traceparent
+	RepeatLimit        *RepeatLimit    // nil: every matching event is delivered
 	Escalation         *alert.Policy   // nil: deliveries open no alert
 	Fallback           uuid.UUID       // uuid.Nil: none; receives what could not reach this webhook
 	DisabledReason     string

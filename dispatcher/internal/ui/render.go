@@ -95,7 +95,8 @@ func funcs(now func() time.Time) template.FuncMap {
 }
 
 // pageNames are the templates under templates/, each rendered inside layout.html.
-var pageNames = []string{"login", "webhooks", "form", "created", "webhook", "delivery", "delete", "stats", "audit", "error", "alerts", "eventtypes", "eventtypeform"}
+var pageNames = []string{"login", "webhooks", "form", "created", "webhook", "delivery", "delete", "stats", "audit", "error", "alerts", "eventtypes", "eventtypeform",
+	"silences", "silence-new"}
 
 func parsePages(now func() time.Time) (map[string]*template.Template, error) {
 	out := map[string]*template.Template{}
@@ -133,6 +134,9 @@ var flashes = map[string]string{
 	"deleted":      "The webhook was deleted.",
 	"retried":      "Retried: one attempt was made now; its result is below.",
 	"signedout":    "You are signed out.",
+	"silenced":     "Silence created.",
+	"unsilenced":   "Silence ended: matching events are delivered again.",
+	"alreadyended": "That silence had already ended.",
 	"acknowledged": "Acknowledged: the alert is closed for everyone; no further step is taken.",
 	"typesaved":    "Event type saved: every ingest accepts it within a few seconds.",
 }

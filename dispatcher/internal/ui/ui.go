@@ -141,6 +141,7 @@ func (u *UI) routes() {
 	e.POST("/ui/event-types/new", u.saveType, w)
 	e.GET("/ui/event-types/:type/edit", u.editTypePage, r, u.adminOnly)
 	e.POST("/ui/event-types/:type/edit", u.saveType, w)
+	u.silenceRoutes(e, r, w)
 	e.GET("/ui/alerts", u.alertsPage, r)
 	e.POST("/ui/alerts/:id/acknowledge", u.acknowledgeAlert, w)
 	u.mux = e

@@ -32,8 +32,9 @@ type Input struct {
 	Options            json.RawMessage    `json:"options"`
 	Digest             json.RawMessage    `json:"digest"` // absent: unchanged; null: off
 	SendTraceparent    *bool              `json:"send_traceparent"`
-	Escalation         json.RawMessage    `json:"escalation"` // absent: unchanged; null: off
-	Fallback           json.RawMessage    `json:"fallback"`   // absent: unchanged; null: none
+	RepeatLimit        json.RawMessage    `json:"repeat_limit"` // absent: unchanged; null: off
+	Escalation         json.RawMessage    `json:"escalation"`   // absent: unchanged; null: off
+	Fallback           json.RawMessage    `json:"fallback"`     // absent: unchanged; null: none
 }
 
 // Decode reads a JSON body strictly into v: ErrBadRequest for malformed JSON, ErrInvalid for

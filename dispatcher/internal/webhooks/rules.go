@@ -146,6 +146,9 @@ func diff(c *subscription.Compiler, old, cur *subscription.Webhook) map[string]a
 	if string(old.Options) != string(cur.Options) {
 		ch["options"] = map[string]any{"from": json.RawMessage(orEmpty(old.Options)), "to": json.RawMessage(orEmpty(cur.Options))}
 	}
+	if !reflect.DeepEqual(old.RepeatLimit, cur.RepeatLimit) {
+		ch["repeat_limit"] = map[string]any{"from": old.RepeatLimit, "to": cur.RepeatLimit}
+	}
 	if !reflect.DeepEqual(old.Escalation, cur.Escalation) {
 		ch["escalation"] = map[string]any{"from": old.Escalation, "to": cur.Escalation}
 	}

@@ -157,6 +157,9 @@ func (s *Service) Create(ctx context.Context, who string, in *Input) (*View, err
 	if ps := parseDigest(in.Digest, w); len(ps) > 0 {
 		return nil, Invalid(ps)
 	}
+	if ps := subscription.ParseRepeatLimit(in.RepeatLimit, w); len(ps) > 0 {
+		return nil, Invalid(ps)
+	}
 	subscription.Normalize(w)
 	generated := ""
 	if w.Auth.Type == credential.HMAC && w.Auth.Secret == "" {
@@ -206,6 +209,9 @@ func (s *Service) Update(ctx context.Context, who string, id uuid.UUID, in *Inpu
 	prevAuth := old.Auth
 	in.apply(&w)
 	if ps := parseDigest(in.Digest, &w); len(ps) > 0 {
+		return nil, Invalid(ps)
+	}
+	if ps := subscription.ParseRepeatLimit(in.RepeatLimit, &w); len(ps) > 0 {
 		return nil, Invalid(ps)
 	}
 	now := s.now()

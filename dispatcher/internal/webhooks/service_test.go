@@ -145,6 +145,9 @@ func TestCreate(t *testing.T) {
 		{"private address", `{"name": "x", "url": "https://internal.test/"}`, []string{"/url"}, false},
 		{"bad digest", `{"name": "x", "url": "https://hooks.example/", "digest": {"daily_at": 8}}`, []string{"/digest/daily_at"}, false},
 		{"bad filter", `{"name": "x", "url": "https://hooks.example/", "filter": "event.priority ==="}`, []string{"/filter"}, false},
+		{"repeat limit", `{"name": "x", "url": "https://hooks.example/", "auth": {"type": "hmac"}, "repeat_limit": {"key": "event.device.id", "per": "24h"}}`, nil, true},
+		{"repeat limit, bad period", `{"name": "x", "url": "https://hooks.example/", "repeat_limit": {"key": "event.device.id", "per": "100ms"}}`, []string{"/repeat_limit/per"}, false},
+		{"repeat limit, unknown member", `{"name": "x", "url": "https://hooks.example/", "repeat_limit": {"key": "event.device.id", "per": "1h", "burst": 2}}`, []string{"/repeat_limit/burst"}, false},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -243,6 +246,16 @@ func TestUpdate(t *testing.T) {
 		{name: "auth without type", body: `{"auth": {"secret": "x"}}`, path: "/auth/type"},
 		{name: "bad url", body: `{"url": "http://hooks.example/"}`, path: "/url"},
 		{name: "bad digest", body: `{"digest": "daily"}`, path: "/digest"},
+		{name: "repeat limit set", body: `{"repeat_limit": {"key": "event.device.id", "per": "1h"}}`, writes: 1, check: func(t *testing.T, v *View, st *rulesStore) {
+			ch := string(mustJSON(t, st.audits[len(st.audits)-1].Details))
+			if v.RepeatLimit == nil || v.RepeatLimit.Key != "event.device.id" || v.RepeatLimit.Per != "1h" ||
+				!strings.Contains(ch, `"repeat_limit":{"from":null,"to":{"key":"event.device.id","per":"1h"}}`) {
+				t.Fatalf("view %+v, audit %s", v.RepeatLimit, ch)
+			}
+		}},
+		{name: "repeat limit removed (none to remove)", body: `{"repeat_limit": null}`, writes: 0},
+		{name: "repeat limit, bad key", body: `{"repeat_limit": {"key": "event.device.id ==", "per": "1h"}}`, path: "/repeat_limit/key"},
+		{name: "repeat limit, not an object", body: `{"repeat_limit": "daily"}`, path: "/repeat_limit"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

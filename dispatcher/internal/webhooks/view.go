@@ -27,31 +27,32 @@ type AuthView struct {
 
 // View is a webhook as the admin API and the dashboard show it.
 type View struct {
-	ID                 uuid.UUID           `json:"id"`
-	Name               string              `json:"name"`
-	Description        string              `json:"description"`
-	URL                string              `json:"url"`
-	Provider           string              `json:"provider"`
-	Events             []string            `json:"events"`
-	Filter             string              `json:"filter"`
-	Active             bool                `json:"active"`
-	Auth               AuthView            `json:"auth"`
-	Template           string              `json:"template"`
-	TemplateType       string              `json:"template_content_type,omitempty"`
-	RateLimitPerSecond *float64            `json:"rate_limit_per_second"`
-	MaxAttempts        int                 `json:"max_attempts"`
-	Timezone           string              `json:"timezone"`
-	Redact             bool                `json:"redact"`
-	Options            json.RawMessage     `json:"options,omitempty"`
-	Digest             *digest.Spec        `json:"digest"`
-	SendTraceparent    bool                `json:"send_traceparent"`
-	Escalation         *alert.Policy       `json:"escalation"`
-	Fallback           *uuid.UUID          `json:"fallback"`
-	Health             subscription.Health `json:"health"`
-	DisabledReason     string              `json:"disabled_reason,omitempty"`
-	DisabledAt         *time.Time          `json:"disabled_at,omitempty"`
-	CreatedAt          time.Time           `json:"created_at"`
-	UpdatedAt          time.Time           `json:"updated_at"`
+	ID                 uuid.UUID                 `json:"id"`
+	Name               string                    `json:"name"`
+	Description        string                    `json:"description"`
+	URL                string                    `json:"url"`
+	Provider           string                    `json:"provider"`
+	Events             []string                  `json:"events"`
+	Filter             string                    `json:"filter"`
+	Active             bool                      `json:"active"`
+	Auth               AuthView                  `json:"auth"`
+	Template           string                    `json:"template"`
+	TemplateType       string                    `json:"template_content_type,omitempty"`
+	RateLimitPerSecond *float64                  `json:"rate_limit_per_second"`
+	MaxAttempts        int                       `json:"max_attempts"`
+	Timezone           string                    `json:"timezone"`
+	Redact             bool                      `json:"redact"`
+	Options            json.RawMessage           `json:"options,omitempty"`
+	Digest             *digest.Spec              `json:"digest"`
+	SendTraceparent    bool                      `json:"send_traceparent"`
+	Escalation         *alert.Policy             `json:"escalation"`
+	Fallback           *uuid.UUID                `json:"fallback"`
+	RepeatLimit        *subscription.RepeatLimit `json:"repeat_limit"`
+	Health             subscription.Health       `json:"health"`
+	DisabledReason     string                    `json:"disabled_reason,omitempty"`
+	DisabledAt         *time.Time                `json:"disabled_at,omitempty"`
+	CreatedAt          time.Time                 `json:"created_at"`
+	UpdatedAt          time.Time                 `json:"updated_at"`
 }
 
 // TestResult is what a test send answered.
@@ -74,7 +75,7 @@ func (s *Service) view(row *store.WebhookWithHealth, retrying bool) (*View, erro
 		Provider: w.Provider, Events: w.Events, Filter: w.Filter, Active: w.Active,
 		Auth:     AuthView{Type: w.Auth.Type, Hint: row.AuthHint},
 		Template: w.Template, TemplateType: w.TemplateType, MaxAttempts: w.MaxAttempts, Timezone: w.Timezone, Redact: w.Redact, Options: w.Options,
-		Digest: w.Digest, SendTraceparent: w.SendTraceparent, Escalation: w.Escalation,
+		Digest: w.Digest, SendTraceparent: w.SendTraceparent, Escalation: w.Escalation, RepeatLimit: w.RepeatLimit,
 		Health:         subscription.HealthOf(w.Active, row.Health, retrying, s.Options.RedAfter),
 		DisabledReason: w.DisabledReason, CreatedAt: w.CreatedAt, UpdatedAt: w.UpdatedAt}
 	if w.Auth.Type == credential.SMARTBackend {

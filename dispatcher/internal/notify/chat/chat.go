@@ -74,13 +74,25 @@ func Render(_ context.Context, cat *event.Catalog, t *notify.Target, m *notify.M
 // summarize is the event's summary, or a digest's (counts by type, the first events).
 func summarize(cat *event.Catalog, t *notify.Target, m *notify.Message) (event.Summary, error) {
 	if m.Type != digest.Type {
-		return cat.Summarize(m.Type, m.Event.Raw(), t.Location, t.Redact)
+		s, err := cat.Summarize(m.Type, m.Event.Raw(), t.Location, t.Redact)
+		if err == nil && m.SuppressedSinceLast > 0 {
+			s.Add("Repeats held back", SuppressedLine(m.SuppressedSinceLast))
+		}
+		return s, err
 	}
 	var d digest.Doc
 	if err := json.Unmarshal(m.Event.Raw(), &d); err != nil {
 		return event.Summary{}, fmt.Errorf("decode digest: %w", err)
 	}
 	return digest.Summarize(&d, cat, t.Location, t.Redact), nil
+}
+
+// SuppressedLine says how many repeats a repeat limit held back since the last message.
+func SuppressedLine(n int) string {
+	if n == 1 {
+		return "1 more like this since the last message (repeat limit)"
+	}
+	return fmt.Sprintf("%d more like this since the last message (repeat limit)", n)
 }
 
 // DigestPolicy is the chat providers' notify.DigestPolicy: a channel shows the counts and the

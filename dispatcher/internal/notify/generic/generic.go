@@ -7,6 +7,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/taskhook/taskhook/dispatcher/internal/credential"
@@ -48,6 +49,10 @@ func (*Provider) Render(_ context.Context, t *notify.Target, m *notify.Message) 
 	b.WriteString(m.Timestamp.In(loc(t)).Format(time.RFC3339Nano))
 	b.WriteString(`","data":`)
 	b.Write(raw)
+	if m.SuppressedSinceLast > 0 {
+		b.WriteString(`,"suppressed_since_last":`)
+		b.WriteString(strconv.Itoa(m.SuppressedSinceLast))
+	}
 	if m.Alert != nil {
 		if err := writeAlert(&b, t, m.Alert); err != nil {
 			return nil, err
