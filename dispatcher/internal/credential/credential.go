@@ -23,6 +23,10 @@ const (
 	Bearer       = "bearer"
 	HMAC         = "hmac"
 	SMARTBackend = "smart_backend"
+	// RoutingKey and SMTP are used by their providers themselves (notify.Secrets): the
+	// PagerDuty routing key goes in the body, the SMTP login in the mail session.
+	RoutingKey = "routing_key"
+	SMTP       = "smtp"
 )
 
 // SecretPrefix starts every Standard Webhooks signing secret.
@@ -49,6 +53,11 @@ type Config struct {
 	RotateKey            bool   `json:"rotate_key,omitempty"`
 	PreviousPublicKeyPEM string `json:"previous_public_key_pem,omitempty"`
 	PreviousKeyID        string `json:"previous_key_id,omitempty"`
+	// routing_key (PagerDuty)
+	RoutingKey string `json:"routing_key,omitempty"`
+	// smtp (email)
+	Username string `json:"username,omitempty"`
+	Password string `json:"password,omitempty"`
 }
 
 // Credential adds authentication to a request whose body is final.
@@ -127,6 +136,10 @@ func Hint(c Config) string {
 		return h
 	case SMARTBackend:
 		return "client " + c.ClientID + ", key " + c.KeyID
+	case RoutingKey:
+		return "…" + last4(c.RoutingKey)
+	case SMTP:
+		return "user " + c.Username
 	}
 	return ""
 }
@@ -184,7 +197,7 @@ func New(c Config, deps Deps, smart SMARTFactory) (Credential, error) {
 		deps.Now = time.Now
 	}
 	switch c.Type {
-	case "", None:
+	case "", None, RoutingKey, SMTP: // the latter two are applied by their providers
 		return none{}, nil
 	case Bearer:
 		return bearer{header: "Bearer " + c.Token}, nil

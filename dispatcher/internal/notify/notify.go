@@ -39,6 +39,7 @@ type Target struct {
 	Location *time.Location // times are rendered in this zone
 	Redact   bool           // chat providers leave out the patient's name and birth date
 	Options  json.RawMessage
+	Secrets  Secrets // credential fields the provider uses itself (see Secrets)
 }
 
 // Request is a rendered delivery. The engine POSTs Body to URL with ContentType and Header.

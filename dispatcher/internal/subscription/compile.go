@@ -45,6 +45,8 @@ type Compiler struct {
 	CheckSMART func(credential.Config) error
 	// DefaultMaxAttempts applies when a webhook sets none.
 	DefaultMaxAttempts int
+	// AllowPlain (TASKHOOK_ALLOW_HTTP) lets webhooks use unencrypted transports.
+	AllowPlain bool
 }
 
 // DefaultEvents is what a webhook subscribes to when it names no events: every task event,
@@ -91,7 +93,7 @@ func (c *Compiler) Check(ctx context.Context, w *Webhook) []Problem {
 	}
 	if w.URL == "" {
 		add("/url", "is required")
-	} else if _, err := c.URLs.CheckURL(ctx, w.URL); err != nil {
+	} else if err := c.checkURL(ctx, w.URL, provider); err != nil {
 		add("/url", "%v", err)
 	}
 	ps = append(ps, c.checkEvents(w, provider)...)
@@ -128,6 +130,7 @@ func (c *Compiler) Check(ctx context.Context, w *Webhook) []Problem {
 		add("/timezone", "unknown time zone %q; use an IANA name such as America/New_York", w.Timezone)
 	}
 	ps = append(ps, c.checkAuth(ctx, w.Auth)...)
+	ps = append(ps, checkOwnAuth(w.Auth, provider)...)
 	ps = append(ps, checkDigest(w, provider)...)
 	return ps
 }
@@ -268,6 +271,7 @@ func (c *Compiler) checkAuth(ctx context.Context, a credential.Config) []Problem
 			}
 		}
 		unused("token", "secret")
+	case credential.RoutingKey, credential.SMTP: // checked with the provider (checkOwnAuth)
 	default:
 		add("type", "unknown auth type %q; one of: none, bearer, hmac, smart_backend", a.Type)
 	}
@@ -331,7 +335,7 @@ func (c *Compiler) Compile(w *Webhook) (*Compiled, error) {
 	}
 	out := &Compiled{
 		Webhook:     w,
-		Target:      &notify.Target{ID: w.ID.String(), Name: w.Name, URL: w.URL, Location: loc, Redact: w.Redact, Options: w.Options},
+		Target:      &notify.Target{ID: w.ID.String(), Name: w.Name, URL: w.URL, Location: loc, Redact: w.Redact, Options: w.Options, Secrets: secretsOf(w.Auth)},
 		Provider:    p,
 		Credential:  cr,
 		RateLimit:   w.RateLimitPerSecond,
