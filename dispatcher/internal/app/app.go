@@ -105,6 +105,7 @@ func Run(ctx context.Context, cfg Config, deps Deps, log *zap.Logger, ready func
 			return credential.New(c, credential.Deps{HTTPClient: client}, smart.New)
 		},
 		CheckSMART: smart.Check,
+		Dial:       policy.DialContext, AllowPlain: cfg.AllowHTTP,
 	}
 	codec := subscription.Codec{Box: box, Providers: providers}
 	cache := subscription.NewCache(db, codec, compiler, log)

@@ -63,6 +63,13 @@ func Send(ctx context.Context, client *http.Client, wh *subscription.Compiled, m
 	if out != nil {
 		return notify.Response{}, out
 	}
+	if s, ok := wh.Provider.(notify.Sender); ok { // not HTTP (email): the provider sends
+		tr := wh.Transport
+		tr.Excerpt = excerpt
+		sent := *req
+		sent.Body, sent.ContentType = body, ctype
+		return s.Send(ctx, tr, wh.Target, m, &sent), nil
+	}
 	method := req.Method
 	if method == "" {
 		method = http.MethodPost

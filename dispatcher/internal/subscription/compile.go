@@ -47,6 +47,9 @@ type Compiler struct {
 	DefaultMaxAttempts int
 	// AllowPlain (TASKHOOK_ALLOW_HTTP) lets webhooks use unencrypted transports.
 	AllowPlain bool
+	// Dial is how providers that are not posted over HTTP (notify.Sender) connect: the SSRF
+	// guard's dialer (and the egress proxy). nil: such webhooks cannot deliver.
+	Dial notify.Dialer
 }
 
 // DefaultEvents is what a webhook subscribes to when it names no events: every task event,
@@ -300,6 +303,7 @@ type Compiled struct {
 	Template    *tmpl.Template // nil: the provider's body
 	RateLimit   float64        // per second, 0: unlimited
 	MaxAttempts int
+	Transport   notify.Transport // how a notify.Sender reaches the receiver
 	subjects    map[string]bool
 	filter      *Filter
 }
@@ -341,6 +345,7 @@ func (c *Compiler) Compile(w *Webhook) (*Compiled, error) {
 		RateLimit:   w.RateLimitPerSecond,
 		MaxAttempts: w.MaxAttempts,
 		subjects:    c.subjects(w, p),
+		Transport:   notify.Transport{Dial: c.Dial, AllowPlain: c.AllowPlain},
 	}
 	if out.RateLimit == 0 {
 		if rl, ok := p.(notify.RateLimited); ok {

@@ -17,6 +17,12 @@ func TestCheckOwnAuth(t *testing.T) {
 		Normalize(w)
 		return w
 	}
+	mail := func(url string, a credential.Config) *Webhook {
+		w := valid()
+		w.Provider, w.URL, w.Auth, w.Options = "email", url, a, []byte(`{"from":"a@b.example","to":["c@d.example"]}`)
+		Normalize(w)
+		return w
+	}
 	cases := []struct {
 		name string
 		w    *Webhook
@@ -29,6 +35,17 @@ func TestCheckOwnAuth(t *testing.T) {
 		{"routing key short", pd(credential.Config{Type: credential.RoutingKey, RoutingKey: "abc"}), "/auth/routing_key"},
 		{"routing key with a space", pd(credential.Config{Type: credential.RoutingKey, RoutingKey: routingKey[:31] + " "}), "/auth/routing_key"},
 		{"routing key with a stray password", pd(credential.Config{Type: credential.RoutingKey, RoutingKey: routingKey, Password: "p"}), "/auth/password"},
+		{"email with a login", mail("smtp://mail.example.org", credential.Config{Type: credential.SMTP, Username: "u", Password: "p"}), ""},
+		{"email over implicit TLS without login", mail("smtps://mail.example.org:465", credential.Config{}), ""},
+		{"email over https", mail("https://mail.example.org", credential.Config{}), "/url"},
+		{"email to a private host", mail("smtp://internal.test:25", credential.Config{}), "/url"},
+		{"email login without password", mail("smtp://mail.example.org", credential.Config{Type: credential.SMTP, Username: "u"}), "/auth/password"},
+		{"email with a routing key", mail("smtp://mail.example.org", credential.Config{Type: credential.RoutingKey, RoutingKey: routingKey}), "/auth/type"},
+		{"email without recipients", func() *Webhook {
+			w := mail("smtp://mail.example.org", credential.Config{})
+			w.Options = []byte(`{"from":"a@b.example","to":[]}`)
+			return w
+		}(), "/options"},
 		{"generic with a routing key", func() *Webhook {
 			w := valid()
 			w.Auth = credential.Config{Type: credential.RoutingKey, RoutingKey: routingKey}
@@ -51,7 +68,7 @@ func TestCheckOwnAuth(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if cw.Target.Secrets.RoutingKey != routingKey {
+				if cw.Target.Secrets != secretsOf(tc.w.Auth) {
 					t.Fatalf("target secrets %+v", cw.Target.Secrets)
 				}
 				return

@@ -6,6 +6,7 @@ package providers
 
 import (
 	"github.com/taskhook/taskhook/dispatcher/internal/notify"
+	"github.com/taskhook/taskhook/dispatcher/internal/notify/email"
 	"github.com/taskhook/taskhook/dispatcher/internal/notify/fhir"
 	"github.com/taskhook/taskhook/dispatcher/internal/notify/generic"
 	"github.com/taskhook/taskhook/dispatcher/internal/notify/pagerduty"
@@ -16,5 +17,5 @@ import (
 
 // All registers every provider, for the events of cat, in the order the API lists them.
 func All(cat *event.Catalog) notify.Registry {
-	return notify.NewRegistry(generic.New(), slack.New(cat), teams.New(cat), fhir.New(), pagerduty.New(cat))
+	return notify.NewRegistry(generic.New(), slack.New(cat), teams.New(cat), fhir.New(), pagerduty.New(cat), email.New(cat))
 }
