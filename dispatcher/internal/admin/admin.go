@@ -221,6 +221,7 @@ type webhookInput struct {
 	Options            json.RawMessage    `json:"options"`
 	Digest             json.RawMessage    `json:"digest"` // absent: unchanged; null: off
 	SendTraceparent    *bool              `json:"send_traceparent"`
+	TLS                json.RawMessage    `json:"tls"` // absent: unchanged; null: none
 }
 
 // apply copies the fields present in in onto w.
@@ -268,6 +269,7 @@ func (in *webhookInput) apply(w *subscription.Webhook) {
 	if in.Options != nil {
 		w.Options = in.Options
 	}
+	parseTLS(in.TLS, w)
 }
 
 // AuthView is the auth object of a response: never a secret (except a secret Taskhook
@@ -302,6 +304,7 @@ type WebhookView struct {
 	Options            json.RawMessage     `json:"options,omitempty"`
 	Digest             *digest.Spec        `json:"digest"`
 	SendTraceparent    bool                `json:"send_traceparent"`
+	TLS                *TLSView            `json:"tls,omitempty"`
 	Health             subscription.Health `json:"health"`
 	DisabledReason     string              `json:"disabled_reason,omitempty"`
 	DisabledAt         *time.Time          `json:"disabled_at,omitempty"`
@@ -321,6 +324,7 @@ func (a *API) view(row *store.WebhookWithHealth, retrying bool) (*WebhookView, e
 		Digest: w.Digest, SendTraceparent: w.SendTraceparent,
 		Health:         subscription.HealthOf(w.Active, row.Health, retrying, a.opts.RedAfter),
 		DisabledReason: w.DisabledReason, CreatedAt: w.CreatedAt, UpdatedAt: w.UpdatedAt}
+	v.TLS = tlsView(w, row.TLSHint)
 	if w.Auth.Type == credential.SMARTBackend {
 		v.Auth.ClientID, v.Auth.TokenURL, v.Auth.KeyID, v.Auth.Scope = w.Auth.ClientID, w.Auth.TokenURL, w.Auth.KeyID, w.Auth.Scope
 	}

@@ -104,6 +104,7 @@ func (a *API) patchWebhook(c echo.Context) error {
 // generated (to show once), or "".
 func (a *API) mergeAuth(cur *credential.Config, prev credential.Config) string {
 	generated := ""
+	mergeOwnAuth(cur, prev)
 	switch cur.Type {
 	case credential.HMAC:
 		if cur.Secret == "" {

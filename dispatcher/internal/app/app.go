@@ -4,6 +4,7 @@ package app
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"net"
 	"net/http"
@@ -88,7 +89,7 @@ func Run(ctx context.Context, cfg Config, deps Deps, log *zap.Logger, ready func
 	}
 	defer func() { _ = tr.Shutdown(context.Background()) }()
 	m := metrics.New()
-	policy := &netguard.Policy{AllowHTTP: cfg.AllowHTTP, Allowed: cfg.allowed, Resolver: deps.Resolver}
+	policy := &netguard.Policy{AllowHTTP: cfg.AllowHTTP, Allowed: cfg.allowed, Resolver: deps.Resolver, Proxy: cfg.egress}
 	client := policy.Client(cfg.AttemptTimeout, cfg.MaxInflight)
 	catalog, err := families.Catalog()
 	if err != nil {
@@ -106,6 +107,9 @@ func Run(ctx context.Context, cfg Config, deps Deps, log *zap.Logger, ready func
 		},
 		CheckSMART: smart.Check,
 		Dial:       policy.DialContext, AllowPlain: cfg.AllowHTTP,
+		TLSClient: func(t *tls.Config) *http.Client {
+			return policy.ClientTLS(cfg.AttemptTimeout, cfg.WebhookConcurrency, t)
+		},
 	}
 	codec := subscription.Codec{Box: box, Providers: providers}
 	cache := subscription.NewCache(db, codec, compiler, log)

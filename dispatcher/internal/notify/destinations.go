@@ -3,7 +3,10 @@ package notify
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
+	"errors"
 	"net"
+	"strings"
 )
 
 // Secrets are the credential fields of a webhook that its provider uses itself, in the clear
@@ -40,4 +43,36 @@ type Sender interface {
 // SSRF policy then judges as it judges every webhook URL. Providers without it take https URLs.
 type URLGuard interface {
 	GuardURL(raw string, allowPlain bool) (string, error)
+}
+
+// tlsReason names a TLS handshake failure in words, with what to change: the receiver's
+// certificate does not verify (a private CA: tls.ca_pem), it asked for a client certificate or
+// refused the one sent (tls.client_certificate_pem), or it does not speak TLS at all.
+func tlsReason(err error) (string, bool) {
+	var cv *tls.CertificateVerificationError
+	var unknown x509.UnknownAuthorityError
+	var host x509.HostnameError
+	var inv x509.CertificateInvalidError
+	var rh tls.RecordHeaderError
+	msg := err.Error()
+	switch {
+	case errors.As(err, &unknown):
+		return "TLS handshake failed: the receiver's certificate is signed by an authority Taskhook does not trust; if it is a private CA, set tls.ca_pem", true
+	case errors.As(err, &host):
+		return "TLS handshake failed: the receiver's certificate is not valid for this host name (" + host.Host + ")", true
+	case errors.As(err, &inv):
+		return "TLS handshake failed: the receiver's certificate is invalid (expired, not yet valid, or not for servers)", true
+	case errors.As(err, &cv):
+		return "TLS handshake failed: the receiver's certificate does not verify", true
+	case errors.As(err, &rh):
+		return "TLS handshake failed: the receiver does not speak TLS on this port", true
+	case strings.Contains(msg, "remote error: tls: certificate required"):
+		return "TLS handshake failed: the receiver requires a client certificate; set tls.client_certificate_pem and tls.client_key_pem", true
+	case strings.Contains(msg, "remote error: tls: bad certificate"), strings.Contains(msg, "remote error: tls: unknown certificate authority"),
+		strings.Contains(msg, "remote error: tls: certificate unknown"), strings.Contains(msg, "remote error: tls: expired certificate"):
+		return "TLS handshake failed: the receiver refused Taskhook's client certificate (" + msg[strings.Index(msg, "remote error: tls: ")+len("remote error: tls: "):] + "); check tls.client_certificate_pem against the CA it trusts", true
+	case strings.Contains(msg, "remote error: tls: "):
+		return "TLS handshake failed: the receiver ended it (" + msg[strings.Index(msg, "remote error: tls: ")+len("remote error: tls: "):] + ")", true
+	}
+	return "", false
 }

@@ -259,6 +259,9 @@ func Classify(r *Response) Outcome {
 // transportReason names a failure to get an answer, from the error's type (never its text,
 // which may quote the URL and its token).
 func transportReason(err error) string {
+	if r, ok := tlsReason(err); ok {
+		return r
+	}
 	var dns *net.DNSError
 	var ne net.Error
 	var ue *url.Error

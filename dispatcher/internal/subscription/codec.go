@@ -37,6 +37,13 @@ func (c Codec) ToRow(w *Webhook) (*store.Webhook, error) {
 		Template: w.Template, TemplateType: w.TemplateType, Timezone: w.Timezone, Redact: w.Redact, Options: w.Options,
 		DisabledReason: w.DisabledReason, SendTraceparent: w.SendTraceparent,
 	}
+	if w.TLS != nil {
+		b, err := json.Marshal(w.TLS)
+		if err != nil {
+			return nil, err
+		}
+		r.TLSSealed, r.TLSHint = c.Box.Seal(b, TLSAAD(id)), TLSHint(w.TLS)
+	}
 	if w.Digest != nil {
 		if r.Digest, err = json.Marshal(w.Digest); err != nil {
 			return nil, err
@@ -91,6 +98,16 @@ func (c Codec) FromRow(r *store.Webhook) (*Webhook, error) {
 	}
 	if w.Auth.Type == "" {
 		w.Auth.Type = credential.None
+	}
+	if len(r.TLSSealed) > 0 {
+		b, err := c.Box.Open(r.TLSSealed, TLSAAD(id))
+		if err != nil {
+			return nil, fmt.Errorf("webhook %s tls: %w", id, err)
+		}
+		w.TLS = &TLSConfig{}
+		if err := json.Unmarshal(b, w.TLS); err != nil {
+			return nil, fmt.Errorf("webhook %s tls: %w", id, err)
+		}
 	}
 	return w, nil
 }

@@ -2,9 +2,11 @@ package subscription
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"mime"
+	"net/http"
 	"net/url"
 	"slices"
 	"strings"
@@ -47,6 +49,10 @@ type Compiler struct {
 	DefaultMaxAttempts int
 	// AllowPlain (TASKHOOK_ALLOW_HTTP) lets webhooks use unencrypted transports.
 	AllowPlain bool
+	// TLSClient is the HTTP client of a webhook with its own TLS settings (a client
+	// certificate, a private CA): the engine's client with that configuration. nil: such
+	// webhooks use the engine's client without it.
+	TLSClient func(*tls.Config) *http.Client
 	// Dial is how providers that are not posted over HTTP (notify.Sender) connect: the SSRF
 	// guard's dialer (and the egress proxy). nil: such webhooks cannot deliver.
 	Dial notify.Dialer
@@ -133,7 +139,7 @@ func (c *Compiler) Check(ctx context.Context, w *Webhook) []Problem {
 		add("/timezone", "unknown time zone %q; use an IANA name such as America/New_York", w.Timezone)
 	}
 	ps = append(ps, c.checkAuth(ctx, w.Auth)...)
-	ps = append(ps, checkOwnAuth(w.Auth, provider)...)
+	ps = append(ps, c.checkDestination(w, provider)...)
 	ps = append(ps, checkDigest(w, provider)...)
 	return ps
 }
@@ -304,6 +310,7 @@ type Compiled struct {
 	RateLimit   float64        // per second, 0: unlimited
 	MaxAttempts int
 	Transport   notify.Transport // how a notify.Sender reaches the receiver
+	Client      *http.Client     // the webhook's own HTTP client (its TLS settings); nil: the engine's
 	subjects    map[string]bool
 	filter      *Filter
 }
@@ -346,6 +353,12 @@ func (c *Compiler) Compile(w *Webhook) (*Compiled, error) {
 		MaxAttempts: w.MaxAttempts,
 		subjects:    c.subjects(w, p),
 		Transport:   notify.Transport{Dial: c.Dial, AllowPlain: c.AllowPlain},
+	}
+	if out.Transport.TLS, err = BuildTLS(w.TLS); err != nil {
+		return nil, fmt.Errorf("tls: %w", err)
+	}
+	if out.Transport.TLS != nil && c.TLSClient != nil {
+		out.Client = c.TLSClient(out.Transport.TLS)
 	}
 	if out.RateLimit == 0 {
 		if rl, ok := p.(notify.RateLimited); ok {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/taskhook/taskhook/dispatcher/internal/credential"
 	"github.com/taskhook/taskhook/dispatcher/internal/notify"
@@ -19,6 +20,12 @@ type OwnAuth interface {
 
 // ownTypes are the credential types only providers apply.
 var ownTypes = []string{credential.RoutingKey, credential.SMTP}
+
+// checkDestination checks what destinations add to a webhook: the credential types providers
+// apply themselves, and the TLS settings.
+func (c *Compiler) checkDestination(w *Webhook, provider notify.Provider) []Problem {
+	return append(checkOwnAuth(w.Auth, provider), CheckTLS(w.TLS, w.URL, time.Now())...)
+}
 
 // checkOwnAuth checks that a's type is one the provider takes, and the fields of the types
 // providers apply themselves.

@@ -35,6 +35,7 @@ type Webhook struct {
 	Options            json.RawMessage // provider-specific, not secret
 	Digest             *digest.Spec    // nil: one message per event
 	SendTraceparent    bool            // outbound requests carry the attempt's W3C traceparent
+	TLS                *TLSConfig      // mutual TLS and a private CA; nil: none
 	DisabledReason     string
 	DisabledAt         time.Time
 	CreatedAt          time.Time

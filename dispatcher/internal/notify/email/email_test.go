@@ -3,6 +3,7 @@ package email
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"flag"
 	"io"
@@ -19,7 +20,9 @@ import (
 
 	"github.com/taskhook/taskhook/dispatcher/internal/digest"
 	"github.com/taskhook/taskhook/dispatcher/internal/notify"
+	"github.com/taskhook/taskhook/dispatcher/internal/notify/email/smtptest"
 	"github.com/taskhook/taskhook/dispatcher/internal/notify/notifytest"
+	"github.com/taskhook/taskhook/dispatcher/internal/tlstest"
 	"github.com/taskhook/taskhook/pkg/families/battery"
 	"github.com/taskhook/taskhook/pkg/families/task"
 )
@@ -185,18 +188,18 @@ func send(t *testing.T, url string, tr notify.Transport, secrets notify.Secrets)
 }
 
 func TestSendSTARTTLS(t *testing.T) {
-	ca := newCA(t)
-	box := &mailbox{login: [2]string{"taskhook", "s3cret"}}
-	addr := serve(t, box, ca, false)
+	ca := tlstest.NewCA(t, "Mail CA")
+	srv := smtptest.Start(t, smtptest.StartTLS, ca.Server(t).TLS, "taskhook", "s3cret")
+	addr := srv.Addr
 	out := send(t, "smtp://"+addr, transport(ca, false), notify.Secrets{Username: "taskhook", Password: "s3cret"})
 	if out.Result != notify.Success {
 		t.Fatalf("%v: %s", out.Result, out.Reason)
 	}
-	got := box.got()
-	if len(got) != 1 || !got[0].tls || got[0].from != "alerts@clinic.example" || strings.Join(got[0].to, ",") != "oncall@clinic.example,smith@clinic.example" {
+	got := srv.Messages()
+	if len(got) != 1 || !got[0].TLS || got[0].From != "alerts@clinic.example" || strings.Join(got[0].To, ",") != "oncall@clinic.example,smith@clinic.example" {
 		t.Fatalf("received %+v", got)
 	}
-	msg, text, _ := parts(t, got[0].data)
+	msg, text, _ := parts(t, got[0].Data)
 	subj, _ := new(mime.WordDecoder).DecodeHeader(msg.Header.Get("Subject"))
 	if subj != "[Taskhook] Battery Critical: Medtronic Azure XT DR (SN RNB123456)" || !strings.Contains(text, "Battery Critical") {
 		t.Fatalf("subject %q text %q", subj, text)
@@ -205,60 +208,68 @@ func TestSendSTARTTLS(t *testing.T) {
 	if out := send(t, "smtp://"+addr, transport(ca, false), notify.Secrets{Username: "taskhook", Password: "wrong"}); out.Result != notify.Fail || !strings.Contains(out.Reason, "535") {
 		t.Fatalf("wrong password: %v %q", out.Result, out.Reason)
 	}
+	// Without the login the server refuses MAIL (5xx, "authenticate first"): permanent.
+	if out := send(t, "smtp://"+addr, transport(ca, false), notify.Secrets{}); out.Result != notify.Fail || !strings.Contains(out.Reason, "authenticate") {
+		t.Fatalf("no login: %v %q", out.Result, out.Reason)
+	}
 	// Without the private CA the server's certificate does not verify.
 	if out := send(t, "smtp://"+addr, notify.Transport{Dial: guard().DialContext}, notify.Secrets{Username: "taskhook", Password: "s3cret"}); out.Result != notify.Fail || !strings.Contains(out.Reason, "certificate") {
 		t.Fatalf("unknown CA: %v %q", out.Result, out.Reason)
 	}
-	if n := len(box.got()); n != 1 {
+	if n := len(srv.Messages()); n != 1 {
 		t.Fatalf("%d messages", n)
 	}
 }
 
 func TestSendImplicitTLS(t *testing.T) {
-	ca := newCA(t)
-	box := &mailbox{}
-	addr := serve(t, box, ca, true)
-	if out := send(t, "smtps://"+addr, transport(ca, false), notify.Secrets{}); out.Result != notify.Success {
+	ca := tlstest.NewCA(t, "Mail CA")
+	srv := smtptest.Start(t, smtptest.Implicit, ca.Server(t).TLS, "", "")
+	if out := send(t, "smtps://"+srv.Addr, transport(ca, false), notify.Secrets{}); out.Result != notify.Success {
 		t.Fatalf("%v: %s", out.Result, out.Reason)
 	}
-	if got := box.got(); len(got) != 1 || !got[0].tls {
+	if got := srv.Messages(); len(got) != 1 || !got[0].TLS {
 		t.Fatalf("received %+v", got)
+	}
+	// smtps:// to a server that waits for STARTTLS: the TLS handshake fails, in words.
+	plain := smtptest.Start(t, smtptest.StartTLS, ca.Server(t).TLS, "", "")
+	if out := send(t, "smtps://"+plain.Addr, transport(ca, false), notify.Secrets{}); out.Result != notify.Fail || !strings.Contains(out.Reason, "TLS") {
+		t.Fatalf("smtps to STARTTLS: %v %q", out.Result, out.Reason)
 	}
 }
 
 func TestSendPlain(t *testing.T) {
-	box := &mailbox{}
-	addr := serve(t, box, nil, false)
-	if out := send(t, "smtp://"+addr, transport(nil, false), notify.Secrets{}); out.Result != notify.Fail || !strings.Contains(out.Reason, "STARTTLS") {
+	srv := smtptest.Start(t, smtptest.Plain, tls.Certificate{}, "", "")
+	if out := send(t, "smtp://"+srv.Addr, transport(nil, false), notify.Secrets{}); out.Result != notify.Fail || !strings.Contains(out.Reason, "STARTTLS") {
 		t.Fatalf("no STARTTLS accepted: %v %q", out.Result, out.Reason)
 	}
-	if out := send(t, "smtp://"+addr, transport(nil, true), notify.Secrets{}); out.Result != notify.Success {
+	if out := send(t, "smtp://"+srv.Addr, transport(nil, true), notify.Secrets{}); out.Result != notify.Success {
 		t.Fatalf("TASKHOOK_ALLOW_HTTP: %v %q", out.Result, out.Reason)
 	}
-	if got := box.got(); len(got) != 1 || got[0].tls {
+	if got := srv.Messages(); len(got) != 1 || got[0].TLS {
 		t.Fatalf("received %+v", got)
 	}
 }
 
 func TestSendReplies(t *testing.T) {
-	ca := newCA(t)
-	box := &mailbox{}
-	addr := serve(t, box, ca, false)
-	box.refuse = &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "Try again later"}
-	if out := send(t, "smtp://"+addr, transport(ca, false), notify.Secrets{}); out.Result != notify.Retry || !strings.Contains(out.Reason, "451") {
+	ca := tlstest.NewCA(t, "Mail CA")
+	srv := smtptest.Start(t, smtptest.StartTLS, ca.Server(t).TLS, "", "")
+	srv.Refuse(&smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "Try again later"})
+	if out := send(t, "smtp://"+srv.Addr, transport(ca, false), notify.Secrets{}); out.Result != notify.Retry || !strings.Contains(out.Reason, "451") {
 		t.Fatalf("451: %v %q", out.Result, out.Reason)
 	}
-	box.refuse = &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "No such user"}
-	if out := send(t, "smtp://"+addr, transport(ca, false), notify.Secrets{}); out.Result != notify.Fail || !strings.Contains(out.Reason, "550") {
+	srv.Refuse(&smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "No such user"})
+	if out := send(t, "smtp://"+srv.Addr, transport(ca, false), notify.Secrets{}); out.Result != notify.Fail || !strings.Contains(out.Reason, "550") {
 		t.Fatalf("550: %v %q", out.Result, out.Reason)
 	}
 	// The SSRF guard still applies: without the allowance, loopback is refused before connecting.
+	srv.Refuse(nil)
+	sessions := srv.Sessions()
 	tr := transport(ca, false)
-	tr.Dial = new(netguardDefault).dial
-	if out := send(t, "smtp://"+addr, tr, notify.Secrets{}); out.Result != notify.Retry || !strings.Contains(out.Reason, "loopback") {
+	tr.Dial = deployedGuard
+	if out := send(t, "smtp://"+srv.Addr, tr, notify.Secrets{}); out.Result != notify.Retry || !strings.Contains(out.Reason, "loopback") {
 		t.Fatalf("guard: %v %q", out.Result, out.Reason)
 	}
-	if n := len(box.got()); n != 0 {
-		t.Fatalf("%d messages", n)
+	if n := len(srv.Messages()); n != 0 || srv.Sessions() != sessions {
+		t.Fatalf("%d messages, %d sessions", n, srv.Sessions()-sessions)
 	}
 }
