@@ -54,9 +54,9 @@ type Issued struct {
 	TLS     tls.Certificate
 }
 
-// Server issues a server certificate for 127.0.0.1 (and localhost).
-func (ca *CA) Server(t testing.TB) Issued {
-	return ca.issue(t, "127.0.0.1", x509.ExtKeyUsageServerAuth, time.Now().Add(-time.Hour), time.Now().Add(24*time.Hour))
+// Server issues a server certificate for 127.0.0.1, localhost and names.
+func (ca *CA) Server(t testing.TB, names ...string) Issued {
+	return ca.issue(t, "127.0.0.1", x509.ExtKeyUsageServerAuth, time.Now().Add(-time.Hour), time.Now().Add(24*time.Hour), names...)
 }
 
 // Client issues a client certificate named cn, valid from notBefore to notAfter.
@@ -64,7 +64,7 @@ func (ca *CA) Client(t testing.TB, cn string, notBefore, notAfter time.Time) Iss
 	return ca.issue(t, cn, x509.ExtKeyUsageClientAuth, notBefore, notAfter)
 }
 
-func (ca *CA) issue(t testing.TB, cn string, usage x509.ExtKeyUsage, notBefore, notAfter time.Time) Issued {
+func (ca *CA) issue(t testing.TB, cn string, usage x509.ExtKeyUsage, notBefore, notAfter time.Time, names ...string) Issued {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -73,7 +73,7 @@ func (ca *CA) issue(t testing.TB, cn string, usage x509.ExtKeyUsage, notBefore, 
 	tmpl := &x509.Certificate{SerialNumber: big.NewInt(ca.serial.Add(1)), Subject: pkix.Name{CommonName: cn},
 		NotBefore: notBefore, NotAfter: notAfter, ExtKeyUsage: []x509.ExtKeyUsage{usage}, KeyUsage: x509.KeyUsageDigitalSignature}
 	if usage == x509.ExtKeyUsageServerAuth {
-		tmpl.IPAddresses, tmpl.DNSNames = []net.IP{net.ParseIP("127.0.0.1")}, []string{"localhost"}
+		tmpl.IPAddresses, tmpl.DNSNames = []net.IP{net.ParseIP("127.0.0.1")}, append([]string{"localhost"}, names...)
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
 	if err != nil {
