@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"encoding/json"
 	"io"
+	"log"
 	"mime"
 	"net/http"
 	"net/http/httptest"
@@ -227,6 +228,7 @@ func mtlsServer(t *testing.T, serverCA, clientCA *tlstest.CA) (*httptest.Server,
 		_, _ = io.WriteString(w, `{"resourceType":"Task","id":"1"}`)
 	}))
 	s.TLS = &tls.Config{Certificates: []tls.Certificate{serverCA.Server(t, "fhir.hospital.test").TLS}, ClientAuth: tls.RequireAndVerifyClientCert, ClientCAs: clientCA.Pool}
+	s.Config.ErrorLog = log.New(io.Discard, "", 0) // refused handshakes are what the test provokes
 	s.StartTLS()
 	t.Cleanup(s.Close)
 	return s, func() []string { mu.Lock(); defer mu.Unlock(); return append([]string(nil), seen...) }
