@@ -32,7 +32,7 @@ func benchLatency(ctx context.Context, e *env) ([]row, error) {
 	return rows, nil
 }
 
-// latencyTarget is the target at 500 events/s (p99 ≤ 20 ms, p99.9 ≤ 50 ms).
+// latencyTarget is the latency target at 500 events/s (p99 ≤ 20 ms, p99.9 ≤ 50 ms).
 const (
 	latencyTargetRate = 500
 	latencyTargetP99  = 20 * time.Millisecond

@@ -79,11 +79,7 @@ func num(v float64) string {
 
 func render(rows []row, mach string, o options) string {
 	var b bytes.Buffer
-	fmt.Fprintf(&b, "Run %s on %s\n", time.Now().UTC().Format("2006-01-02 15:04 MST"), mach)
-	fmt.Fprintf(&b, "Command: make bench  (go run ./e2e/cmd/bench -suites %s -duration %s -concurrency %d -batch %d -latency-rates %s -latency-duration %s)\n",
-		o.suites, o.duration, o.concurrency, o.batchSize, o.latencyRates.String(), o.latencyDuration)
-	fmt.Fprintf(&b, "Load average (1, 5, 15 min) at the start: %s; at the end: %s (2 cores; at the start, before the bench's own load, above ~0.5 means something else was running and the figures are disturbed; the end includes the bench)\n\n",
-		o.loadStart, loadAverage())
+	b.WriteString(header(time.Now(), mach, o, loadAverage()))
 	fmt.Fprintln(&b, "| measure | Taskhook | raw baseline (same run) | ratio | p50 | p99 | p99.9 | max | target | result |")
 	fmt.Fprintln(&b, "|---|---|---|---|---|---|---|---|---|---|")
 	for _, r := range rows {
@@ -118,6 +114,19 @@ func plain(rows []row) string {
 		fmt.Fprintf(tw, "%s\t%s %s\t%s\t%.2fx\t%s\n", r.measure, num(r.value), r.unit, num(r.base), r.ratio(), ms(r.p99))
 	}
 	tw.Flush()
+	return b.String()
+}
+
+// header is what the report leads with: the machine, when, the command that reproduces the run
+// and how busy the machine was (the figures are only as good as the machine was quiet).
+func header(now time.Time, mach string, o options, loadEnd string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "- **Machine:** %s\n", mach)
+	fmt.Fprintf(&b, "- **Run:** %s\n", now.UTC().Format("2006-01-02 15:04 MST"))
+	fmt.Fprintf(&b, "- **Command:** `make bench` (`go run ./e2e/cmd/bench -suites %s -duration %s -concurrency %d -batch %d -latency-rates %s -latency-duration %s`)\n",
+		o.suites, o.duration, o.concurrency, o.batchSize, o.latencyRates.String(), o.latencyDuration)
+	fmt.Fprintf(&b, "- **Load average** (1, 5, 15 min) at the start: %s; at the end: %s (%d cores; at the start, before the bench's own load, above ~0.5 means something else was running and the figures are disturbed; the end includes the bench)\n\n",
+		o.loadStart, loadEnd, runtime.NumCPU())
 	return b.String()
 }
 
