@@ -26,6 +26,7 @@ func TestSubjectAndCloses(t *testing.T) {
 		{"report.completed", report.Example, "report:R-2024-0042", false},
 		{"battery.critical", battery.Example, "device:D-991", false},
 		{"webhook.disabled", ops.ExampleDisabled, "webhook:0198f0a4-1b2c-7d3e-8f40-5a6b7c8d9e0f", false},
+		{"delivery.recovered", ops.ExampleRecovered, "webhook:0198f0a4-1b2c-7d3e-8f40-5a6b7c8d9e0f", true},
 		{"task.created", `not json`, "", false},
 		{"no.such", `{}`, "", false},
 	}

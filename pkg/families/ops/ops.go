@@ -118,7 +118,7 @@ func Families() []event.Family {
 	common := func(name, desc string, types []event.Type) event.Family {
 		return event.Family{Name: name, Description: desc, SchemaFile: "schemas/ops-event.v1.json",
 			SchemaID: schemas.OpsEventV1ID, Schema: schemas.OpsEventV1, Types: types,
-			Subjects: []string{name + ".*"}, Internal: true, Summarize: Summarize, Subject: Subject}
+			Subjects: []string{name + ".*"}, Internal: true, Summarize: Summarize, Subject: Subject, Closes: Closes}
 	}
 	return []event.Family{
 		common(WebhookFamily, "Operational events about webhooks, published by Taskhook itself.", []event.Type{
@@ -245,3 +245,7 @@ func Subject(raw []byte) string {
 	}
 	return "webhook:" + e.WebhookID
 }
+
+// Closes implements event.Family.Closes: a webhook that succeeds again (delivery.recovered)
+// ends the matter its failures were about.
+func Closes(typ string, _ []byte) bool { return typ == Recovered }
