@@ -222,6 +222,7 @@ type webhookInput struct {
 	Digest             json.RawMessage    `json:"digest"` // absent: unchanged; null: off
 	SendTraceparent    *bool              `json:"send_traceparent"`
 	TLS                json.RawMessage    `json:"tls"` // absent: unchanged; null: none
+	Ordering           *string            `json:"ordering"`
 }
 
 // apply copies the fields present in in onto w.
@@ -270,6 +271,7 @@ func (in *webhookInput) apply(w *subscription.Webhook) {
 		w.Options = in.Options
 	}
 	parseTLS(in.TLS, w)
+	set(&w.Ordering, in.Ordering)
 }
 
 // AuthView is the auth object of a response: never a secret (except a secret Taskhook
@@ -305,6 +307,7 @@ type WebhookView struct {
 	Digest             *digest.Spec        `json:"digest"`
 	SendTraceparent    bool                `json:"send_traceparent"`
 	TLS                *TLSView            `json:"tls,omitempty"`
+	Ordering           string              `json:"ordering"`
 	Health             subscription.Health `json:"health"`
 	DisabledReason     string              `json:"disabled_reason,omitempty"`
 	DisabledAt         *time.Time          `json:"disabled_at,omitempty"`
@@ -325,6 +328,9 @@ func (a *API) view(row *store.WebhookWithHealth, retrying bool) (*WebhookView, e
 		Health:         subscription.HealthOf(w.Active, row.Health, retrying, a.opts.RedAfter),
 		DisabledReason: w.DisabledReason, CreatedAt: w.CreatedAt, UpdatedAt: w.UpdatedAt}
 	v.TLS = tlsView(w, row.TLSHint)
+	if p, ok := a.Compiler.Providers.Get(w.Provider); ok {
+		v.Ordering = subscription.OrderingOf(w, p)
+	}
 	if w.Auth.Type == credential.SMARTBackend {
 		v.Auth.ClientID, v.Auth.TokenURL, v.Auth.KeyID, v.Auth.Scope = w.Auth.ClientID, w.Auth.TokenURL, w.Auth.KeyID, w.Auth.Scope
 	}

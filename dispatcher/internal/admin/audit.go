@@ -59,6 +59,7 @@ func (a *API) diff(old, cur *subscription.Webhook) map[string]any {
 	if string(old.Options) != string(cur.Options) {
 		ch["options"] = map[string]any{"from": json.RawMessage(orEmpty(old.Options)), "to": json.RawMessage(orEmpty(cur.Options))}
 	}
+	field("ordering", old.Ordering, cur.Ordering)
 	if !reflect.DeepEqual(old.TLS, cur.TLS) {
 		ch["tls"] = map[string]any{"changed": true} // the key is secret: no values
 	}

@@ -62,6 +62,9 @@ type Config struct {
 	// Tracing continues each event's trace (from its message headers) with a consume span, a
 	// match span and a span for the batch's write; nil or off: none.
 	Tracing *tracing.Tracing
+	// OrderSettle is how long a delivery of a webhook with ordering "subject" waits before its
+	// first attempt (see addOrdered); 0: Window + 1s.
+	OrderSettle time.Duration
 }
 
 // Store is what the consumer needs of PostgreSQL (*store.DB).
@@ -96,6 +99,9 @@ func New(cfg Config, cons jetstream.Consumer, cache *subscription.Cache, db Stor
 	box *secretbox.Box, m *metrics.Metrics, log *zap.Logger) *Consumer {
 	if cfg.Tracing == nil {
 		cfg.Tracing = tracing.Off()
+	}
+	if cfg.OrderSettle == 0 {
+		cfg.OrderSettle = cfg.Window + time.Second
 	}
 	return &Consumer{cfg: cfg, cons: cons, cache: cache, db: db, engine: engine, box: box, metrics: m, log: log,
 		tracer: cfg.Tracing.Tracer("taskhook/dispatcher/consume")}
@@ -180,6 +186,8 @@ type item struct {
 	received time.Time
 	jobs     []*deliver.Job
 	digests  []*subscription.Compiled // matching webhooks with a digest: the event is collected
+	ordered  []*deliver.Job           // deliveries to webhooks with ordering "subject": stored, attempted by the poller in order
+	orderKey string                   // what the event is about (task:12345), for ordered deliveries
 	span     trace.Span               // the consume span (tracing on), ended with the batch
 }
 
@@ -212,6 +220,9 @@ func (c *Consumer) process(msgs []jetstream.Msg) {
 		for _, j := range it.jobs {
 			ids = append(ids, j.DeliveryID)
 		}
+		for _, j := range it.ordered {
+			ids = append(ids, j.DeliveryID)
+		}
 		items = append(items, it)
 	}
 	// The task state is recorded while the batch's first attempts run, off their path; no
@@ -230,8 +241,9 @@ func (c *Consumer) process(msgs []jetstream.Msg) {
 	var jobs []*deliver.Job
 	for _, it := range items {
 		it.jobs = unrecorded(it.jobs, existing)
+		it.ordered = unrecorded(it.ordered, existing)
 		outcome := "matched"
-		if len(it.jobs) == 0 && len(it.digests) == 0 {
+		if len(it.jobs) == 0 && len(it.digests) == 0 && len(it.ordered) == 0 {
 			outcome = "redelivered"
 		}
 		c.metrics.Events.WithLabelValues(it.subject, outcome).Inc()
@@ -246,7 +258,7 @@ func (c *Consumer) process(msgs []jetstream.Msg) {
 	var detached []*deliver.Job
 	for _, it := range items {
 		b.Digest = append(b.Digest, c.collect(it, now)...)
-		if len(it.jobs) == 0 {
+		if len(it.jobs) == 0 && len(it.ordered) == 0 {
 			continue
 		}
 		b.Events = append(b.Events, store.Event{ID: it.eventID, Subject: it.subject, Payload: c.box.Seal(it.raw, deliver.EventAAD(it.eventID)),
@@ -265,6 +277,7 @@ func (c *Consumer) process(msgs []jetstream.Msg) {
 				results = append(results, r)
 			}
 		}
+		addOrdered(&b, it, now, c.cfg.OrderSettle)
 	}
 	written, err := c.write(ctx, items, &b)
 	if err == nil {
@@ -482,13 +495,16 @@ func (c *Consumer) match(it *item) bool {
 			it.digests = append(it.digests, w)
 			continue
 		}
+		if c.ordered(it, w, leaseUntil) {
+			continue
+		}
 		it.jobs = append(it.jobs, deliver.NewFreshJob(deliver.Job{
 			DeliveryID: DeliveryID(it.eventID, w.ID), WebhookID: w.ID, EventID: it.eventID, EventType: it.subject,
 			Attempt: 1, Lease: uuid.New(), LeaseUntil: leaseUntil, Received: it.received, OccurredAt: it.occurred, Event: it.event,
 			Trace: it.traceOf(),
 		}))
 	}
-	return len(it.jobs) > 0 || len(it.digests) > 0
+	return len(it.jobs) > 0 || len(it.digests) > 0 || len(it.ordered) > 0
 }
 
 // aboutWebhook is the webhook an operational event is about ("" for other events).

@@ -28,6 +28,9 @@ type Job struct {
 	// Trace is the span the event was consumed in: attempts are its children (invalid without
 	// tracing).
 	Trace trace.SpanContext
+	// Ordered: the delivery waits its turn in its subject's order (ordering "subject"); when it
+	// is final, the next one may be claimed.
+	Ordered bool
 
 	fresh *fresh // non-nil for jobs the consumer attempts before their row exists
 	// renewed is the lease's end after the last renewal (unix nanoseconds; 0: LeaseUntil),

@@ -94,21 +94,24 @@ func (e *Engine) pollOnce(ctx context.Context) (int, bool) {
 	return len(claimed), len(claimed) == limit
 }
 
-// jobFromClaim opens a claimed delivery's event; a delivery that can never be attempted comes
-// back as a failed result instead.
+// jobFromClaim opens a claimed delivery's event; a delivery that can never be attempted (or is
+// superseded) comes back with a failed result as well.
 func (e *Engine) jobFromClaim(c *store.Claimed) (*Job, *Result) {
 	j := &Job{DeliveryID: c.ID, WebhookID: c.WebhookID, EventID: c.EventID, EventType: c.EventType,
-		Attempt: c.Attempts + 1, Lease: c.LeaseToken, LeaseUntil: c.LeaseUntil, Received: c.CreatedAt}
+		Attempt: c.Attempts + 1, Lease: c.LeaseToken, LeaseUntil: c.LeaseUntil, Received: c.CreatedAt, Ordered: c.Ordered}
+	if c.Superseded {
+		return j, e.supersede(j)
+	}
 	if c.Payload == nil {
-		return nil, e.failNow(j, "the event is no longer stored (past retention)")
+		return j, e.failNow(j, "the event is no longer stored (past retention)")
 	}
 	raw, err := e.box.Open(c.Payload, EventAAD(c.EventID))
 	if err != nil {
-		return nil, e.failNow(j, "the stored event cannot be decrypted (TASKHOOK_ENCRYPTION_KEY changed?)")
+		return j, e.failNow(j, "the stored event cannot be decrypted (TASKHOOK_ENCRYPTION_KEY changed?)")
 	}
 	head, err := event.ParseHead(raw)
 	if err != nil {
-		return nil, e.failNow(j, "the stored event does not parse")
+		return j, e.failNow(j, "the stored event does not parse")
 	}
 	j.Event, j.OccurredAt = event.NewLazy(raw), head.OccurredAt
 	if c.TraceParent.Valid {
@@ -149,6 +152,17 @@ func EventAAD(eventID string) []byte { return []byte("event:" + eventID) }
 // failNow ends a delivery that can never be attempted.
 func (e *Engine) failNow(j *Job, reason string) *Result {
 	e.log.Error("delivery cannot be attempted", zap.String("delivery_id", j.DeliveryID.String()), zap.String("reason", reason))
+	now := time.Now()
+	return &Result{Job: j, Attempted: true,
+		Attempt: store.Attempt{DeliveryID: j.DeliveryID, WebhookID: j.WebhookID, N: j.Attempt, StartedAt: now, Error: reason, Inline: j.Attempt == 1},
+		State:   store.State{Status: store.StatusFailed, Attempts: j.Attempt, LastError: reason, LastAttemptAt: now}}
+}
+
+// supersede ends, unsent, an ordered delivery whose event was stored after a later event of the
+// same subject had been attempted: sending it now would leave the receiver in an older state.
+func (e *Engine) supersede(j *Job) *Result {
+	const reason = "superseded: a later event of the same task, report or device was already sent (ordering: subject); this older one is not sent after it"
+	e.log.Info("ordered delivery superseded", zap.String("delivery_id", j.DeliveryID.String()), zap.String("webhook_id", j.WebhookID.String()))
 	now := time.Now()
 	return &Result{Job: j, Attempted: true,
 		Attempt: store.Attempt{DeliveryID: j.DeliveryID, WebhookID: j.WebhookID, N: j.Attempt, StartedAt: now, Error: reason, Inline: j.Attempt == 1},

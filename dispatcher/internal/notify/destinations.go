@@ -30,6 +30,14 @@ type Transport struct {
 	Excerpt    int         // the most bytes of the receiver's answer to keep
 }
 
+// Ordered is implemented by providers whose receivers need a subject's events one at a time, in
+// stream order, by default (FHIR: a Task updated before it is created, or by an older update,
+// ends in the wrong state): DefaultOrdering is "subject". Webhooks of other providers default to
+// "none".
+type Ordered interface {
+	DefaultOrdering() string
+}
+
 // Sender is implemented by providers that deliver otherwise than by an HTTP request (email over
 // SMTP): the engine renders as usual, then hands the request to Send instead of posting it, and
 // classifies the Response Send returns with the provider's Classify. Providers without it are

@@ -35,7 +35,7 @@ func (c Codec) ToRow(w *Webhook) (*store.Webhook, error) {
 		Provider: w.Provider, Events: w.Events, Filter: w.Filter, Active: w.Active,
 		AuthType: w.Auth.Type, AuthSealed: c.Box.Seal(auth, AuthAAD(id)), AuthHint: credential.Hint(w.Auth),
 		Template: w.Template, TemplateType: w.TemplateType, Timezone: w.Timezone, Redact: w.Redact, Options: w.Options,
-		DisabledReason: w.DisabledReason, SendTraceparent: w.SendTraceparent,
+		DisabledReason: w.DisabledReason, SendTraceparent: w.SendTraceparent, Ordering: w.Ordering,
 	}
 	if w.TLS != nil {
 		b, err := json.Marshal(w.TLS)
@@ -73,7 +73,7 @@ func (c Codec) FromRow(r *store.Webhook) (*Webhook, error) {
 		Events: r.Events, Filter: r.Filter, Active: r.Active, Template: r.Template, TemplateType: r.TemplateType, Timezone: r.Timezone,
 		Redact: r.Redact, DisabledReason: r.DisabledReason, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt,
 		RateLimitPerSecond: r.RateLimitPerSecond.Float64, MaxAttempts: int(r.MaxAttempts.Int32),
-		SendTraceparent: r.SendTraceparent,
+		SendTraceparent: r.SendTraceparent, Ordering: r.Ordering,
 	}
 	if s := string(r.Options); s != "" && s != "{}" {
 		w.Options = json.RawMessage(r.Options)

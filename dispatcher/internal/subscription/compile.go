@@ -311,6 +311,7 @@ type Compiled struct {
 	MaxAttempts int
 	Transport   notify.Transport // how a notify.Sender reaches the receiver
 	Client      *http.Client     // the webhook's own HTTP client (its TLS settings); nil: the engine's
+	Ordered     bool             // ordering "subject": one event per subject in flight, in stream order
 	subjects    map[string]bool
 	filter      *Filter
 }
@@ -360,6 +361,7 @@ func (c *Compiler) Compile(w *Webhook) (*Compiled, error) {
 	if out.Transport.TLS != nil && c.TLSClient != nil {
 		out.Client = c.TLSClient(out.Transport.TLS)
 	}
+	out.Ordered = OrderingOf(w, p) == OrderSubject
 	if out.RateLimit == 0 {
 		if rl, ok := p.(notify.RateLimited); ok {
 			out.RateLimit = rl.DefaultRateLimit()

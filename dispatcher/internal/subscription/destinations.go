@@ -24,7 +24,8 @@ var ownTypes = []string{credential.RoutingKey, credential.SMTP}
 // checkDestination checks what destinations add to a webhook: the credential types providers
 // apply themselves, and the TLS settings.
 func (c *Compiler) checkDestination(w *Webhook, provider notify.Provider) []Problem {
-	return append(checkOwnAuth(w.Auth, provider), CheckTLS(w.TLS, w.URL, time.Now())...)
+	ps := append(checkOwnAuth(w.Auth, provider), CheckTLS(w.TLS, w.URL, time.Now())...)
+	return append(ps, checkOrdering(w)...)
 }
 
 // checkOwnAuth checks that a's type is one the provider takes, and the fields of the types
@@ -98,4 +99,31 @@ func (c *Compiler) checkURL(ctx context.Context, raw string, provider notify.Pro
 	}
 	_, err := c.URLs.CheckURL(ctx, raw)
 	return err
+}
+
+// Orderings of a webhook.
+const (
+	OrderNone    = "none"
+	OrderSubject = "subject"
+)
+
+// OrderingOf is a webhook's ordering: its own, else its provider's default (notify.Ordered),
+// else none.
+func OrderingOf(w *Webhook, p notify.Provider) string {
+	if w.Ordering != "" {
+		return w.Ordering
+	}
+	if o, ok := p.(notify.Ordered); ok && o.DefaultOrdering() == OrderSubject {
+		return OrderSubject
+	}
+	return OrderNone
+}
+
+// checkOrdering checks a webhook's ordering.
+func checkOrdering(w *Webhook) []Problem {
+	switch w.Ordering {
+	case "", OrderNone, OrderSubject:
+		return nil
+	}
+	return []Problem{{Path: "/ordering", Message: fmt.Sprintf("must be none or subject (one event of a task, report or device at a time, in order), got %q", w.Ordering)}}
 }

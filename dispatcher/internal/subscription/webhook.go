@@ -36,6 +36,7 @@ type Webhook struct {
 	Digest             *digest.Spec    // nil: one message per event
 	SendTraceparent    bool            // outbound requests carry the attempt's W3C traceparent
 	TLS                *TLSConfig      // mutual TLS and a private CA; nil: none
+	Ordering           string          // "" (the provider's default), none or subject
 	DisabledReason     string
 	DisabledAt         time.Time
 	CreatedAt          time.Time

@@ -114,6 +114,10 @@ func New() *Provider { return &Provider{} }
 // Name implements notify.Provider.
 func (*Provider) Name() string { return "fhir" }
 
+// DefaultOrdering implements notify.Ordered: a Task updated before it is created, or by an older
+// update, would end in the wrong state; FHIR webhooks take a subject's events one at a time.
+func (*Provider) DefaultOrdering() string { return "subject" }
+
 // DigestPolicy implements notify.DigestPolicy: no digests.
 func (*Provider) DigestPolicy() (preview int, refuse string) {
 	return 0, "it writes one FHIR resource per event"
