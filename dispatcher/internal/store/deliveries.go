@@ -612,8 +612,8 @@ type Claimed struct {
 	LeaseUntil time.Time `db:"due_at"`
 	// Superseded: an ordered delivery whose subject has a later delivery already attempted
 	// (its event was stored late): it must not be sent after it (see Claim).
-	Superseded bool `db:"superseded"`
-	Ordered    bool `db:"ordered"` // it has an order_key
+	Superseded bool      `db:"superseded"`
+	Ordered    bool      `db:"ordered"` // it has an order_key
 	CreatedAt  time.Time `db:"created_at"`
 	Payload    []byte    `db:"payload"` // sealed event JSON; nil when the event was pruned
 	// TraceParent is the trace context the event was consumed in (retries continue its trace).
