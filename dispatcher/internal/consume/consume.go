@@ -301,6 +301,9 @@ func (c *Consumer) process(msgs []jetstream.Msg) {
 		}
 	}
 	c.metrics.WebhooksDisabled.Add(float64(len(b.Disable)))
+	if len(b.Ordered) > 0 {
+		c.engine.PokeAt(now.Add(c.cfg.OrderSettle)) // when they are due (see addOrdered)
+	}
 	c.ack(parsed, unmatched, items, <-observed)
 }
 

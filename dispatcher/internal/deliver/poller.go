@@ -2,6 +2,7 @@ package deliver
 
 import (
 	"context"
+	"slices"
 	"time"
 
 	"go.uber.org/zap"
@@ -32,15 +33,48 @@ func (e *Engine) Poke() {
 	}
 }
 
+// PokeAt makes the poller look for due deliveries at t (when deliveries stored as due later,
+// such as ordered ones, become due), besides its usual polls. It never blocks: when too many
+// wakes are waiting, the usual polls find those deliveries.
+func (e *Engine) PokeAt(t time.Time) {
+	select {
+	case e.wake <- t:
+	default:
+	}
+}
+
+// wakeCoalesce merges wakes this close together into one look.
+const wakeCoalesce = 10 * time.Millisecond
+
 func (e *Engine) pollLoop(ctx context.Context) {
 	t := time.NewTimer(0)
 	defer t.Stop()
+	var wakes []time.Time // ascending, owned by this loop
+	nextAt := time.Now()  // when the timer fires
 	for {
 		select {
 		case <-ctx.Done():
 			return
+		case w := <-e.wake:
+			if n := len(wakes); n == 0 || w.After(wakes[n-1].Add(wakeCoalesce)) {
+				wakes = append(wakes, w)
+			} else if w.Before(wakes[n-1]) { // out of order (rare): keep the list sorted
+				wakes = append(wakes, w)
+				slices.SortFunc(wakes, func(a, b time.Time) int { return a.Compare(b) })
+			}
+			if d := time.Until(wakes[0]); d > 0 {
+				if wakes[0].Before(nextAt) {
+					t.Reset(d)
+					nextAt = wakes[0]
+				}
+				continue
+			}
 		case <-t.C:
 		case <-e.poll:
+		}
+		now := time.Now()
+		for len(wakes) > 0 && !wakes[0].After(now) {
+			wakes = wakes[1:]
 		}
 		n, full := e.pollOnce(ctx)
 		next := e.cfg.PollInterval
@@ -49,6 +83,9 @@ func (e *Engine) pollLoop(ctx context.Context) {
 		} else if n < 0 {
 			next = 2 * e.cfg.PollInterval
 		}
+		if len(wakes) > 0 {
+			next = max(0, min(next, time.Until(wakes[0])))
+		}
 		if !t.Stop() {
 			select {
 			case <-t.C:
@@ -56,6 +93,7 @@ func (e *Engine) pollLoop(ctx context.Context) {
 			}
 		}
 		t.Reset(next)
+		nextAt = time.Now().Add(next)
 	}
 }
 
