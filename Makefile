@@ -8,7 +8,7 @@ MODULE_DIRS := $(shell $(GO) list -m -f '{{.Dir}}')
 PACKAGES    := $(shell $(GO) list -m -f '{{.Path}}/...')
 TEST_FLAGS  ?= -count=1 -timeout 15m
 
-.PHONY: all build run test test-deps test-faults test-browser browser-deps lint fmt vet modules bench pgo clean help
+.PHONY: all build run screenshots test test-deps test-faults test-browser browser-deps lint fmt vet modules bench pgo clean help
 
 all: build
 
@@ -28,8 +28,11 @@ bin/nats-server: e2e/go.mod ## a current nats-server, built from the Go module (
 run: build ## bring the whole pipeline up in the foreground (development defaults)
 	./scripts/run.sh
 
-test: lint modules test-deps ## gofmt, go vet, standalone module builds, then every Go test (the browser tests and receiver kits too)
+test: lint modules test-deps test-canvas ## gofmt, go vet, standalone module builds, the Canvas plugin's tests, then every Go test (the browser tests and receiver kits too)
 	$(GO) test $(TEST_FLAGS) $(PACKAGES)
+
+test-canvas: ## the Canvas plugin's tests (integrations/canvas: system python3, standard library only)
+	cd integrations/canvas && PYTHONDONTWRITEBYTECODE=1 python3 -m unittest discover -s tests
 
 test-browser: browser-deps ## only the dashboard's browser tests (chromium + playwright-core + axe-core)
 	$(GO) test $(TEST_FLAGS) -v -run TestDashboard ./e2e/browser/
@@ -43,6 +46,9 @@ test-deps:
 
 browser-deps: test-deps
 
+screenshots: browser-deps ## refresh the dashboard screenshots in docs/ (the browser tests, writing their pictures there)
+	UI_SCREENSHOTS=docs $(GO) test $(TEST_FLAGS) -run TestDashboard ./e2e/browser/
+
 lint: fmt vet ## gofmt and go vet over every module
 
 fmt:
@@ -52,7 +58,7 @@ vet:
 	$(GO) vet $(PACKAGES)
 
 modules: ## each module also builds alone (GOWORK=off, as in a Docker build)
-	@for d in $(MODULE_DIRS); do (cd $$d && GOWORK=off $(GO) build ./... ) || { echo "module $$d does not build with GOWORK=off"; exit 1; }; done
+	@for d in $(MODULE_DIRS); do (cd $$d && GOWORK=off $(GO) build -o /dev/null ./... ) || { echo "module $$d does not build with GOWORK=off"; exit 1; }; done
 
 # Every suite (ingest, delivery, pipeline, latency at 500 and 2000 events/s for 60 s each, backlog,
 # due); BENCH_FLAGS picks or shortens, e.g. BENCH_FLAGS="-suites pipeline,latency -latency-duration 10s".

@@ -88,9 +88,13 @@ func TestDashboard(t *testing.T) {
 		}
 	}
 
+	// Screenshots go to a temporary folder, so that a test run leaves the checkout as it was;
+	// UI_SCREENSHOTS=docs (make screenshots) refreshes the documentation's pictures.
 	shots := os.Getenv("UI_SCREENSHOTS")
 	if shots == "" {
-		shots = filepath.Join(root, "docs")
+		shots = t.TempDir()
+	} else if !filepath.IsAbs(shots) {
+		shots = filepath.Join(root, shots)
 	}
 	cmd := exec.CommandContext(ctx, node, "dashboard.mjs")
 	cmd.Dir = dir

@@ -96,6 +96,10 @@ func Run(ctx context.Context, cfg Config, deps Deps, log *zap.Logger, ready func
 		return err
 	}
 	providers := providers.All(catalog)
+	doc, err := OpenAPIDocument(catalog, providers)
+	if err != nil {
+		return err
+	}
 	filters, err := subscription.NewFilters()
 	if err != nil {
 		return err
@@ -167,14 +171,15 @@ func Run(ctx context.Context, cfg Config, deps Deps, log *zap.Logger, ready func
 		admin.Options{RedAfter: cfg.RedAfter, DefaultMaxAttempts: cfg.schedule.DefaultAttempts(), RotationGrace: cfg.RotationGrace,
 			ReplayLimit: cfg.ReplayLimit, ReplayMaxScan: 20 * cfg.ReplayLimit, Lease: cfg.Lease, Due: dueRules}).Register(v1)
 	v1.GET("/event-types", httpx.EventTypes(catalog))
-	e.GET("/openapi.json", func(c echo.Context) error { return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, OpenAPI) })
+	v1.GET("/providers", providersHandler(providers))
+	e.GET("/openapi.json", func(c echo.Context) error { return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, doc) })
 	e.GET("/.well-known/jwks.json", admin.JWKS(cache, time.Now))
 	if deps.Routes != nil {
 		deps.Routes(e.Routes())
 	}
 	// The dashboard is mounted after the routes are told: its HTML pages are not part of the
 	// JSON API that openapi.json describes. It calls the /v1 routes above in-process.
-	dashboard, err := ui.New(ui.Options{API: e, Tokens: tokens, Key: cfg.key, Session: cfg.UISession, Hourly: db.Hourly, Log: log})
+	dashboard, err := ui.New(ui.Options{API: e, Providers: providers, Catalog: catalog, Tokens: tokens, Key: cfg.key, Session: cfg.UISession, Hourly: db.Hourly, Log: log})
 	if err != nil { // embedded templates that do not parse: caught by the ui tests
 		stopConsume()
 		<-consumed

@@ -282,7 +282,7 @@ func (c *Compiler) checkAuth(ctx context.Context, a credential.Config) []Problem
 		unused("token", "secret")
 	case credential.RoutingKey, credential.SMTP: // checked with the provider (checkOwnAuth)
 	default:
-		add("type", "unknown auth type %q; one of: none, bearer, hmac, smart_backend", a.Type)
+		add("type", "unknown auth type %q; one of: %s", a.Type, strings.Join(credential.Types(), ", "))
 	}
 	sortProblems(ps)
 	return ps

@@ -51,13 +51,44 @@ func (p *Provider) Families() []string { return chat.Families(p.catalog) }
 // first events, as in a chat channel.
 func (*Provider) DigestPolicy() (preview int, refuse string) { return chat.DigestPolicy() }
 
+// Form implements notify.Described.
+func (*Provider) Form() notify.Form {
+	return notify.Form{Label: "Email (SMTP)", URLLabel: "Mail server: smtp://host:587 (STARTTLS) or smtps://host:465", AuthTypes: []string{credential.None, credential.SMTP},
+		Options: []notify.Option{{Name: "from", Label: "From", Placeholder: "Taskhook <alerts@clinic.example>"},
+			{Name: "to", Label: "To (addresses, comma-separated)", Placeholder: "oncall@clinic.example"}}}
+}
+
 // AuthTypes implements the subscription's own-credential check: no login, or an SMTP login.
 func (*Provider) AuthTypes() []string { return []string{credential.None, credential.SMTP} }
 
 // Options are an email webhook's options.
 type Options struct {
-	From string   `json:"from"`
-	To   []string `json:"to"`
+	From string    `json:"from"`
+	To   Addresses `json:"to"`
+}
+
+// Addresses are the recipients: a JSON array of addresses, or one string of comma-separated
+// addresses (as the dashboard's form sends them).
+type Addresses []string
+
+// UnmarshalJSON implements json.Unmarshaler.
+func (a *Addresses) UnmarshalJSON(b []byte) error {
+	var s string
+	if json.Unmarshal(b, &s) == nil {
+		*a = nil
+		for _, part := range strings.Split(s, ",") {
+			if part = strings.TrimSpace(part); part != "" {
+				*a = append(*a, part)
+			}
+		}
+		return nil
+	}
+	var list []string
+	if err := json.Unmarshal(b, &list); err != nil {
+		return err
+	}
+	*a = list
+	return nil
 }
 
 // CheckOptions implements notify.Provider.

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/taskhook/taskhook/dispatcher/internal/credential"
 	"github.com/taskhook/taskhook/dispatcher/internal/digest"
 	"github.com/taskhook/taskhook/dispatcher/internal/notify"
 )
@@ -21,6 +22,11 @@ func New() *Provider { return &Provider{} }
 
 // Name implements notify.Provider.
 func (*Provider) Name() string { return "generic" }
+
+// Form implements notify.Described.
+func (*Provider) Form() notify.Form {
+	return notify.Form{Label: "Any HTTPS endpoint (generic JSON)", URLLabel: "Endpoint URL", AuthTypes: credential.Applied()}
+}
 
 // CheckOptions implements notify.Provider: generic webhooks have no options.
 func (*Provider) CheckOptions(opts json.RawMessage) error {

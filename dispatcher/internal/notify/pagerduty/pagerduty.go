@@ -54,6 +54,12 @@ func (*Provider) DigestPolicy() (preview int, refuse string) {
 	return 0, "a PagerDuty alert is about one task, report or device (its dedup_key); page per event"
 }
 
+// Form implements notify.Described.
+func (*Provider) Form() notify.Form {
+	return notify.Form{Label: "PagerDuty (Events API v2)", URLLabel: "Events API v2 enqueue URL", AuthTypes: []string{credential.RoutingKey},
+		Options: []notify.Option{{Name: "source", Label: "Source shown on the alert", Placeholder: DefaultSource}}}
+}
+
 // AuthTypes implements the subscription's own-credential check: the routing key is required.
 func (*Provider) AuthTypes() []string { return []string{credential.RoutingKey} }
 

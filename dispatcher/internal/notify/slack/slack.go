@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"strings"
 
+	"github.com/taskhook/taskhook/dispatcher/internal/credential"
 	"github.com/taskhook/taskhook/dispatcher/internal/notify"
 	"github.com/taskhook/taskhook/dispatcher/internal/notify/chat"
 	"github.com/taskhook/taskhook/pkg/event"
@@ -32,6 +33,11 @@ func New(cat *event.Catalog) *Provider { return &Provider{catalog: cat} }
 
 // Name implements notify.Provider.
 func (*Provider) Name() string { return "slack" }
+
+// Form implements notify.Described: the incoming webhook URL is the credential.
+func (*Provider) Form() notify.Form {
+	return notify.Form{Label: "Slack", URLLabel: "Slack incoming webhook URL", AuthTypes: []string{credential.None}}
+}
 
 // URLIsSecret implements notify.SecretURL: an incoming webhook URL lets anyone post.
 func (*Provider) URLIsSecret() bool { return true }

@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"strings"
 
+	"github.com/taskhook/taskhook/dispatcher/internal/credential"
 	"github.com/taskhook/taskhook/dispatcher/internal/notify"
 	"github.com/taskhook/taskhook/dispatcher/internal/notify/chat"
 	"github.com/taskhook/taskhook/pkg/event"
@@ -27,6 +28,11 @@ func New(cat *event.Catalog) *Provider { return &Provider{catalog: cat} }
 
 // Name implements notify.Provider.
 func (*Provider) Name() string { return "teams" }
+
+// Form implements notify.Described: the Workflows URL is the credential.
+func (*Provider) Form() notify.Form {
+	return notify.Form{Label: "Microsoft Teams", URLLabel: "Teams workflow webhook URL", AuthTypes: []string{credential.None}}
+}
 
 // URLIsSecret implements notify.SecretURL: a Workflows URL carries its signature.
 func (*Provider) URLIsSecret() bool { return true }
