@@ -63,6 +63,10 @@ func (a *API) diff(old, cur *subscription.Webhook) map[string]any {
 	if !reflect.DeepEqual(old.TLS, cur.TLS) {
 		ch["tls"] = map[string]any{"changed": true} // the key is secret: no values
 	}
+	if !reflect.DeepEqual(old.Escalation, cur.Escalation) {
+		ch["escalation"] = map[string]any{"from": old.Escalation, "to": cur.Escalation}
+	}
+	field("fallback", old.Fallback, cur.Fallback)
 	if digestChanged(old.Digest, cur.Digest) {
 		ch["digest"] = map[string]any{"from": old.Digest, "to": cur.Digest}
 	}

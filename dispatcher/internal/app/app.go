@@ -11,11 +11,13 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
 	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap"
 
 	"github.com/taskhook/taskhook/dispatcher/internal/admin"
+	"github.com/taskhook/taskhook/dispatcher/internal/alert"
 	"github.com/taskhook/taskhook/dispatcher/internal/consume"
 	"github.com/taskhook/taskhook/dispatcher/internal/credential"
 	"github.com/taskhook/taskhook/dispatcher/internal/credential/smart"
@@ -125,6 +127,7 @@ func Run(ctx context.Context, cfg Config, deps Deps, log *zap.Logger, ready func
 		Schedule: cfg.schedule, AttemptTimeout: cfg.AttemptTimeout, RetryAfterMax: cfg.RetryAfterMax, Lease: cfg.Lease,
 		MaxInflight: cfg.MaxInflight, WebhookConcurrency: cfg.WebhookConcurrency, PollInterval: cfg.PollInterval,
 		WriteBatch: 500, WriteInterval: 20 * time.Millisecond, GaugeInterval: cfg.GaugeInterval, Tracing: tr,
+		Marks: (&alert.Marks{Store: db, Box: box, PublicURL: cfg.PublicURL, Active: cache.Alerting}).Lookup,
 	}, db, cache, client, box, m, log)
 	work, stopWork := context.WithCancel(context.Background())
 	defer stopWork()
@@ -133,7 +136,7 @@ func Run(ctx context.Context, cfg Config, deps Deps, log *zap.Logger, ready func
 
 	var dueRules *due.Rules
 	consumeCfg := consume.Config{BatchSize: cfg.BatchSize, BatchWait: 2 * time.Millisecond, Window: cfg.AckWindow,
-		Workers: 4, Lease: cfg.Lease, GaugeInterval: cfg.GaugeInterval, Catalog: catalog, Tracing: tr}
+		Workers: 4, Lease: cfg.Lease, GaugeInterval: cfg.GaugeInterval, Catalog: catalog, Tracing: tr, AckLinkTTL: cfg.AckLinkTTL}
 	if cfg.DueEvents == "derive" {
 		dueRules = &due.Rules{Location: cfg.location, Grace: cfg.OverdueGrace}
 		scheduler := &due.Scheduler{Rules: *dueRules, Store: db, Box: box, Catalog: catalog, Metrics: m, Log: log,
@@ -146,6 +149,16 @@ func Run(ctx context.Context, cfg Config, deps Deps, log *zap.Logger, ready func
 		Log: log, Interval: cfg.OpsInterval, Every: cfg.PollInterval, Batch: 100,
 		Published: func(typ string, n int) { m.OpsPublished.WithLabelValues(typ).Add(float64(n)) }}
 	go opsFlusher.Run(work)
+	if cfg.PublicURL == "" {
+		for _, w := range cache.All() {
+			if w.Escalation != nil {
+				log.Warn("a webhook has an escalation policy but TASKHOOK_PUBLIC_URL is unset: its messages carry no acknowledge link", zap.String("webhook_id", w.ID.String()))
+			}
+		}
+	}
+	escalations := &alert.Scheduler{Store: db, Metrics: m, Log: log, Interval: cfg.PollInterval, Gauges: cfg.GaugeInterval, Batch: 100, Poke: engine.Poke}
+	go escalations.Run(work)
+	acknowledger := &alert.Acknowledger{Store: db, Metrics: m, Log: log}
 	go (&ops.Observer{Store: db, Log: log, RedAfter: cfg.RedAfter, Every: 2 * time.Second}).Run(work)
 	consumer := consume.New(consumeCfg, cons, cache, db, engine, box, m, log)
 	consumeCtx, stopConsume := context.WithCancel(context.Background())
@@ -169,7 +182,8 @@ func Run(ctx context.Context, cfg Config, deps Deps, log *zap.Logger, ready func
 	go resealer.Run(work)
 	admin.New(admin.Deps{DB: db, Codec: codec, Compiler: compiler, Cache: cache, Engine: engine, Replayer: replayer, Log: log, Sealed: resealer.Left},
 		admin.Options{RedAfter: cfg.RedAfter, DefaultMaxAttempts: cfg.schedule.DefaultAttempts(), RotationGrace: cfg.RotationGrace,
-			ReplayLimit: cfg.ReplayLimit, ReplayMaxScan: 20 * cfg.ReplayLimit, Lease: cfg.Lease, Due: dueRules}).Register(v1)
+			ReplayLimit: cfg.ReplayLimit, ReplayMaxScan: 20 * cfg.ReplayLimit, Lease: cfg.Lease, Due: dueRules, PublicURL: cfg.PublicURL}).Register(v1)
+	(&alert.API{Store: db, Ack: acknowledger}).Register(v1)
 	v1.GET("/event-types", httpx.EventTypes(catalog))
 	v1.GET("/providers", providersHandler(providers))
 	e.GET("/openapi.json", func(c echo.Context) error { return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, doc) })
@@ -186,6 +200,14 @@ func Run(ctx context.Context, cfg Config, deps Deps, log *zap.Logger, ready func
 		return err
 	}
 	dashboard.Mount(e)
+	(&alert.Pages{Store: db, Ack: acknowledger, Box: box, EventAAD: deliver.EventAAD, Catalog: catalog,
+		Channel: func(id uuid.UUID) (alert.Channel, bool) {
+			w := cache.Get(id)
+			if w == nil {
+				return alert.Channel{}, false
+			}
+			return alert.Channel{Name: w.Name, Redact: w.Redact, Location: w.Target.Location}, true
+		}}).Mount(e)
 	go housekeeping(work, db, cfg, m, log)
 	flusher := &digest.Flusher{DB: db, Webhooks: cache, Box: box, EventAAD: deliver.EventAAD, Delivered: engine.Poke,
 		Every: cfg.PollInterval, Metrics: m, Log: log}

@@ -65,6 +65,8 @@ type Config struct {
 	// OrderSettle is how long a delivery of a webhook with ordering "subject" waits before its
 	// first attempt (see addOrdered); 0: Window + 1s.
 	OrderSettle time.Duration
+	// AckLinkTTL is how long the acknowledge link of an alert opened here works.
+	AckLinkTTL time.Duration
 }
 
 // Store is what the consumer needs of PostgreSQL (*store.DB).
@@ -188,7 +190,11 @@ type item struct {
 	digests  []*subscription.Compiled // matching webhooks with a digest: the event is collected
 	ordered  []*deliver.Job           // deliveries to webhooks with ordering "subject": stored, attempted by the poller in order
 	orderKey string                   // what the event is about (task:12345), for ordered deliveries
-	span     trace.Span               // the consume span (tracing on), ended with the batch
+	// held are deliveries written pending for the poller instead of attempted at once: those
+	// that open an alert (their message carries its link, which must be stored first) and the
+	// fallbacks of inactive webhooks.
+	held []held
+	span trace.Span // the consume span (tracing on), ended with the batch
 }
 
 func (c *Consumer) process(msgs []jetstream.Msg) {
@@ -223,6 +229,9 @@ func (c *Consumer) process(msgs []jetstream.Msg) {
 		for _, j := range it.ordered {
 			ids = append(ids, j.DeliveryID)
 		}
+		for _, h := range it.held {
+			ids = append(ids, h.row.ID)
+		}
 		items = append(items, it)
 	}
 	// The task state is recorded while the batch's first attempts run, off their path; no
@@ -242,8 +251,9 @@ func (c *Consumer) process(msgs []jetstream.Msg) {
 	for _, it := range items {
 		it.jobs = unrecorded(it.jobs, existing)
 		it.ordered = unrecorded(it.ordered, existing)
+		it.held = unrecordedHeld(it.held, existing)
 		outcome := "matched"
-		if len(it.jobs) == 0 && len(it.digests) == 0 && len(it.ordered) == 0 {
+		if len(it.jobs) == 0 && len(it.digests) == 0 && len(it.ordered) == 0 && len(it.held) == 0 {
 			outcome = "redelivered"
 		}
 		c.metrics.Events.WithLabelValues(it.subject, outcome).Inc()
@@ -258,7 +268,7 @@ func (c *Consumer) process(msgs []jetstream.Msg) {
 	var detached []*deliver.Job
 	for _, it := range items {
 		b.Digest = append(b.Digest, c.collect(it, now)...)
-		if len(it.jobs) == 0 && len(it.ordered) == 0 {
+		if len(it.jobs) == 0 && len(it.ordered) == 0 && len(it.held) == 0 {
 			continue
 		}
 		b.Events = append(b.Events, store.Event{ID: it.eventID, Subject: it.subject, Payload: c.box.Seal(it.raw, deliver.EventAAD(it.eventID)),
@@ -274,10 +284,20 @@ func (c *Consumer) process(msgs []jetstream.Msg) {
 				if r.Disable != nil {
 					b.Disable = append(b.Disable, *r.Disable)
 				}
+				if g := deliver.GaveUp(r); g != nil {
+					b.GaveUp = append(b.GaveUp, *g)
+				}
 				results = append(results, r)
 			}
 		}
 		addOrdered(&b, it, now, c.cfg.OrderSettle)
+		for _, h := range it.held {
+			b.New = append(b.New, h.row)
+			b.Marks = append(b.Marks, h.mark)
+			if h.alert != nil {
+				b.Alerts = append(b.Alerts, *h.alert)
+			}
+		}
 	}
 	written, err := c.write(ctx, items, &b)
 	if err == nil {
@@ -304,6 +324,8 @@ func (c *Consumer) process(msgs []jetstream.Msg) {
 	if len(b.Ordered) > 0 {
 		c.engine.PokeAt(now.Add(c.cfg.OrderSettle)) // when they are due (see addOrdered)
 	}
+	c.engine.CountFallbacks(written)
+	c.countHeld(items, written)
 	c.ack(parsed, unmatched, items, <-observed)
 }
 
@@ -474,7 +496,7 @@ func (c *Consumer) match(it *item) bool {
 		}()
 	}
 	subs := c.cache.Subscribed(it.subject)
-	if len(subs) == 0 {
+	if len(subs) == 0 && len(c.cache.Inactive(it.subject)) == 0 {
 		return false
 	}
 	var doc map[string]any
@@ -498,6 +520,10 @@ func (c *Consumer) match(it *item) bool {
 			it.digests = append(it.digests, w)
 			continue
 		}
+		if w.Escalation != nil {
+			c.openAlert(it, w)
+			continue
+		}
 		if c.ordered(it, w, leaseUntil) {
 			continue
 		}
@@ -507,7 +533,23 @@ func (c *Consumer) match(it *item) bool {
 			Trace: it.traceOf(),
 		}))
 	}
-	return len(it.jobs) > 0 || len(it.digests) > 0 || len(it.ordered) > 0
+	for _, w := range c.cache.Inactive(it.subject) {
+		if about != "" && w.ID.String() == about {
+			continue
+		}
+		if w.HasFilter() {
+			if doc == nil {
+				if err := json.Unmarshal(it.raw, &doc); err != nil {
+					return false
+				}
+			}
+			if !w.Match(it.subject, doc) {
+				continue
+			}
+		}
+		c.fallBack(it, w)
+	}
+	return len(it.jobs) > 0 || len(it.digests) > 0 || len(it.held) > 0 || len(it.ordered) > 0
 }
 
 // aboutWebhook is the webhook an operational event is about ("" for other events).

@@ -29,6 +29,7 @@ type Message struct {
 	Type       string      // the subject, e.g. task.created
 	Timestamp  time.Time   // when the event happened (occurred_at, else when Taskhook received it)
 	Event      *event.Lazy // the task event: Raw() as published, Task() decoded on first use
+	Alert      *Alert      // the alert it belongs to, or an escalation or fallback mark; nil: none
 }
 
 // Target is the provider's view of a webhook.

@@ -96,6 +96,9 @@ type Batch struct {
 	Attempts []Attempt
 	Disable  []Disable
 	Digest   []DigestItem // events collected for digests instead of delivered
+	Alerts   []NewAlert   // alerts opened by the batch's deliveries
+	Marks    []Mark       // how alert and fallback deliveries of the batch are rendered
+	GaveUp   []GaveUp     // deliveries that ended failed: fallbacks and escalations follow
 	Ordered  []Ordered    // new deliveries of webhooks with ordering "subject"
 }
 
@@ -111,6 +114,8 @@ type Ordered struct {
 type Written struct {
 	Inserted map[uuid.UUID]bool // New rows inserted (absent: it existed already)
 	Updated  map[uuid.UUID]bool // Updates applied (absent: lease lost or row gone)
+	// Fallbacks are the reasons of the fallback deliveries the batch created.
+	Fallbacks []string
 }
 
 // Write applies b in one transaction: events and new deliveries (idempotent), fenced updates,
@@ -129,6 +134,9 @@ func (db *DB) Write(ctx context.Context, b *Batch) (*Written, error) {
 	if err := orderDeliveries(ctx, tx, b.Ordered); err != nil {
 		return nil, fmt.Errorf("order deliveries: %w", err)
 	}
+	if err := insertAlerts(ctx, tx, b.Alerts, b.Marks); err != nil {
+		return nil, err
+	}
 	if err := insertDigestItems(ctx, tx, b.Digest); err != nil {
 		return nil, fmt.Errorf("collect digest items: %w", err)
 	}
@@ -143,6 +151,9 @@ func (db *DB) Write(ctx context.Context, b *Batch) (*Written, error) {
 	}
 	if err := disableWebhooks(ctx, tx, b); err != nil {
 		return nil, fmt.Errorf("disable webhooks: %w", err)
+	}
+	if err := recordGaveUp(ctx, tx, b, w); err != nil {
+		return nil, fmt.Errorf("hand failed deliveries to fallbacks and alerts: %w", err)
 	}
 	if err := recordExhausted(ctx, tx, b, w); err != nil {
 		return nil, fmt.Errorf("record exhausted deliveries: %w", err)

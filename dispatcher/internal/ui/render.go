@@ -95,7 +95,7 @@ func funcs(now func() time.Time) template.FuncMap {
 }
 
 // pageNames are the templates under templates/, each rendered inside layout.html.
-var pageNames = []string{"login", "webhooks", "form", "created", "webhook", "delivery", "delete", "stats", "audit", "error"}
+var pageNames = []string{"login", "webhooks", "form", "created", "webhook", "delivery", "delete", "stats", "audit", "error", "alerts"}
 
 func parsePages(now func() time.Time) (map[string]*template.Template, error) {
 	out := map[string]*template.Template{}
@@ -127,12 +127,13 @@ func (u *UI) render(c echo.Context, status int, name, title, nav string, data an
 // flashes are the messages a redirect after a write may show (?done=…): a fixed set, so
 // that no text of a URL is ever rendered.
 var flashes = map[string]string{
-	"saved":     "Saved.",
-	"paused":    "Paused: no deliveries are made until you resume.",
-	"resumed":   "Resumed.",
-	"deleted":   "The webhook was deleted.",
-	"retried":   "Retried: one attempt was made now; its result is below.",
-	"signedout": "You are signed out.",
+	"saved":        "Saved.",
+	"paused":       "Paused: no deliveries are made until you resume.",
+	"resumed":      "Resumed.",
+	"deleted":      "The webhook was deleted.",
+	"retried":      "Retried: one attempt was made now; its result is below.",
+	"signedout":    "You are signed out.",
+	"acknowledged": "Acknowledged: the alert is closed for everyone; no further step is taken.",
 }
 
 func redirect(c echo.Context, to, done string) error {

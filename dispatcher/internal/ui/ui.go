@@ -133,6 +133,8 @@ func (u *UI) routes() {
 	e.POST("/ui/deliveries/:id/retry", u.retry, w)
 	e.GET("/ui/stats", u.statsPage, r)
 	e.GET("/ui/audit", u.auditPage, r)
+	e.GET("/ui/alerts", u.alertsPage, r)
+	e.POST("/ui/alerts/:id/acknowledge", u.acknowledgeAlert, w)
 	u.mux = e
 }
 

@@ -157,5 +157,17 @@ func build(m event.Summary, limit int) Envelope {
 
 // Render implements notify.Provider.
 func (p *Provider) Render(ctx context.Context, t *notify.Target, m *notify.Message) (*notify.Request, error) {
-	return chat.Render(ctx, p.catalog, t, m, func(s event.Summary) any { return Build(s) })
+	return chat.Render(ctx, p.catalog, t, m, func(s event.Summary) any { return WithAcknowledge(Build(s), m.Alert) })
+}
+
+// WithAcknowledge adds an alert's Action.OpenUrl titled Acknowledge (and its link to the
+// card's fallback text); a message outside an alert is returned as is.
+func WithAcknowledge(env Envelope, a *notify.Alert) Envelope {
+	if a == nil || a.AcknowledgeURL == "" || len(env.Attachments) == 0 {
+		return env
+	}
+	card := &env.Attachments[0].Content
+	card.Actions = append([]any{OpenURL{Type: "Action.OpenUrl", Title: "Acknowledge", URL: a.AcknowledgeURL}}, card.Actions...)
+	card.FallbackText += "\nAcknowledge: " + a.AcknowledgeURL
+	return env
 }
