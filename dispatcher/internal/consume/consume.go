@@ -65,6 +65,9 @@ type Config struct {
 	// Tracing continues each event's trace (from its message headers) with a consume span, a
 	// match span and a span for the batch's write; nil or off: none.
 	Tracing *tracing.Tracing
+	// OrderSettle is how long a delivery of a webhook with ordering "subject" waits before its
+	// first attempt (see addOrdered); 0: Window + 1s.
+	OrderSettle time.Duration
 	// AckLinkTTL is how long the acknowledge link of an alert opened here works.
 	AckLinkTTL time.Duration
 }
@@ -101,6 +104,9 @@ func New(cfg Config, cons jetstream.Consumer, cache *subscription.Cache, db Stor
 	box *secretbox.Box, m *metrics.Metrics, log *zap.Logger) *Consumer {
 	if cfg.Tracing == nil {
 		cfg.Tracing = tracing.Off()
+	}
+	if cfg.OrderSettle == 0 {
+		cfg.OrderSettle = cfg.Window + time.Second
 	}
 	return &Consumer{cfg: cfg, cons: cons, cache: cache, db: db, engine: engine, box: box, metrics: m, log: log,
 		tracer: cfg.Tracing.Tracer("taskhook/dispatcher/consume")}
@@ -186,6 +192,8 @@ type item struct {
 	received time.Time
 	jobs     []*deliver.Job
 	digests  []*subscription.Compiled // matching webhooks with a digest: the event is collected
+	ordered  []*deliver.Job           // deliveries to webhooks with ordering "subject": stored, attempted by the poller in order
+	orderKey string                   // what the event is about (task:12345), for ordered deliveries
 	// held are deliveries written pending for the poller instead of attempted at once: those
 	// that open an alert (their message carries its link, which must be stored first) and the
 	// fallbacks of inactive webhooks.
@@ -222,6 +230,9 @@ func (c *Consumer) process(msgs []jetstream.Msg) {
 		for _, j := range it.jobs {
 			ids = append(ids, j.DeliveryID)
 		}
+		for _, j := range it.ordered {
+			ids = append(ids, j.DeliveryID)
+		}
 		for _, h := range it.held {
 			ids = append(ids, h.row.ID)
 		}
@@ -244,9 +255,10 @@ func (c *Consumer) process(msgs []jetstream.Msg) {
 	var jobs []*deliver.Job
 	for _, it := range items {
 		it.jobs = unrecorded(it.jobs, existing)
+		it.ordered = unrecorded(it.ordered, existing)
 		it.held = unrecordedHeld(it.held, existing)
 		outcome := "matched"
-		if len(it.jobs) == 0 && len(it.digests) == 0 && len(it.held) == 0 {
+		if len(it.jobs) == 0 && len(it.digests) == 0 && len(it.ordered) == 0 && len(it.held) == 0 {
 			outcome = "redelivered"
 		}
 		c.metrics.Events.WithLabelValues(it.subject, outcome).Inc()
@@ -261,7 +273,7 @@ func (c *Consumer) process(msgs []jetstream.Msg) {
 	var detached []*deliver.Job
 	for _, it := range items {
 		b.Digest = append(b.Digest, c.collect(it, now)...)
-		if len(it.jobs) == 0 && len(it.held) == 0 {
+		if len(it.jobs) == 0 && len(it.ordered) == 0 && len(it.held) == 0 {
 			continue
 		}
 		b.Events = append(b.Events, store.Event{ID: it.eventID, Subject: it.subject, Payload: c.box.Seal(it.raw, deliver.EventAAD(it.eventID)),
@@ -283,6 +295,7 @@ func (c *Consumer) process(msgs []jetstream.Msg) {
 				results = append(results, r)
 			}
 		}
+		addOrdered(&b, it, now, c.cfg.OrderSettle)
 		for _, h := range it.held {
 			b.New = append(b.New, h.row)
 			b.Marks = append(b.Marks, h.mark)
@@ -313,6 +326,9 @@ func (c *Consumer) process(msgs []jetstream.Msg) {
 		}
 	}
 	c.metrics.WebhooksDisabled.Add(float64(len(b.Disable)))
+	if len(b.Ordered) > 0 {
+		c.engine.PokeAt(now.Add(c.cfg.OrderSettle)) // when they are due (see addOrdered)
+	}
 	c.engine.CountFallbacks(written)
 	c.countHeld(items, written)
 	c.ack(parsed, unmatched, items, <-observed)
@@ -518,6 +534,9 @@ func (c *Consumer) match(it *item) bool {
 			c.openAlert(it, w)
 			continue
 		}
+		if c.ordered(it, w, leaseUntil) {
+			continue
+		}
 		it.jobs = append(it.jobs, deliver.NewFreshJob(deliver.Job{
 			DeliveryID: DeliveryID(it.eventID, w.ID), WebhookID: w.ID, EventID: it.eventID, EventType: it.subject,
 			Attempt: 1, Lease: uuid.New(), LeaseUntil: leaseUntil, Received: it.received, OccurredAt: it.occurred, Event: it.event,
@@ -540,7 +559,7 @@ func (c *Consumer) match(it *item) bool {
 		}
 		c.fallBack(it, w)
 	}
-	return len(it.jobs) > 0 || len(it.digests) > 0 || len(it.held) > 0
+	return len(it.jobs) > 0 || len(it.digests) > 0 || len(it.held) > 0 || len(it.ordered) > 0
 }
 
 // filterError counts a filter that could not be evaluated on an event (the event is not

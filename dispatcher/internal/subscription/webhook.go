@@ -38,6 +38,8 @@ type Webhook struct {
 	SendTraceparent    bool            // outbound requests carry the attempt's W3C traceparent
 	Escalation         *alert.Policy   // nil: deliveries open no alert
 	Fallback           uuid.UUID       // uuid.Nil: none; receives what could not reach this webhook
+	TLS                *TLSConfig      // mutual TLS and a private CA; nil: none
+	Ordering           string          // "" (the provider's default), none or subject
 	DisabledReason     string
 	DisabledAt         time.Time
 	CreatedAt          time.Time
