@@ -22,7 +22,7 @@ func TestPublishSplitsByBytes(t *testing.T) {
 		t.Fatal(err)
 	}
 	w := bufio.NewWriter(f)
-	w.WriteString("\xef\xbb\xbf")
+	_, _ = w.WriteString("\xef\xbb\xbf") // a bufio.Writer's error comes back from Flush
 	line := func(i, notes int) string {
 		return fmt.Sprintf(`{"event_id":"big-%04d","task_id":"t-%d","event":"created","title":"t","patient":{"id":"p","notes":%q}}`, i, i, strings.Repeat("n", notes))
 	}

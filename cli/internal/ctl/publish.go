@@ -70,7 +70,7 @@ same file again within the duplicate window counts duplicates instead of publish
 			if err != nil {
 				return err
 			}
-			var in io.Reader = e.In
+			in := e.In
 			var size int64 = -1
 			if file != "-" {
 				f, err := os.Open(file)
@@ -118,7 +118,7 @@ same file again within the duplicate window counts duplicates instead of publish
 					return send(items[h:], lines[h:])
 				}
 				if err != nil {
-					e.printPublish(sum, len(refused), "")
+					_ = e.printPublish(sum, len(refused), "") // the batch's error is the one to report
 					return fmt.Errorf("batch from line %d: %w (the lines before it were published; publish again: the same lines are counted as duplicates)", lines[0], err)
 				}
 				sum.Batches++

@@ -108,10 +108,6 @@ func httpError(err error) error {
 	return &httpx.Error{Status: http.StatusBadRequest, Message: e.Message}
 }
 
-func unprocessable(ps []subscription.Problem) error {
-	return &httpx.Error{Status: http.StatusUnprocessableEntity, Message: webhooks.InvalidMessage, Details: ps}
-}
-
 // parseID reads the :id path parameter (400 when it is not a UUID).
 func parseID(c echo.Context, what string) (uuid.UUID, error) {
 	id, err := uuid.Parse(c.Param("id"))

@@ -71,9 +71,9 @@ func TestDigestSplitByBytes(t *testing.T) {
 		// < is what json.Marshal would write as six bytes.
 		h.publish(fmt.Sprintf(`{"event_id":"big-%02d","task_id":"t-%02d","event":"created","title":%q}`, i, i, strings.Repeat("<", 9000)))
 	}
-	reqs := gen.waitFor(t, 4, 20*time.Second)
+	gen.waitFor(t, 4, 20*time.Second)
 	time.Sleep(time.Second)
-	reqs = gen.requests()
+	reqs := gen.requests()
 	seen := map[string]bool{}
 	for _, r := range reqs {
 		var d struct {
