@@ -27,6 +27,13 @@ type Family struct {
 	// Summarize turns a validated body into what chat providers (Slack, Teams) show: a title,
 	// a severity and facts, times in loc; with redact, the patient by id only.
 	Summarize func(typ string, raw []byte, loc *time.Location, redact bool) (Summary, error)
+	// Subject, when set, names what a validated body is about, the same for every event of it
+	// ("task:12345", "report:R-1", "device:D-991"): PagerDuty's dedup_key, the unit of ordered
+	// delivery. Empty when the body names nothing.
+	Subject func(raw []byte) string
+	// Closes, when set, reports that an event ends what it is about (a task completed or
+	// closed): PagerDuty resolves the alert of its subject.
+	Closes func(typ string, raw []byte) bool
 }
 
 // Type is one event type of a family.

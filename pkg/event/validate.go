@@ -297,6 +297,22 @@ func (c *snapshot) Summarize(typ string, raw []byte, loc *time.Location, redact 
 	return f.Summarize(typ, raw, loc, redact)
 }
 
+// SubjectOf names what an event is about (see Family.Subject); "" when its family names
+// nothing.
+func (c *Catalog) SubjectOf(typ string, raw []byte) string {
+	_, f, ok := c.Lookup(typ)
+	if !ok || f.Subject == nil {
+		return ""
+	}
+	return f.Subject(raw)
+}
+
+// Closes reports whether an event ends what it is about (see Family.Closes).
+func (c *Catalog) Closes(typ string, raw []byte) bool {
+	_, f, ok := c.Lookup(typ)
+	return ok && f.Closes != nil && f.Closes(typ, raw)
+}
+
 // inlineRefs replaces every {"$ref": "#/$defs/<name>"} of a schema document by a copy of the
 // definition (definitions of this schema do not refer to each other recursively).
 func inlineRefs(doc any) (any, error) {

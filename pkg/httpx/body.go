@@ -38,13 +38,21 @@ func trackBody(req *http.Request) *trackedBody {
 // not read to its end (a request refused before reading it: 401, 403, 404, 405, 413, 415) is
 // not waited for: net/http would otherwise read up to 256 KiB of it before answering, for as
 // long as a client takes to send it (Content-Length: 100 and nothing: until the read timeout).
-// The connection's read deadline is set to now, so the answer goes out at once and the
-// connection closes after it (what remains on the wire cannot be parsed as a next request).
+// The answer says Connection: close and the connection's read deadline is set to now, so the
+// answer goes out at once and the connection closes after it (what remains on the wire cannot
+// be parsed as a next request).
 func (b *trackedBody) done(c echo.Context) {
 	b.req.Body = b.orig
 	if b.eof || b.orig == nil || b.orig == http.NoBody || b.req.ContentLength == 0 {
 		return
 	}
+	// An answer the handler already wrote has told the client whether the connection stays
+	// open (net/http decided that when it wrote the headers): cutting it now would race the
+	// client's next request on it, which would be cancelled as soon as it was read.
+	if c.Response().Committed {
+		return
+	}
+	c.Response().Header().Set("Connection", "close")
 	_ = http.NewResponseController(c.Response()).SetReadDeadline(time.Now())
 }
 

@@ -33,7 +33,7 @@ func TestPatchWebhook(t *testing.T) {
 	// A patch that would make it invalid changes nothing.
 	for body, path := range map[string]string{`{"url":"ftp://x.example/"}`: "/url", `{"events":[]}`: "/events",
 		`{"filter":"event.x =="}`: "/filter", `{"auth":{"token":"t"}}`: "/auth/type", `{"max_attempts":0}`: "/max_attempts",
-		`{"provider":"pagerduty"}`: "/provider", `{"timezone":"Nowhere/Land"}`: "/timezone"} {
+		`{"provider":"carrier-pigeon"}`: "/provider", `{"timezone":"Nowhere/Land"}`: "/timezone"} {
 		r := h.do("PATCH", "/v1/webhooks/"+wh.ID, adminToken, []byte(body))
 		if r.Status != 422 || !strings.Contains(string(r.Body), `"path":"`+path+`"`) {
 			t.Errorf("%s: %d %s", body, r.Status, r.Body)

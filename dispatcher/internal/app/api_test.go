@@ -91,7 +91,7 @@ func TestWebhookAPIBadInput(t *testing.T) {
 		{"unknown event", adminToken, "", with("events", []string{"task.deleted"}), 422, "/events/0"},
 		{"bad filter", adminToken, "", with("filter", "event.title =="), 422, "/filter"},
 		{"bad template", adminToken, "", with("template", "{{ .event.title "), 422, "/template"},
-		{"unknown provider", adminToken, "", with("provider", "pagerduty"), 422, "/provider"},
+		{"unknown provider", adminToken, "", with("provider", "carrier-pigeon"), 422, "/provider"},
 		{"bad timezone", adminToken, "", with("timezone", "Moon/Base"), 422, "/timezone"},
 		{"zero attempts", adminToken, "", with("max_attempts", 0), 422, "/max_attempts"},
 		{"bad hmac secret", adminToken, "", with("auth", map[string]any{"type": "hmac", "secret": "plain"}), 422, "/auth/secret"},

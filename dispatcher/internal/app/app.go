@@ -4,8 +4,10 @@ package app
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"net"
+	"net/http"
 	"strconv"
 	"time"
 
@@ -97,7 +99,7 @@ func Run(ctx context.Context, cfg Config, deps Deps, log *zap.Logger, ready func
 	}
 	defer func() { _ = tr.Shutdown(context.Background()) }()
 	m := metrics.New()
-	policy := &netguard.Policy{AllowHTTP: cfg.AllowHTTP, Allowed: cfg.allowed, Resolver: deps.Resolver}
+	policy := &netguard.Policy{AllowHTTP: cfg.AllowHTTP, Allowed: cfg.allowed, Resolver: deps.Resolver, Proxy: cfg.egress}
 	client := policy.Client(cfg.AttemptTimeout, cfg.MaxInflight)
 	catalog, err := families.Catalog()
 	if err != nil {
@@ -126,6 +128,10 @@ func Run(ctx context.Context, cfg Config, deps Deps, log *zap.Logger, ready func
 			return credential.New(c, credential.Deps{HTTPClient: client}, smart.New)
 		},
 		CheckSMART: smart.Check,
+		Dial:       policy.DialContext, AllowPlain: cfg.AllowHTTP,
+		TLSClient: func(t *tls.Config) *http.Client {
+			return policy.ClientTLS(cfg.AttemptTimeout, cfg.WebhookConcurrency, t)
+		},
 	}
 	codec := subscription.Codec{Box: box, Providers: providers}
 	cache := subscription.NewCache(db, codec, compiler, log)

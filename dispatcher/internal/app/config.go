@@ -33,6 +33,7 @@ type Config struct {
 	PreviousKeys       string        `env:"TASKHOOK_PREVIOUS_ENCRYPTION_KEYS" help:"comma-separated old encryption keys that only open; what they sealed is re-sealed with TASKHOOK_ENCRYPTION_KEY in the background"`
 	AllowHTTP          bool          `env:"TASKHOOK_ALLOW_HTTP" envDefault:"false" help:"allow http:// webhook URLs (development and tests only)"`
 	AllowedNetworks    string        `env:"TASKHOOK_ALLOWED_NETWORKS" help:"CIDRs webhook targets may resolve to although private, loopback or link-local"`
+	EgressProxy        string        `env:"TASKHOOK_EGRESS_PROXY" help:"http://host:port of an HTTP proxy every delivery, token request and mail leaves through (CONNECT tunnels, to the address the SSRF guard checked)"`
 	StreamReplicas     int           `env:"TASKHOOK_STREAM_REPLICAS" envDefault:"1" help:"JetStream replicas of the event stream (3 in a NATS cluster); 1 to 5"`
 	DuplicateWindow    time.Duration `env:"TASKHOOK_DUPLICATE_WINDOW" envDefault:"2m" help:"JetStream duplicate window of the stream"`
 	StreamMaxAge       time.Duration `env:"TASKHOOK_STREAM_MAX_AGE" envDefault:"168h" help:"how long events stay in the stream (0 keeps them forever)"`
@@ -72,6 +73,7 @@ type Config struct {
 	key      []byte
 	previous [][]byte
 	allowed  []netip.Prefix
+	egress   *url.URL
 	schedule deliver.Schedule
 	location *time.Location
 }
@@ -101,6 +103,9 @@ func (c *Config) validate() error {
 		c.previous = append(c.previous, pk)
 	}
 	if c.allowed, err = netguard.ParseAllowed(c.AllowedNetworks); err != nil {
+		return err
+	}
+	if c.egress, err = netguard.ParseProxy(c.EgressProxy); err != nil {
 		return err
 	}
 	if c.schedule, err = deliver.ParseSchedule(c.RetrySchedule); err != nil {

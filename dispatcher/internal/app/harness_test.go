@@ -64,7 +64,7 @@ func (f *fakeDNS) LookupNetIP(_ context.Context, _, host string) ([]netip.Addr, 
 }
 
 type harness struct {
-	t     *testing.T
+	t     testing.TB
 	nats  *natstest.Server
 	dbURL string
 	db    *sqlx.DB
@@ -97,7 +97,7 @@ func testEnv(natsURL, dbURL string) []string {
 		"TASKHOOK_DUE_EVENTS=off"}
 }
 
-func start(t *testing.T, extraEnv ...string) *harness {
+func start(t testing.TB, extraEnv ...string) *harness {
 	t.Helper()
 	srv := natstest.Start(t)
 	dbURL := pgtest.NewDatabase(t)
@@ -108,13 +108,13 @@ func natstestStart(t *testing.T) *natstest.Server { return natstest.Start(t) }
 func newDB(t *testing.T) string                   { return pgtest.NewDatabase(t) }
 
 // startWith runs the dispatcher against nats and dbURL (which may be a proxy of realDB).
-func startWith(t *testing.T, srv *natstest.Server, dbURL, realDB string, extraEnv ...string) *harness {
+func startWith(t testing.TB, srv *natstest.Server, dbURL, realDB string, extraEnv ...string) *harness {
 	t.Helper()
 	return startDeps(t, srv, dbURL, realDB, Deps{}, extraEnv...)
 }
 
 // startDeps is startWith with dependencies a test sets (the resolver is always the harness's).
-func startDeps(t *testing.T, srv *natstest.Server, dbURL, realDB string, deps Deps, extraEnv ...string) *harness {
+func startDeps(t testing.TB, srv *natstest.Server, dbURL, realDB string, deps Deps, extraEnv ...string) *harness {
 	t.Helper()
 	cfg, err := Load(append(testEnv(srv.URL, dbURL), extraEnv...))
 	if err != nil {
@@ -181,7 +181,7 @@ type reply struct {
 	Body   []byte
 }
 
-func (r reply) decode(t *testing.T, v any) {
+func (r reply) decode(t testing.TB, v any) {
 	t.Helper()
 	if err := json.Unmarshal(r.Body, v); err != nil {
 		t.Fatalf("status %d, body not JSON (%v): %s", r.Status, err, r.Body)

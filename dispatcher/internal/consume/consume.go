@@ -73,6 +73,9 @@ type Config struct {
 	// Tracing continues each event's trace (from its message headers) with a consume span, a
 	// match span and a span for the batch's write; nil or off: none.
 	Tracing *tracing.Tracing
+	// OrderSettle is how long a delivery of a webhook with ordering "subject" waits before its
+	// first attempt (see addOrdered); 0: Window + 1s.
+	OrderSettle time.Duration
 	// AckLinkTTL is how long the acknowledge link of an alert opened here works.
 	AckLinkTTL time.Duration
 }
@@ -109,6 +112,9 @@ func New(cfg Config, cons jetstream.Consumer, cache *subscription.Cache, db Stor
 	box *secretbox.Box, m *metrics.Metrics, log *zap.Logger) *Consumer {
 	if cfg.Tracing == nil {
 		cfg.Tracing = tracing.Off()
+	}
+	if cfg.OrderSettle == 0 {
+		cfg.OrderSettle = cfg.Window + time.Second
 	}
 	return &Consumer{cfg: cfg, cons: cons, cache: cache, db: db, engine: engine, box: box, metrics: m, log: log,
 		tracer: cfg.Tracing.Tracer("taskhook/dispatcher/consume")}
@@ -195,8 +201,10 @@ type item struct {
 	jobs     []*deliver.Job
 	// quiet are deliveries not attempted now: silenced (final), or under a repeat limit (pending,
 	// let through or suppressed in the batch's transaction).
-	quiet   []store.NewDelivery
-	digests []*subscription.Compiled // matching webhooks with a digest: the event is collected
+	quiet    []store.NewDelivery
+	digests  []*subscription.Compiled // matching webhooks with a digest: the event is collected
+	ordered  []*deliver.Job           // deliveries to webhooks with ordering "subject": stored, attempted by the poller in order
+	orderKey string                   // what the event is about (task:12345), for ordered deliveries
 	// held are deliveries written pending for the poller instead of attempted at once: those
 	// that open an alert (their message carries its link, which must be stored first) and the
 	// fallbacks of inactive webhooks.
@@ -237,6 +245,9 @@ func (c *Consumer) process(msgs []jetstream.Msg) {
 		for _, q := range it.quiet {
 			ids = append(ids, q.ID)
 		}
+		for _, j := range it.ordered {
+			ids = append(ids, j.DeliveryID)
+		}
 		for _, h := range it.held {
 			ids = append(ids, h.row.ID)
 		}
@@ -260,9 +271,10 @@ func (c *Consumer) process(msgs []jetstream.Msg) {
 	for _, it := range items {
 		it.jobs = unrecorded(it.jobs, existing)
 		it.quiet = slices.DeleteFunc(it.quiet, func(q store.NewDelivery) bool { return existing[q.ID] })
+		it.ordered = unrecorded(it.ordered, existing)
 		it.held = unrecordedHeld(it.held, existing)
 		outcome := "matched"
-		if len(it.jobs) == 0 && len(it.quiet) == 0 && len(it.digests) == 0 && len(it.held) == 0 {
+		if len(it.jobs) == 0 && len(it.quiet) == 0 && len(it.digests) == 0 && len(it.ordered) == 0 && len(it.held) == 0 {
 			outcome = "redelivered"
 		}
 		c.metrics.Events.WithLabelValues(it.subject, outcome).Inc()
@@ -277,7 +289,7 @@ func (c *Consumer) process(msgs []jetstream.Msg) {
 	var detached []*deliver.Job
 	for _, it := range items {
 		b.Digest = append(b.Digest, c.collect(it, now)...)
-		if len(it.jobs) == 0 && len(it.quiet) == 0 && len(it.held) == 0 {
+		if len(it.jobs) == 0 && len(it.quiet) == 0 && len(it.ordered) == 0 && len(it.held) == 0 {
 			continue
 		}
 		b.Events = append(b.Events, store.Event{ID: it.eventID, Subject: it.subject, Payload: c.box.Seal(it.raw, deliver.EventAAD(it.eventID)),
@@ -300,6 +312,7 @@ func (c *Consumer) process(msgs []jetstream.Msg) {
 				results = append(results, r)
 			}
 		}
+		addOrdered(&b, it, now, c.cfg.OrderSettle)
 		for _, h := range it.held {
 			b.New = append(b.New, h.row)
 			b.Marks = append(b.Marks, h.mark)
@@ -344,6 +357,9 @@ func (c *Consumer) process(msgs []jetstream.Msg) {
 		c.engine.Poke() // deliveries let through by a repeat limit are pending, due now
 	}
 	c.metrics.WebhooksDisabled.Add(float64(len(b.Disable)))
+	if len(b.Ordered) > 0 {
+		c.engine.PokeAt(now.Add(c.cfg.OrderSettle)) // when they are due (see addOrdered)
+	}
 	c.engine.CountFallbacks(written)
 	c.countHeld(items, written)
 	c.ack(parsed, unmatched, items, <-observed)
@@ -573,6 +589,9 @@ func (c *Consumer) match(it *item) bool {
 			c.openAlert(it, w)
 			continue
 		}
+		if c.ordered(it, w, leaseUntil) {
+			continue
+		}
 		it.jobs = append(it.jobs, deliver.NewFreshJob(deliver.Job{
 			DeliveryID: DeliveryID(it.eventID, w.ID), WebhookID: w.ID, EventID: it.eventID, EventType: it.subject,
 			Attempt: 1, Lease: uuid.New(), LeaseUntil: leaseUntil, Received: it.received, OccurredAt: it.occurred, Event: it.event,
@@ -593,7 +612,7 @@ func (c *Consumer) match(it *item) bool {
 		}
 		c.fallBack(it, w)
 	}
-	return len(it.jobs) > 0 || len(it.quiet) > 0 || len(it.digests) > 0 || len(it.held) > 0
+	return len(it.jobs) > 0 || len(it.quiet) > 0 || len(it.digests) > 0 || len(it.held) > 0 || len(it.ordered) > 0
 }
 
 // quiet is the delivery of it to w when a quiet rule decides it: silenced by an active silence

@@ -23,6 +23,10 @@ const (
 	Bearer       = "bearer"
 	HMAC         = "hmac"
 	SMARTBackend = "smart_backend"
+	// RoutingKey and SMTP are used by their providers themselves (notify.Secrets): the
+	// PagerDuty routing key goes in the body, the SMTP login in the mail session.
+	RoutingKey = "routing_key"
+	SMTP       = "smtp"
 )
 
 // Kind is one type of credential as the API and the dashboard name it.
@@ -39,8 +43,14 @@ func Kinds() []Kind {
 		{Bearer, "Bearer token"},
 		{HMAC, "HMAC signature (Standard Webhooks)"},
 		{SMARTBackend, "SMART Backend Services (FHIR)"},
+		{RoutingKey, "PagerDuty routing key"},
+		{SMTP, "SMTP login"},
 	}
 }
+
+// Applied lists the types the delivery engine applies to a request (every provider that leaves
+// authentication to the engine takes these); RoutingKey and SMTP are applied by their providers.
+func Applied() []string { return []string{None, Bearer, HMAC, SMARTBackend} }
 
 // Types lists the names of Kinds.
 func Types() []string {
@@ -76,6 +86,11 @@ type Config struct {
 	RotateKey            bool   `json:"rotate_key,omitempty"`
 	PreviousPublicKeyPEM string `json:"previous_public_key_pem,omitempty"`
 	PreviousKeyID        string `json:"previous_key_id,omitempty"`
+	// routing_key (PagerDuty)
+	RoutingKey string `json:"routing_key,omitempty"`
+	// smtp (email)
+	Username string `json:"username,omitempty"`
+	Password string `json:"password,omitempty"`
 }
 
 // Credential adds authentication to a request whose body is final.
@@ -154,6 +169,10 @@ func Hint(c Config) string {
 		return h
 	case SMARTBackend:
 		return "client " + c.ClientID + ", key " + c.KeyID
+	case RoutingKey:
+		return "…" + last4(c.RoutingKey)
+	case SMTP:
+		return "user " + c.Username
 	}
 	return ""
 }
@@ -211,7 +230,7 @@ func New(c Config, deps Deps, smart SMARTFactory) (Credential, error) {
 		deps.Now = time.Now
 	}
 	switch c.Type {
-	case "", None:
+	case "", None, RoutingKey, SMTP: // the latter two are applied by their providers
 		return none{}, nil
 	case Bearer:
 		return bearer{header: "Bearer " + c.Token}, nil

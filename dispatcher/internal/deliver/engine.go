@@ -86,6 +86,7 @@ type Engine struct {
 	workers  sync.WaitGroup
 	writer   *writer
 	poll     chan struct{}
+	wake     chan time.Time // extra looks the poller is asked for (PokeAt)
 	// base is the context of the lanes' attempts: Stop cancels it once the grace period is over.
 	base       context.Context
 	cancelBase context.CancelFunc
@@ -114,7 +115,7 @@ func New(cfg Config, db Store, hooks Webhooks, client *http.Client, box *secretb
 		cfg.Tracing = tracing.Off()
 	}
 	e := &Engine{cfg: cfg, db: db, hooks: hooks, client: client, box: box, metrics: m, log: log,
-		sem: make(chan struct{}, cfg.MaxInflight), lanes: map[uuid.UUID]*lane{}, poll: make(chan struct{}, 1), held: map[uuid.UUID]*Job{}}
+		sem: make(chan struct{}, cfg.MaxInflight), lanes: map[uuid.UUID]*lane{}, poll: make(chan struct{}, 1), wake: make(chan time.Time, 1024), held: map[uuid.UUID]*Job{}}
 	e.writer = newWriter(e)
 	e.tracer = cfg.Tracing.Tracer("taskhook/dispatcher/deliver")
 	e.base, e.cancelBase = context.WithCancel(context.Background())

@@ -31,6 +31,9 @@ type Job struct {
 	// Trace is the span the event was consumed in: attempts are its children (invalid without
 	// tracing).
 	Trace trace.SpanContext
+	// Ordered: the delivery waits its turn in its subject's order (ordering "subject"); when it
+	// is final, the next one may be claimed.
+	Ordered bool
 	// Alert is what the message says of the alert it belongs to (nil: none).
 	Alert *notify.Alert
 

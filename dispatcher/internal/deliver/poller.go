@@ -2,6 +2,7 @@ package deliver
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"time"
 
@@ -42,15 +43,48 @@ func (e *Engine) Poke() {
 	}
 }
 
+// PokeAt makes the poller look for due deliveries at t (when deliveries stored as due later,
+// such as ordered ones, become due), besides its usual polls. It never blocks: when too many
+// wakes are waiting, the usual polls find those deliveries.
+func (e *Engine) PokeAt(t time.Time) {
+	select {
+	case e.wake <- t:
+	default:
+	}
+}
+
+// wakeCoalesce merges wakes this close together into one look.
+const wakeCoalesce = 10 * time.Millisecond
+
 func (e *Engine) pollLoop(ctx context.Context) {
 	t := time.NewTimer(0)
 	defer t.Stop()
+	var wakes []time.Time // ascending, owned by this loop
+	nextAt := time.Now()  // when the timer fires
 	for {
 		select {
 		case <-ctx.Done():
 			return
+		case w := <-e.wake:
+			if n := len(wakes); n == 0 || w.After(wakes[n-1].Add(wakeCoalesce)) {
+				wakes = append(wakes, w)
+			} else if w.Before(wakes[n-1]) { // out of order (rare): keep the list sorted
+				wakes = append(wakes, w)
+				slices.SortFunc(wakes, func(a, b time.Time) int { return a.Compare(b) })
+			}
+			if d := time.Until(wakes[0]); d > 0 {
+				if wakes[0].Before(nextAt) {
+					t.Reset(d)
+					nextAt = wakes[0]
+				}
+				continue
+			}
 		case <-t.C:
 		case <-e.poll:
+		}
+		now := time.Now()
+		for len(wakes) > 0 && !wakes[0].After(now) {
+			wakes = wakes[1:]
 		}
 		n, full := e.pollOnce(ctx)
 		next := e.cfg.PollInterval
@@ -59,6 +93,9 @@ func (e *Engine) pollLoop(ctx context.Context) {
 		} else if n < 0 {
 			next = 2 * e.cfg.PollInterval
 		}
+		if len(wakes) > 0 {
+			next = max(0, min(next, time.Until(wakes[0])))
+		}
 		if !t.Stop() {
 			select {
 			case <-t.C:
@@ -66,6 +103,7 @@ func (e *Engine) pollLoop(ctx context.Context) {
 			}
 		}
 		t.Reset(next)
+		nextAt = time.Now().Add(next)
 	}
 }
 
@@ -112,22 +150,25 @@ func (e *Engine) pollOnce(ctx context.Context) (int, bool) {
 	return len(claimed), len(claimed) == limit
 }
 
-// jobFromClaim opens a claimed delivery's event; a delivery that can never be attempted comes
-// back as a failed result instead.
+// jobFromClaim opens a claimed delivery's event; a delivery that can never be attempted (or is
+// superseded) comes back with a failed result as well.
 func (e *Engine) jobFromClaim(c *store.Claimed) (*Job, *Result) {
 	j := &Job{DeliveryID: c.ID, WebhookID: c.WebhookID, EventID: c.EventID, EventType: c.EventType,
 		Attempt: c.Attempts + 1, Lease: c.LeaseToken, LeaseUntil: c.LeaseUntil, Received: c.CreatedAt,
-		SuppressedSinceLast: c.SuppressedSinceLast}
+		SuppressedSinceLast: c.SuppressedSinceLast, Ordered: c.Ordered}
+	if c.Superseded {
+		return j, e.supersede(j)
+	}
 	if c.Payload == nil {
-		return nil, e.failNow(j, "the event is no longer stored (past retention)")
+		return j, e.failNow(j, "the event is no longer stored (past retention)")
 	}
 	raw, err := e.box.Open(c.Payload, EventAAD(c.EventID))
 	if err != nil {
-		return nil, e.failNow(j, "the stored event cannot be decrypted (TASKHOOK_ENCRYPTION_KEY changed?)")
+		return j, e.failNow(j, "the stored event cannot be decrypted (TASKHOOK_ENCRYPTION_KEY changed?)")
 	}
 	head, err := event.ParseHead(raw)
 	if err != nil {
-		return nil, e.failNow(j, "the stored event does not parse")
+		return j, e.failNow(j, "the stored event does not parse")
 	}
 	j.Event, j.OccurredAt = event.NewLazy(raw), head.OccurredAt
 	if c.TraceParent.Valid {
@@ -179,6 +220,17 @@ func EventAAD(eventID string) []byte { return []byte("event:" + eventID) }
 // failNow ends a delivery that can never be attempted.
 func (e *Engine) failNow(j *Job, reason string) *Result {
 	e.log.Error("delivery cannot be attempted", zap.String("delivery_id", j.DeliveryID.String()), zap.String("reason", reason))
+	now := time.Now()
+	return &Result{Job: j, Attempted: true,
+		Attempt: store.Attempt{DeliveryID: j.DeliveryID, WebhookID: j.WebhookID, N: j.Attempt, StartedAt: now, Error: reason, Inline: j.Attempt == 1},
+		State:   store.State{Status: store.StatusFailed, Attempts: j.Attempt, LastError: reason, LastAttemptAt: now}}
+}
+
+// supersede ends, unsent, an ordered delivery whose event was stored after a later event of the
+// same subject had been attempted: sending it now would leave the receiver in an older state.
+func (e *Engine) supersede(j *Job) *Result {
+	const reason = "superseded: a later event of the same task, report or device was already sent (ordering: subject); this older one is not sent after it"
+	e.log.Info("ordered delivery superseded", zap.String("delivery_id", j.DeliveryID.String()), zap.String("webhook_id", j.WebhookID.String()))
 	now := time.Now()
 	return &Result{Job: j, Attempted: true,
 		Attempt: store.Attempt{DeliveryID: j.DeliveryID, WebhookID: j.WebhookID, N: j.Attempt, StartedAt: now, Error: reason, Inline: j.Attempt == 1},

@@ -32,14 +32,18 @@ func Message(j *Job) *notify.Message {
 func (e *Engine) send(ctx context.Context, wh *subscription.Compiled, m *notify.Message, now time.Time) (notify.Response, notify.Outcome) {
 	ctx, cancel := context.WithTimeout(ctx, e.cfg.AttemptTimeout)
 	defer cancel()
-	resp, err := Send(ctx, e.client, wh, m, now, e.cfg.ExcerptBytes)
+	client := e.client
+	if wh.Client != nil { // the webhook's own TLS settings
+		client = wh.Client
+	}
+	resp, err := Send(ctx, client, wh, m, now, e.cfg.ExcerptBytes)
 	if err != nil {
 		return resp, *err
 	}
 	if resp.StatusCode == http.StatusUnauthorized {
 		if rf, ok := wh.Credential.(credential.Refreshable); ok {
 			rf.Invalidate()
-			if resp2, err := Send(ctx, e.client, wh, m, now, e.cfg.ExcerptBytes); err == nil {
+			if resp2, err := Send(ctx, client, wh, m, now, e.cfg.ExcerptBytes); err == nil {
 				resp = resp2
 			}
 		}
@@ -63,6 +67,13 @@ func Send(ctx context.Context, client *http.Client, wh *subscription.Compiled, m
 	req, body, ctype, out := render(ctx, wh, m)
 	if out != nil {
 		return notify.Response{}, out
+	}
+	if s, ok := wh.Provider.(notify.Sender); ok { // not HTTP (email): the provider sends
+		tr := wh.Transport
+		tr.Excerpt = excerpt
+		sent := *req
+		sent.Body, sent.ContentType = body, ctype
+		return s.Send(ctx, tr, wh.Target, m, &sent), nil
 	}
 	method := req.Method
 	if method == "" {

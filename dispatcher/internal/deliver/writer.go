@@ -148,10 +148,15 @@ func (w *writer) store(ctx context.Context, rs []*Result) error {
 	if err != nil {
 		return err
 	}
+	next := false
 	for _, r := range rs {
 		if r.Attempted && written.Updated[r.Job.DeliveryID] {
 			w.e.countFinal(r)
+			next = next || (r.Job.Ordered && store.Final(r.State.Status))
 		}
+	}
+	if next { // the next event of an ordered subject may be attempted now
+		w.e.Poke()
 	}
 	w.e.metrics.WebhooksDisabled.Add(float64(len(b.Disable)))
 	w.e.CountFallbacks(written)

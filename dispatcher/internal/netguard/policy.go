@@ -39,6 +39,10 @@ type Policy struct {
 	AllowHTTP bool           // http:// allowed (development and tests)
 	Allowed   []netip.Prefix // refused ranges that are allowed anyway
 	Resolver  Resolver       // nil: net.DefaultResolver
+	// Proxy (TASKHOOK_EGRESS_PROXY), when set, is where every connection goes: the guard checks
+	// the target's addresses first, then asks the proxy for a CONNECT tunnel to the checked
+	// address (egress.go).
+	Proxy *url.URL
 }
 
 // refused lists the ranges no webhook may reach, with what to call them in errors.
@@ -211,7 +215,12 @@ func (p *Policy) DialContext(ctx context.Context, network, addr string) (net.Con
 			}
 			continue
 		}
-		c, err := d.DialContext(ctx, network, net.JoinHostPort(a.Unmap().String(), port))
+		var c net.Conn
+		if p.Proxy != nil {
+			c, err = p.dialProxy(ctx, a, port)
+		} else {
+			c, err = d.DialContext(ctx, network, net.JoinHostPort(a.Unmap().String(), port))
+		}
 		if err == nil {
 			return c, nil
 		}
@@ -223,8 +232,9 @@ func (p *Policy) DialContext(ctx context.Context, network, addr string) (net.Con
 	return nil, blocked
 }
 
-// Transport is an HTTP transport that dials through the guard. Proxy is nil on purpose: an
-// environment proxy would connect on our behalf and bypass the check. idle is how many
+// Transport is an HTTP transport that dials through the guard. Its Proxy is nil on purpose: an
+// environment proxy would connect on our behalf and bypass the check (TASKHOOK_EGRESS_PROXY
+// is used by DialContext instead, after the check). idle is how many
 // keep-alive connections it keeps to one host (256 when not positive): many webhooks share one
 // host (hooks.slack.com), and a pool smaller than the attempts in flight to it would close a
 // connection after nearly every request and dial a new one. In all it keeps at least 1024, so

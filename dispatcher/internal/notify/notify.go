@@ -46,6 +46,7 @@ type Target struct {
 	Location *time.Location // times are rendered in this zone
 	Redact   bool           // chat providers leave out the patient's name and birth date
 	Options  json.RawMessage
+	Secrets  Secrets // credential fields the provider uses itself (see Secrets)
 }
 
 // Request is a rendered delivery. The engine POSTs Body to URL with ContentType and Header.
@@ -335,6 +336,9 @@ func Classify(r *Response) Outcome {
 // transportReason names a failure to get an answer, from the error's type (never its text,
 // which may quote the URL and its token).
 func transportReason(err error) string {
+	if r, ok := tlsReason(err); ok {
+		return r
+	}
 	var dns *net.DNSError
 	var ne net.Error
 	var ue *url.Error

@@ -47,6 +47,7 @@ func excerptAAD(id string) []byte {
 var columns = []column{
 	{"webhooks", "url_sealed", "id", "uuid", "id", subscription.URLAAD},
 	{"webhooks", "auth_sealed", "id", "uuid", "id", subscription.AuthAAD},
+	{"webhooks", "tls_sealed", "id", "uuid", "id", subscription.TLSAAD},
 	{"events", "payload", "id", "text", "id", deliver.EventAAD},
 	{"deliveries", "last_excerpt", "id", "uuid", "id", excerptAAD},
 	{"attempts", "response_excerpt", "ctid", "tid", "delivery_id", excerptAAD},

@@ -110,6 +110,15 @@ type Batch struct {
 	Alerts   []NewAlert   // alerts opened by the batch's deliveries
 	Marks    []Mark       // how alert and fallback deliveries of the batch are rendered
 	GaveUp   []GaveUp     // deliveries that ended failed: fallbacks and escalations follow
+	Ordered  []Ordered    // new deliveries of webhooks with ordering "subject"
+}
+
+// Ordered places a new delivery in its subject's order: key is what its event is about
+// (task:12345), seq the event's stream sequence.
+type Ordered struct {
+	ID  uuid.UUID
+	Key string
+	Seq uint64
 }
 
 // Written reports which deliveries a Write changed.
@@ -138,6 +147,9 @@ func (db *DB) Write(ctx context.Context, b *Batch) (*Written, error) {
 	}
 	if err := applyRepeatLimits(ctx, tx, b.New, w); err != nil {
 		return nil, fmt.Errorf("apply repeat limits: %w", err)
+	}
+	if err := orderDeliveries(ctx, tx, b.Ordered); err != nil {
+		return nil, fmt.Errorf("order deliveries: %w", err)
 	}
 	if err := insertAlerts(ctx, tx, b.Alerts, b.Marks); err != nil {
 		return nil, err
@@ -650,6 +662,10 @@ type Claimed struct {
 	Attempts   int       `db:"attempts"`
 	LeaseToken uuid.UUID `db:"lease_token"`
 	LeaseUntil time.Time `db:"due_at"`
+	// Superseded: an ordered delivery whose subject has a later delivery already attempted
+	// (its event was stored late): it must not be sent after it (see Claim).
+	Superseded bool      `db:"superseded"`
+	Ordered    bool      `db:"ordered"` // it has an order_key
 	CreatedAt  time.Time `db:"created_at"`
 	Payload    []byte    `db:"payload"` // sealed event JSON; nil when the event was pruned
 	// TraceParent is the trace context the event was consumed in (retries continue its trace).
@@ -665,9 +681,9 @@ type Claimed struct {
 func (db *DB) Claim(ctx context.Context, limit int, lease time.Duration) ([]Claimed, error) {
 	out := []Claimed{}
 	err := db.SelectContext(ctx, &out, `WITH due AS (
-			SELECT id, event_id FROM deliveries
-			WHERE due_at <= now()
-			ORDER BY due_at
+			SELECT d.id, d.event_id, `+supersededSQL+` AS superseded FROM deliveries d
+			WHERE d.due_at <= now() AND `+inOrderSQL+`
+			ORDER BY d.due_at
 			LIMIT $1
 			FOR UPDATE SKIP LOCKED
 		)
@@ -675,7 +691,7 @@ func (db *DB) Claim(ctx context.Context, limit int, lease time.Duration) ([]Clai
 		FROM due LEFT JOIN events e ON e.id = due.event_id
 		WHERE d.id = due.id
 		RETURNING d.id, d.webhook_id, d.event_id, d.event_type, d.status, d.attempts, d.lease_token, d.due_at, d.created_at, e.payload, e.trace_parent,
-			d.suppressed_since_last`,
+			d.suppressed_since_last, due.superseded, d.order_key IS NOT NULL AS ordered`,
 		limit, lease.Seconds())
 	return out, err
 }

@@ -37,6 +37,9 @@ type Webhook struct {
 	RepeatLimit        []byte          `db:"repeat_limit"` // JSON; nil: none
 	Escalation         []byte          `db:"escalation"`   // JSON; nil: no alert policy
 	FallbackID         uuid.NullUUID   `db:"fallback_id"`  // where undeliverable events go
+	TLSSealed          []byte          `db:"tls_sealed"`   // the webhook's TLS settings, sealed; nil: none
+	TLSHint            string          `db:"tls_hint"`
+	Ordering           string          `db:"ordering"` // "" (the provider's default), none, subject
 	DisabledReason     string          `db:"disabled_reason"`
 	DisabledAt         sql.NullTime    `db:"disabled_at"`
 	CreatedAt          time.Time       `db:"created_at"`
@@ -61,7 +64,7 @@ type WebhookWithHealth struct {
 
 const webhookColumns = `w.id, w.name, w.description, w.url_sealed, w.url_hint, w.provider, w.events, w.filter,
 	w.active, w.auth_type, w.auth_sealed, w.auth_hint, w.template, w.template_content_type, w.rate_limit_per_second, w.max_attempts,
-	w.timezone, w.redact, w.options, w.digest, w.send_traceparent, w.escalation, w.fallback_id, w.disabled_reason, w.disabled_at, w.created_at, w.updated_at,
+	w.timezone, w.redact, w.options, w.digest, w.send_traceparent, w.escalation, w.fallback_id, w.tls_sealed, w.tls_hint, w.ordering, w.disabled_reason, w.disabled_at, w.created_at, w.updated_at,
 	w.repeat_limit`
 
 const healthColumns = `COALESCE(h.consecutive_failures, 0) AS consecutive_failures, h.last_delivery_at,
@@ -77,15 +80,15 @@ func InsertWebhook(ctx context.Context, q sqlx.ExtContext, w *Webhook) error {
 	}
 	return sqlx.GetContext(ctx, q, w, `INSERT INTO webhooks (id, name, description, url_sealed, url_hint, provider, events,
 		filter, active, auth_type, auth_sealed, auth_hint, template, rate_limit_per_second, max_attempts, timezone,
-		redact, options, template_content_type, digest, send_traceparent, escalation, fallback_id,
+		redact, options, template_content_type, digest, send_traceparent, escalation, fallback_id, tls_sealed, tls_hint, ordering,
 		repeat_limit)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18::jsonb, $19, $20::jsonb, $21, $22::jsonb, $23,
-		$24::jsonb)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18::jsonb, $19, $20::jsonb, $21, $22::jsonb, $23, $24, $25, $26,
+		$27::jsonb)
 		RETURNING `+webhookColumnsPlain,
 		w.ID, w.Name, w.Description, w.URLSealed, w.URLHint, w.Provider, w.Events, w.Filter, w.Active,
 		w.AuthType, w.AuthSealed, w.AuthHint, w.Template, w.RateLimitPerSecond, w.MaxAttempts, w.Timezone,
 		w.Redact, opts, w.TemplateType, digestParam(w.Digest), w.SendTraceparent, digestParam(w.Escalation), w.FallbackID,
-		digestParam(w.RepeatLimit))
+		w.TLSSealed, w.TLSHint, w.Ordering, digestParam(w.RepeatLimit))
 }
 
 // digestParam is the digest column's value: NULL without a digest.
@@ -98,7 +101,7 @@ func digestParam(d []byte) any {
 
 const webhookColumnsPlain = `id, name, description, url_sealed, url_hint, provider, events, filter,
 	active, auth_type, auth_sealed, auth_hint, template, template_content_type, rate_limit_per_second, max_attempts,
-	timezone, redact, options, digest, send_traceparent, escalation, fallback_id, disabled_reason, disabled_at, created_at, updated_at,
+	timezone, redact, options, digest, send_traceparent, escalation, fallback_id, tls_sealed, tls_hint, ordering, disabled_reason, disabled_at, created_at, updated_at,
 	repeat_limit`
 
 // UpdateWebhook replaces every configurable column of w.ID and returns the stored row.
@@ -111,13 +114,13 @@ func UpdateWebhook(ctx context.Context, q sqlx.ExtContext, w *Webhook) error {
 		provider = $6, events = $7, filter = $8, active = $9, auth_type = $10, auth_sealed = $11, auth_hint = $12,
 		template = $13, rate_limit_per_second = $14, max_attempts = $15, timezone = $16, redact = $17,
 		options = $18::jsonb, disabled_reason = $19, disabled_at = $20, template_content_type = $21, digest = $22::jsonb, send_traceparent = $23,
-		escalation = $24::jsonb, fallback_id = $25,
-		repeat_limit = $26::jsonb, updated_at = now()
+		escalation = $24::jsonb, fallback_id = $25, tls_sealed = $26, tls_hint = $27, ordering = $28,
+		repeat_limit = $29::jsonb, updated_at = now()
 		WHERE id = $1 RETURNING `+webhookColumnsPlain,
 		w.ID, w.Name, w.Description, w.URLSealed, w.URLHint, w.Provider, w.Events, w.Filter, w.Active,
 		w.AuthType, w.AuthSealed, w.AuthHint, w.Template, w.RateLimitPerSecond, w.MaxAttempts, w.Timezone,
 		w.Redact, opts, w.DisabledReason, w.DisabledAt, w.TemplateType, digestParam(w.Digest), w.SendTraceparent,
-		digestParam(w.Escalation), w.FallbackID,
+		digestParam(w.Escalation), w.FallbackID, w.TLSSealed, w.TLSHint, w.Ordering,
 		digestParam(w.RepeatLimit))
 	if errors.Is(err, sql.ErrNoRows) {
 		return ErrNotFound

@@ -38,7 +38,14 @@ func (c Codec) ToRow(w *Webhook) (*store.Webhook, error) {
 		Provider: w.Provider, Events: w.Events, Filter: w.Filter, Active: w.Active,
 		AuthType: w.Auth.Type, AuthSealed: c.Box.Seal(auth, AuthAAD(id)), AuthHint: credential.Hint(w.Auth),
 		Template: w.Template, TemplateType: w.TemplateType, Timezone: w.Timezone, Redact: w.Redact, Options: w.Options,
-		DisabledReason: w.DisabledReason, SendTraceparent: w.SendTraceparent,
+		DisabledReason: w.DisabledReason, SendTraceparent: w.SendTraceparent, Ordering: w.Ordering,
+	}
+	if w.TLS != nil {
+		b, err := json.Marshal(w.TLS)
+		if err != nil {
+			return nil, err
+		}
+		r.TLSSealed, r.TLSHint = c.Box.Seal(b, TLSAAD(id)), TLSHint(w.TLS)
 	}
 	if w.Digest != nil {
 		if r.Digest, err = json.Marshal(w.Digest); err != nil {
@@ -82,7 +89,7 @@ func (c Codec) FromRow(r *store.Webhook) (*Webhook, error) {
 		Events: r.Events, Filter: r.Filter, Active: r.Active, Template: r.Template, TemplateType: r.TemplateType, Timezone: r.Timezone,
 		Redact: r.Redact, DisabledReason: r.DisabledReason, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt,
 		RateLimitPerSecond: r.RateLimitPerSecond.Float64, MaxAttempts: int(r.MaxAttempts.Int32),
-		SendTraceparent: r.SendTraceparent,
+		SendTraceparent: r.SendTraceparent, Ordering: r.Ordering,
 	}
 	if s := string(r.Options); s != "" && s != "{}" {
 		w.Options = json.RawMessage(r.Options)
@@ -122,6 +129,16 @@ func (c Codec) FromRow(r *store.Webhook) (*Webhook, error) {
 	}
 	if w.Auth.Type == "" {
 		w.Auth.Type = credential.None
+	}
+	if len(r.TLSSealed) > 0 {
+		b, err := c.Box.Open(r.TLSSealed, TLSAAD(id))
+		if err != nil {
+			return nil, fmt.Errorf("webhook %s tls: %w", id, err)
+		}
+		w.TLS = &TLSConfig{}
+		if err := json.Unmarshal(b, w.TLS); err != nil {
+			return nil, fmt.Errorf("webhook %s tls: %w", id, err)
+		}
 	}
 	return w, nil
 }

@@ -2,10 +2,12 @@ package subscription
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"mime"
+	"net/http"
 	"net/url"
 	"slices"
 	"strings"
@@ -47,6 +49,15 @@ type Compiler struct {
 	CheckSMART func(credential.Config) error
 	// DefaultMaxAttempts applies when a webhook sets none.
 	DefaultMaxAttempts int
+	// AllowPlain (TASKHOOK_ALLOW_HTTP) lets webhooks use unencrypted transports.
+	AllowPlain bool
+	// TLSClient is the HTTP client of a webhook with its own TLS settings (a client
+	// certificate, a private CA): the engine's client with that configuration. nil: such
+	// webhooks use the engine's client without it.
+	TLSClient func(*tls.Config) *http.Client
+	// Dial is how providers that are not posted over HTTP (notify.Sender) connect: the SSRF
+	// guard's dialer (and the egress proxy). nil: such webhooks cannot deliver.
+	Dial notify.Dialer
 }
 
 // DefaultEvents is what a webhook subscribes to when it names no events: every task event,
@@ -100,7 +111,7 @@ func (c *Compiler) Check(ctx context.Context, w *Webhook) []Problem {
 	}
 	if w.URL == "" {
 		add("/url", "is required")
-	} else if _, err := c.URLs.CheckURL(ctx, w.URL); err != nil {
+	} else if err := c.checkURL(ctx, w.URL, provider); err != nil {
 		add("/url", "%v", err)
 	}
 	ps = append(ps, c.checkEvents(w, provider)...)
@@ -141,6 +152,7 @@ func (c *Compiler) Check(ctx context.Context, w *Webhook) []Problem {
 		add("/timezone", "unknown time zone %q; use an IANA name such as America/New_York", w.Timezone)
 	}
 	ps = append(ps, c.checkAuth(ctx, w.Auth)...)
+	ps = append(ps, c.checkDestination(w, provider)...)
 	ps = append(ps, checkDigest(w, provider)...)
 	ps = append(ps, CheckRepeatLimit(c.Filters, w)...)
 	return ps
@@ -309,6 +321,7 @@ func (c *Compiler) checkAuth(ctx context.Context, a credential.Config) []Problem
 			}
 		}
 		unused("token", "secret")
+	case credential.RoutingKey, credential.SMTP: // checked with the provider (checkOwnAuth)
 	default:
 		add("type", "unknown auth type %q; one of: %s", a.Type, strings.Join(credential.Types(), ", "))
 	}
@@ -337,6 +350,9 @@ type Compiled struct {
 	Template    *tmpl.Template // nil: the provider's body
 	RateLimit   float64        // per second, 0: unlimited
 	MaxAttempts int
+	Transport   notify.Transport // how a notify.Sender reaches the receiver
+	Client      *http.Client     // the webhook's own HTTP client (its TLS settings); nil: the engine's
+	Ordered     bool             // ordering "subject": one event per subject in flight, in stream order
 	subjects    map[string]bool
 	filter      *Filter
 	repeatKey   *Key // nil: no repeat limit
@@ -394,13 +410,21 @@ func (c *Compiler) Compile(w *Webhook) (*Compiled, error) {
 	}
 	out := &Compiled{
 		Webhook:     w,
-		Target:      &notify.Target{ID: w.ID.String(), Name: w.Name, URL: w.URL, Location: loc, Redact: w.Redact, Options: w.Options},
+		Target:      &notify.Target{ID: w.ID.String(), Name: w.Name, URL: w.URL, Location: loc, Redact: w.Redact, Options: w.Options, Secrets: secretsOf(w.Auth)},
 		Provider:    p,
 		Credential:  cr,
 		RateLimit:   w.RateLimitPerSecond,
 		MaxAttempts: w.MaxAttempts,
 		subjects:    c.subjects(w, p),
+		Transport:   notify.Transport{Dial: c.Dial, AllowPlain: c.AllowPlain},
 	}
+	if out.Transport.TLS, err = BuildTLS(w.TLS); err != nil {
+		return nil, fmt.Errorf("tls: %w", err)
+	}
+	if out.Transport.TLS != nil && c.TLSClient != nil {
+		out.Client = c.TLSClient(out.Transport.TLS)
+	}
+	out.Ordered = OrderingOf(w, p) == OrderSubject
 	if out.RateLimit == 0 {
 		if rl, ok := p.(notify.RateLimited); ok {
 			out.RateLimit = rl.DefaultRateLimit()

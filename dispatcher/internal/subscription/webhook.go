@@ -39,6 +39,8 @@ type Webhook struct {
 	RepeatLimit        *RepeatLimit    // nil: every matching event is delivered
 	Escalation         *alert.Policy   // nil: deliveries open no alert
 	Fallback           uuid.UUID       // uuid.Nil: none; receives what could not reach this webhook
+	TLS                *TLSConfig      // mutual TLS and a private CA; nil: none
+	Ordering           string          // "" (the provider's default), none or subject
 	DisabledReason     string
 	DisabledAt         time.Time
 	CreatedAt          time.Time

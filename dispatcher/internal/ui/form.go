@@ -27,6 +27,7 @@ type webhookForm struct {
 	AuthType, AuthToken, AuthSecret  string
 	ClientID, TokenURL, KeyID, Scope string
 	PrivateKey                       string
+	RoutingKey, SMTPUser, SMTPPass   string            // routing_key (PagerDuty), smtp (email)
 	Options                          map[string]string // the provider's options (notify.Meta.Options), as typed
 	TestEvent                        string            // the event type Test sends ("": the first one subscribed)
 	// Digest: mode "" (one message per event), "window" or "daily".
@@ -42,7 +43,8 @@ var formFields = []struct{ pointer, field string }{
 	{"/redact", "redact"}, {"/active", "active"},
 	{"/auth/token", "auth_token"}, {"/auth/secret", "auth_secret"}, {"/auth/client_id", "client_id"},
 	{"/auth/token_url", "token_url"}, {"/auth/key_id", "key_id"}, {"/auth/scope", "scope"},
-	{"/auth/private_key_pem", "private_key"}, {"/auth", "auth_type"},
+	{"/auth/private_key_pem", "private_key"}, {"/auth/routing_key", "auth_routing_key"},
+	{"/auth/username", "auth_username"}, {"/auth/password", "auth_password"}, {"/auth", "auth_type"},
 	{"/digest/window", "digest_window"}, {"/digest/daily_at", "digest_daily_at"}, {"/digest/send_empty", "digest_send_empty"},
 	{"/digest", "digest_mode"}, {"/send_traceparent", "send_traceparent"},
 }
@@ -90,6 +92,7 @@ func parseForm(c echo.Context, metas []notify.Meta) (*webhookForm, error) {
 		Active: c.FormValue("active") == "on", AuthType: v("auth_type"), AuthToken: v("auth_token"), AuthSecret: v("auth_secret"),
 		ClientID: v("client_id"), TokenURL: v("token_url"), KeyID: v("key_id"), Scope: v("scope"),
 		PrivateKey: strings.TrimSpace(c.FormValue("private_key")), TestEvent: v("test_event"),
+		RoutingKey: v("auth_routing_key"), SMTPUser: v("auth_username"), SMTPPass: c.FormValue("auth_password"),
 		DigestMode: v("digest_mode"), DigestWindow: v("digest_window"), DigestDailyAt: v("digest_daily_at"),
 		DigestSendEmpty: c.FormValue("digest_send_empty") == "on", SendTraceparent: c.FormValue("send_traceparent") == "on"}
 	params, _ := c.FormParams()
@@ -235,6 +238,16 @@ func (f *webhookForm) auth(prev *admin.WebhookView) map[string]any {
 				a[k] = v
 			}
 		}
+	case "routing_key":
+		if f.RoutingKey != "" {
+			a["routing_key"] = f.RoutingKey
+		}
+	case "smtp":
+		for k, v := range map[string]string{"username": f.SMTPUser, "password": f.SMTPPass} {
+			if v != "" {
+				a[k] = v
+			}
+		}
 	}
 	if prev == nil {
 		if f.AuthType == "" {
@@ -259,6 +272,14 @@ func (f *webhookForm) auth(prev *admin.WebhookView) map[string]any {
 				f.KeyID == prev.Auth.KeyID && f.Scope == prev.Auth.Scope {
 				return nil
 			}
+		case "routing_key":
+			if f.RoutingKey == "" {
+				return nil
+			}
+		case "smtp": // the username alone keeps the saved password (the API keeps it for the same user)
+			if f.SMTPUser == "" && f.SMTPPass == "" {
+				return nil
+			}
 		}
 	}
 	return a
@@ -278,6 +299,10 @@ func (f *webhookForm) complete(prev *admin.WebhookView) bool {
 		return f.AuthToken != ""
 	case "smart_backend":
 		return f.PrivateKey != "" || prev.Auth.Type != "smart_backend"
+	case "routing_key":
+		return f.RoutingKey != ""
+	case "smtp":
+		return f.SMTPPass != ""
 	}
 	return true
 }

@@ -30,7 +30,11 @@ func TestFormCSSFromTheRegistry(t *testing.T) {
 	if strings.Contains(css, `option[value="generic"]:checked) #auth_type option[value="hmac"]`) {
 		t.Error("generic takes hmac, yet it is hidden")
 	}
-	if got := providerTokens(metas, takesAuth); got != "generic fhir" {
+	if !strings.Contains(css, `option[value="pagerduty"]:checked) #auth_type option[value="hmac"]`) ||
+		strings.Contains(css, `option[value="pagerduty"]:checked) #auth_type option[value="routing_key"]`) {
+		t.Error("PagerDuty takes only its routing key")
+	}
+	if got := providerTokens(metas, takesAuth); got != "generic fhir pagerduty email" {
 		t.Errorf("providers that take auth: %q", got)
 	}
 }

@@ -32,6 +32,8 @@ type Input struct {
 	Options            json.RawMessage    `json:"options"`
 	Digest             json.RawMessage    `json:"digest"` // absent: unchanged; null: off
 	SendTraceparent    *bool              `json:"send_traceparent"`
+	TLS                json.RawMessage    `json:"tls"` // absent: unchanged; null: none
+	Ordering           *string            `json:"ordering"`
 	RepeatLimit        json.RawMessage    `json:"repeat_limit"` // absent: unchanged; null: off
 	Escalation         json.RawMessage    `json:"escalation"`   // absent: unchanged; null: off
 	Fallback           json.RawMessage    `json:"fallback"`     // absent: unchanged; null: none
@@ -75,6 +77,7 @@ func (in *Input) apply(w *subscription.Webhook) {
 	set(&w.Template, in.Template)
 	set(&w.TemplateType, in.TemplateType)
 	set(&w.Timezone, in.Timezone)
+	set(&w.Ordering, in.Ordering)
 	if in.Events != nil {
 		w.Events = *in.Events
 		if w.Events == nil {

@@ -41,9 +41,11 @@ func completeSMART(c *credential.Config) error {
 // mergeAuth completes a new credential from the previous one at now: an hmac secret may be
 // omitted (a new one is generated, and returned to show once) and, on a rotation, the previous
 // secret or key keeps signing for grace; a smart_backend update may omit private_key_pem to
-// keep the current key.
+// keep the current key; a routing_key update may omit the key, an smtp one the password (for
+// the same user), to keep the stored one.
 func mergeAuth(cur *credential.Config, prev credential.Config, now time.Time, grace time.Duration) string {
 	generated := ""
+	mergeOwnAuth(cur, prev)
 	switch cur.Type {
 	case credential.HMAC:
 		if cur.Secret == "" {
@@ -153,6 +155,10 @@ func diff(c *subscription.Compiler, old, cur *subscription.Webhook) map[string]a
 		ch["escalation"] = map[string]any{"from": old.Escalation, "to": cur.Escalation}
 	}
 	field("fallback", old.Fallback, cur.Fallback)
+	field("ordering", old.Ordering, cur.Ordering)
+	if !reflect.DeepEqual(old.TLS, cur.TLS) {
+		ch["tls"] = map[string]any{"changed": true} // the key is secret: no values
+	}
 	if !reflect.DeepEqual(old.Digest, cur.Digest) {
 		ch["digest"] = map[string]any{"from": old.Digest, "to": cur.Digest}
 	}
@@ -164,14 +170,21 @@ func diff(c *subscription.Compiler, old, cur *subscription.Webhook) map[string]a
 		ch["auth"] = map[string]any{"type": ca.Type, "secret": "rotated", "previous_valid_until": ca.PreviousUntil}
 	case oa.Token != ca.Token:
 		ch["auth"] = map[string]any{"type": ca.Type, "token": "changed"}
+	case oa.RoutingKey != ca.RoutingKey:
+		ch["auth"] = map[string]any{"type": ca.Type, "routing_key": "changed"}
+	case oa.Username != ca.Username || oa.Password != ca.Password:
+		ch["auth"] = map[string]any{"type": ca.Type, "username": ca.Username, "password": change(oa.Password != ca.Password)}
 	case oa.PrivateKeyPEM != ca.PrivateKeyPEM || oa.ClientID != ca.ClientID || oa.TokenURL != ca.TokenURL || oa.KeyID != ca.KeyID || oa.Scope != ca.Scope:
 		ch["auth"] = map[string]any{"type": ca.Type, "client_id": ca.ClientID, "key_id": ca.KeyID, "private_key": keyChange(oa, ca)}
 	}
 	return ch
 }
 
-func keyChange(a, b credential.Config) string {
-	if a.PrivateKeyPEM != b.PrivateKeyPEM {
+func keyChange(a, b credential.Config) string { return change(a.PrivateKeyPEM != b.PrivateKeyPEM) }
+
+// change is how the audit trail says whether a secret changed.
+func change(changed bool) string {
+	if changed {
 		return "changed"
 	}
 	return "unchanged"

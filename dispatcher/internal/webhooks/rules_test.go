@@ -1,7 +1,9 @@
 package webhooks
 
 import (
+	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -162,5 +164,108 @@ func TestMergeAuthSMART(t *testing.T) {
 	}
 	if rot.PreviousKeyID != prev.KeyID || rot.PreviousPublicKeyPEM == "" || !rot.PreviousUntil.Equal(now.Add(time.Hour)) {
 		t.Fatalf("the rotated key is not kept for the grace period: %q until %v", rot.PreviousKeyID, rot.PreviousUntil)
+	}
+}
+
+func TestParseTLS(t *testing.T) {
+	stored := &subscription.TLSConfig{ClientCertificatePEM: "CERT", ClientKeyPEM: "KEY", CAPEM: "CA"}
+	cases := []struct {
+		name, raw string
+		paths     []string
+		want      *subscription.TLSConfig // the webhook's tls afterwards
+	}{
+		{"absent: unchanged", ``, nil, stored},
+		{"null: none", `null`, nil, nil},
+		{"same certificate without its key keeps the stored key", `{"client_certificate_pem": "CERT"}`, nil,
+			&subscription.TLSConfig{ClientCertificatePEM: "CERT", ClientKeyPEM: "KEY"}},
+		{"another certificate without a key keeps none", `{"client_certificate_pem": "OTHER"}`, nil,
+			&subscription.TLSConfig{ClientCertificatePEM: "OTHER"}},
+		{"a CA alone", `{"ca_pem": "CA2"}`, nil, &subscription.TLSConfig{CAPEM: "CA2"}},
+		{"not an object", `"pem"`, []string{"/tls"}, stored},
+		{"every unknown field at its pointer", `{"ca": "x", "key": "y"}`, []string{"/tls/ca", "/tls/key"}, stored},
+		{"wrong type", `{"ca_pem": 5}`, []string{"/tls/ca_pem"}, stored},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			cp := *stored
+			w := &subscription.Webhook{TLS: &cp}
+			var raw []byte
+			if tc.raw != "" {
+				raw = []byte(tc.raw)
+			}
+			var paths []string
+			for _, p := range parseTLS(raw, w) {
+				paths = append(paths, p.Path)
+			}
+			if strings.Join(paths, ",") != strings.Join(tc.paths, ",") {
+				t.Fatalf("problems at %v, want %v", paths, tc.paths)
+			}
+			if (w.TLS == nil) != (tc.want == nil) || (w.TLS != nil && *w.TLS != *tc.want) {
+				t.Fatalf("tls %+v, want %+v", w.TLS, tc.want)
+			}
+		})
+	}
+}
+
+// TestMergeOwnAuth: an update naming routing_key or smtp without the secret keeps the stored
+// one (the smtp password only for the same user); anything else is taken as given.
+func TestMergeOwnAuth(t *testing.T) {
+	rk := func(k string) credential.Config { return credential.Config{Type: credential.RoutingKey, RoutingKey: k} }
+	smtp := func(u, p string) credential.Config {
+		return credential.Config{Type: credential.SMTP, Username: u, Password: p}
+	}
+	cases := []struct {
+		name      string
+		cur, prev credential.Config
+		want      credential.Config
+	}{
+		{"routing key kept", rk(""), rk("k1"), rk("k1")},
+		{"routing key replaced", rk("k2"), rk("k1"), rk("k2")},
+		{"no routing key to keep", rk(""), smtp("u", "p"), rk("")},
+		{"smtp password kept for the same user", smtp("u", ""), smtp("u", "p"), smtp("u", "p")},
+		{"smtp password not carried to another user", smtp("v", ""), smtp("u", "p"), smtp("v", "")},
+		{"smtp password replaced", smtp("u", "p2"), smtp("u", "p"), smtp("u", "p2")},
+		{"bearer untouched", credential.Config{Type: credential.Bearer}, rk("k1"), credential.Config{Type: credential.Bearer}},
+	}
+	for _, tc := range cases {
+		cur := tc.cur
+		mergeAuth(&cur, tc.prev, time.Now(), time.Hour)
+		if cur != tc.want {
+			t.Errorf("%s: %+v, want %+v", tc.name, cur, tc.want)
+		}
+	}
+}
+
+// TestDiffDestinations: ordering, tls and the providers' own credentials are audited, secrets
+// never with their values.
+func TestDiffDestinations(t *testing.T) {
+	c := &subscription.Compiler{}
+	base := subscription.Webhook{Auth: credential.Config{Type: credential.RoutingKey, RoutingKey: "k1"}}
+	cases := []struct {
+		name   string
+		change func(w *subscription.Webhook)
+		field  string
+	}{
+		{"ordering", func(w *subscription.Webhook) { w.Ordering = "subject" }, "ordering"},
+		{"tls", func(w *subscription.Webhook) { w.TLS = &subscription.TLSConfig{CAPEM: "CA"} }, "tls"},
+		{"routing key", func(w *subscription.Webhook) { w.Auth.RoutingKey = "k2" }, "auth"},
+		{"smtp password", func(w *subscription.Webhook) {
+			w.Auth = credential.Config{Type: credential.SMTP, Username: "u", Password: "secret-2"}
+		}, "auth"},
+	}
+	for _, tc := range cases {
+		old := base
+		if tc.name == "smtp password" {
+			old.Auth = credential.Config{Type: credential.SMTP, Username: "u", Password: "secret-1"}
+		}
+		cur := old
+		tc.change(&cur)
+		ch := diff(c, &old, &cur)
+		if _, ok := ch[tc.field]; !ok || len(ch) != 1 || (tc.name == "smtp password" && fmt.Sprint(ch) != "map[auth:map[password:changed type:smtp username:u]]") {
+			t.Errorf("%s: changes %v, want only %s", tc.name, ch, tc.field)
+		}
+		if b, _ := json.Marshal(ch); strings.Contains(string(b), "k2") || strings.Contains(string(b), "secret-2") || strings.Contains(string(b), `"CA"`) {
+			t.Errorf("%s: a secret in the audit: %s", tc.name, b)
+		}
 	}
 }

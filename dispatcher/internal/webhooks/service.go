@@ -154,7 +154,7 @@ func (s *Service) Get(ctx context.Context, id uuid.UUID) (*View, error) {
 func (s *Service) Create(ctx context.Context, who string, in *Input) (*View, error) {
 	w := &subscription.Webhook{ID: uuid.Must(uuid.NewV7()), Active: true}
 	in.apply(w)
-	if ps := parseDigest(in.Digest, w); len(ps) > 0 {
+	if ps := append(parseDigest(in.Digest, w), parseTLS(in.TLS, w)...); len(ps) > 0 {
 		return nil, Invalid(ps)
 	}
 	if ps := subscription.ParseRepeatLimit(in.RepeatLimit, w); len(ps) > 0 {
@@ -193,7 +193,8 @@ func (s *Service) Create(ctx context.Context, who string, in *Input) (*View, err
 // conveniences: an hmac secret may be omitted (a new one is generated and returned once) and,
 // on a rotation, the previous secret keeps signing for the grace period (both signatures are
 // sent, as Standard Webhooks allows); a smart_backend update may omit private_key_pem to keep
-// the current key. Re-activating clears the reason it was deactivated; what matched while it
+// the current key (a routing_key update its key, an smtp update for the same user its
+// password; a "tls" object that repeats the stored certificate, the stored key). Re-activating clears the reason it was deactivated; what matched while it
 // was inactive is delivered only by a replay. An update that changes nothing writes nothing.
 func (s *Service) Update(ctx context.Context, who string, id uuid.UUID, in *Input) (*View, error) {
 	row, err := s.row(ctx, id)
@@ -208,7 +209,7 @@ func (s *Service) Update(ctx context.Context, who string, id uuid.UUID, in *Inpu
 	w.Events = append([]string(nil), old.Events...)
 	prevAuth := old.Auth
 	in.apply(&w)
-	if ps := parseDigest(in.Digest, &w); len(ps) > 0 {
+	if ps := append(parseDigest(in.Digest, &w), parseTLS(in.TLS, &w)...); len(ps) > 0 {
 		return nil, Invalid(ps)
 	}
 	if ps := subscription.ParseRepeatLimit(in.RepeatLimit, &w); len(ps) > 0 {
@@ -275,6 +276,9 @@ func (s *Service) Delete(ctx context.Context, who string, id uuid.UUID) error {
 func (s *Service) TestUnsaved(ctx context.Context, who string, in *Input, event string) (*TestResult, error) {
 	w := &subscription.Webhook{ID: uuid.New(), Active: true}
 	in.apply(w)
+	if ps := parseTLS(in.TLS, w); len(ps) > 0 {
+		return nil, Invalid(ps)
+	}
 	subscription.Normalize(w)
 	if w.Auth.Type == credential.HMAC && w.Auth.Secret == "" {
 		w.Auth.Secret = credential.GenerateSecret() // signs the test; the caller has no use for it

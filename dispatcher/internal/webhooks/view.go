@@ -45,6 +45,8 @@ type View struct {
 	Options            json.RawMessage           `json:"options,omitempty"`
 	Digest             *digest.Spec              `json:"digest"`
 	SendTraceparent    bool                      `json:"send_traceparent"`
+	TLS                *TLSView                  `json:"tls,omitempty"`
+	Ordering           string                    `json:"ordering"`
 	Escalation         *alert.Policy             `json:"escalation"`
 	Fallback           *uuid.UUID                `json:"fallback"`
 	RepeatLimit        *subscription.RepeatLimit `json:"repeat_limit"`
@@ -78,6 +80,10 @@ func (s *Service) view(row *store.WebhookWithHealth, retrying bool) (*View, erro
 		Digest: w.Digest, SendTraceparent: w.SendTraceparent, Escalation: w.Escalation, RepeatLimit: w.RepeatLimit,
 		Health:         subscription.HealthOf(w.Active, row.Health, retrying, s.Options.RedAfter),
 		DisabledReason: w.DisabledReason, CreatedAt: w.CreatedAt, UpdatedAt: w.UpdatedAt}
+	v.TLS = tlsView(w, row.TLSHint)
+	if p, ok := s.Compiler.Providers.Get(w.Provider); ok {
+		v.Ordering = subscription.OrderingOf(w, p)
+	}
 	if w.Auth.Type == credential.SMARTBackend {
 		v.Auth.ClientID, v.Auth.TokenURL, v.Auth.KeyID, v.Auth.Scope = w.Auth.ClientID, w.Auth.TokenURL, w.Auth.KeyID, w.Auth.Scope
 	}

@@ -73,7 +73,22 @@ func Family() event.Family {
 		},
 		Subjects:  []string{"battery.*"},
 		Summarize: Summarize,
+		Subject:   Subject,
 	}
+}
+
+// Subject implements event.Family.Subject: "device:<device.id>" (a device's battery alerts are
+// one matter).
+func Subject(raw []byte) string {
+	var e struct {
+		Device struct {
+			ID string `json:"id"`
+		} `json:"device"`
+	}
+	if json.Unmarshal(raw, &e) != nil || e.Device.ID == "" {
+		return ""
+	}
+	return "device:" + e.Device.ID
 }
 
 // Title is the heading of a battery event's chat message.

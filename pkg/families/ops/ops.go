@@ -118,7 +118,7 @@ func Families() []event.Family {
 	common := func(name, desc string, types []event.Type) event.Family {
 		return event.Family{Name: name, Description: desc, SchemaFile: "schemas/ops-event.v1.json",
 			SchemaID: schemas.OpsEventV1ID, Schema: schemas.OpsEventV1, Types: types,
-			Subjects: []string{name + ".*"}, Internal: true, Summarize: Summarize}
+			Subjects: []string{name + ".*"}, Internal: true, Summarize: Summarize, Subject: Subject, Closes: Closes}
 	}
 	return []event.Family{
 		common(WebhookFamily, "Operational events about webhooks, published by Taskhook itself.", []event.Type{
@@ -234,3 +234,18 @@ func ShortDuration(d time.Duration) string {
 	}
 	return s
 }
+
+// Subject implements event.Family.Subject: "webhook:<webhook_id>".
+func Subject(raw []byte) string {
+	var e struct {
+		WebhookID string `json:"webhook_id"`
+	}
+	if json.Unmarshal(raw, &e) != nil || e.WebhookID == "" {
+		return ""
+	}
+	return "webhook:" + e.WebhookID
+}
+
+// Closes implements event.Family.Closes: a webhook that succeeds again (delivery.recovered)
+// ends the matter its failures were about.
+func Closes(typ string, _ []byte) bool { return typ == Recovered }

@@ -73,7 +73,19 @@ func Family() event.Family {
 		},
 		Subjects:  []string{"report.*"},
 		Summarize: Summarize,
+		Subject:   Subject,
 	}
+}
+
+// Subject implements event.Family.Subject: "report:<report_id>".
+func Subject(raw []byte) string {
+	var r struct {
+		ReportID string `json:"report_id"`
+	}
+	if json.Unmarshal(raw, &r) != nil || r.ReportID == "" {
+		return ""
+	}
+	return "report:" + r.ReportID
 }
 
 // Title is the heading of a report event's chat message.

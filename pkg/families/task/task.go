@@ -4,6 +4,7 @@
 package task
 
 import (
+	"encoding/json"
 	"strings"
 	"time"
 
@@ -39,7 +40,32 @@ func Family() event.Family {
 		Subjects:   []string{"task.created", "task.updated", "task.due", "task.overdue"},
 		EventField: "event",
 		Summarize:  Summarize,
+		Subject:    Subject,
+		Closes:     Closes,
 	}
+}
+
+// Subject implements event.Family.Subject: "task:<task_id>".
+func Subject(raw []byte) string {
+	var t struct {
+		TaskID string `json:"task_id"`
+	}
+	if json.Unmarshal(raw, &t) != nil || t.TaskID == "" {
+		return ""
+	}
+	return "task:" + t.TaskID
+}
+
+// Closes implements event.Family.Closes: a task whose status is completed or closed.
+func Closes(_ string, raw []byte) bool {
+	var t struct {
+		Status string `json:"status"`
+	}
+	if json.Unmarshal(raw, &t) != nil {
+		return false
+	}
+	s := strings.ToLower(strings.TrimSpace(t.Status))
+	return s == "completed" || s == "closed"
 }
 
 // Title is the heading of a task event's chat message.

@@ -98,3 +98,9 @@ func SuppressedLine(n int) string {
 // DigestPolicy is the chat providers' notify.DigestPolicy: a channel shows the counts and the
 // first digest.ChatItems events of a window, in one message.
 func DigestPolicy() (preview int, refuse string) { return digest.ChatItems, "" }
+
+// Summarize is the summary a chat provider shows of m (an event's, or a digest's counts and
+// first events): what other human-facing providers (email, PagerDuty) render from too.
+func Summarize(cat *event.Catalog, t *notify.Target, m *notify.Message) (event.Summary, error) {
+	return summarize(cat, t, m)
+}

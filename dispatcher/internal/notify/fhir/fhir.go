@@ -120,6 +120,10 @@ func New() *Provider { return &Provider{} }
 // Name implements notify.Provider.
 func (*Provider) Name() string { return "fhir" }
 
+// DefaultOrdering implements notify.Ordered: a Task updated before it is created, or by an older
+// update, would end in the wrong state; FHIR webhooks take a subject's events one at a time.
+func (*Provider) DefaultOrdering() string { return "subject" }
+
 // DigestPolicy implements notify.DigestPolicy: no digests.
 func (*Provider) DigestPolicy() (preview int, refuse string) {
 	return 0, "it writes one FHIR resource per event"
@@ -131,7 +135,7 @@ func (*Provider) Families() []string { return []string{event.TaskFamily, "report
 // Form implements notify.Described.
 func (*Provider) Form() notify.Form {
 	return notify.Form{Label: "FHIR R4 (Epic and other EMRs)", URLLabel: "FHIR base URL",
-		AuthTypes: credential.Types(),
+		AuthTypes: credential.Applied(),
 		Options: []notify.Option{
 			{Name: "identifier_system", Label: "Task identifier system", Placeholder: DefaultIdentifierSystem},
 			{Name: "report_identifier_system", Label: "Report identifier system", Placeholder: DefaultReportSystem},

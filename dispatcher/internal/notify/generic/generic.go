@@ -26,7 +26,7 @@ func (*Provider) Name() string { return "generic" }
 
 // Form implements notify.Described.
 func (*Provider) Form() notify.Form {
-	return notify.Form{Label: "Any HTTPS endpoint (generic JSON)", URLLabel: "Endpoint URL", AuthTypes: credential.Types()}
+	return notify.Form{Label: "Any HTTPS endpoint (generic JSON)", URLLabel: "Endpoint URL", AuthTypes: credential.Applied()}
 }
 
 // CheckOptions implements notify.Provider: generic webhooks have no options.

@@ -6,8 +6,10 @@ package providers
 
 import (
 	"github.com/taskhook/taskhook/dispatcher/internal/notify"
+	"github.com/taskhook/taskhook/dispatcher/internal/notify/email"
 	"github.com/taskhook/taskhook/dispatcher/internal/notify/fhir"
 	"github.com/taskhook/taskhook/dispatcher/internal/notify/generic"
+	"github.com/taskhook/taskhook/dispatcher/internal/notify/pagerduty"
 	"github.com/taskhook/taskhook/dispatcher/internal/notify/slack"
 	"github.com/taskhook/taskhook/dispatcher/internal/notify/teams"
 	"github.com/taskhook/taskhook/pkg/event"
@@ -15,5 +17,5 @@ import (
 
 // All registers every provider, for the events of cat, in the order the API lists them.
 func All(cat *event.Catalog) notify.Registry {
-	return notify.NewRegistry(generic.New(), slack.New(cat), teams.New(cat), fhir.New())
+	return notify.NewRegistry(generic.New(), slack.New(cat), teams.New(cat), fhir.New(), pagerduty.New(cat), email.New(cat))
 }
