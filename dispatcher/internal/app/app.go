@@ -160,7 +160,9 @@ func Run(ctx context.Context, cfg Config, deps Deps, log *zap.Logger, ready func
 	go resealer.Run(work)
 	admin.New(admin.Deps{DB: db, Codec: codec, Compiler: compiler, Cache: cache, Engine: engine, Replayer: replayer, Log: log, Sealed: resealer.Left},
 		admin.Options{RedAfter: cfg.RedAfter, DefaultMaxAttempts: cfg.schedule.DefaultAttempts(), RotationGrace: cfg.RotationGrace,
-			ReplayLimit: cfg.ReplayLimit, ReplayMaxScan: 20 * cfg.ReplayLimit, Lease: cfg.Lease, Due: dueRules}).Register(v1)
+			ReplayLimit: cfg.ReplayLimit, ReplayMaxScan: 20 * cfg.ReplayLimit,
+			Lease: max(cfg.Lease, deliver.MinLease(cfg.AttemptTimeout)), // a manual retry is not renewed
+			Due:   dueRules}).Register(v1)
 	v1.GET("/event-types", httpx.EventTypes(catalog))
 	e.GET("/openapi.json", func(c echo.Context) error { return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, OpenAPI) })
 	e.GET("/.well-known/jwks.json", admin.JWKS(cache, time.Now))

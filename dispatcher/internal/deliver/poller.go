@@ -81,6 +81,9 @@ func (e *Engine) pollOnce(ctx context.Context) (int, bool) {
 		return -1, false
 	}
 	for i := range claimed {
+		// The lease is measured on this replica's clock from before the claim was sent: it
+		// ends no later than the row's due_at in PostgreSQL (the fence is never late).
+		claimed[i].LeaseUntil = began.Add(e.cfg.Lease)
 		j, failed := e.jobFromClaim(&claimed[i])
 		e.Hold(j) // renewed until the outcome (or the release) is written
 		if failed != nil {
