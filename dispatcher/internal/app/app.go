@@ -214,12 +214,17 @@ func Run(ctx context.Context, cfg Config, deps Deps, log *zap.Logger, ready func
 
 // housekeeping runs the periodic jobs every replica may run (each is idempotent): deactivate
 // webhooks failing for longer than TASKHOOK_DISABLE_AFTER, prune what is older than
-// TASKHOOK_RETENTION in small batches.
+// TASKHOOK_RETENTION in small batches, and, at start and every TASKHOOK_RETENTION_INTERVAL,
+// create the next days' partitions and drop the days past the retention.
 func housekeeping(ctx context.Context, db *store.DB, cfg Config, m *metrics.Metrics, log *zap.Logger) {
 	disable := time.NewTicker(time.Minute)
 	prune := time.NewTicker(10 * time.Minute)
 	defer disable.Stop()
 	defer prune.Stop()
+	go func() { // ends with ctx, as housekeeping does
+		retain(ctx, db, cfg.Retention, log)
+		retry.Every(ctx, cfg.RetentionInterval, func(ctx context.Context) { retain(ctx, db, cfg.Retention, log) })
+	}()
 	for {
 		select {
 		case <-ctx.Done():
@@ -267,6 +272,11 @@ func openDB(ctx context.Context, cfg Config, log *zap.Logger) (*store.DB, error)
 			for _, r := range res {
 				log.Info("migration applied", zap.Int64("version", r.Source.Version), zap.Duration("took", r.Duration))
 			}
+			// Today's partitions and the next week's exist before anything is written.
+			if _, err := db.EnsurePartitions(ctx, time.Now(), time.Now().AddDate(0, 0, store.PartitionsAhead)); err != nil {
+				db.Close()
+				return nil, err
+			}
 			return db, nil
 		},
 		func(err error, wait time.Duration) {
@@ -283,4 +293,28 @@ func ensureConsumer(ctx context.Context, js jetstream.JetStream, stream string, 
 				AckWait: cfg.Lease, MaxAckPending: 20000})
 		},
 		func(err error, _ time.Duration) { log.Warn("consumer not ready; retrying", zap.Error(err)) })
+}
+
+// retain creates the next days' partitions and drops the days past retention (a day with open
+// deliveries is kept until they are final).
+func retain(ctx context.Context, db *store.DB, retention time.Duration, log *zap.Logger) {
+	now := time.Now()
+	if created, err := db.EnsurePartitions(ctx, now, now.AddDate(0, 0, store.PartitionsAhead)); err != nil {
+		log.Warn("creating the next days' partitions failed; retrying at the next run", zap.Error(err))
+	} else if len(created) > 0 {
+		log.Info("partitions created", zap.Strings("partitions", created))
+	}
+	d, err := db.DropPartitions(ctx, now.Add(-retention))
+	switch {
+	case err != nil:
+		log.Warn("dropping old partitions failed; retrying at the next run", zap.Error(err))
+	case len(d.Names) > 0:
+		log.Info("old partitions dropped", zap.Strings("partitions", d.Names), zap.Duration("longest_lock", d.Lock), zap.Duration("retention", retention))
+	}
+	if len(d.Kept) > 0 {
+		log.Warn("partitions past the retention kept: deliveries in them are still open", zap.Strings("partitions", d.Kept))
+	}
+	if d.DefaultRows > 0 {
+		log.Warn("rows outside every day partition (in the DEFAULT partitions)", zap.Int64("rows", d.DefaultRows))
+	}
 }

@@ -250,7 +250,7 @@ func (c *Consumer) process(msgs []jetstream.Msg) {
 			continue
 		}
 		b.Events = append(b.Events, store.Event{ID: it.eventID, Subject: it.subject, Payload: c.box.Seal(it.raw, deliver.EventAAD(it.eventID)),
-			TraceParent: tracing.Format(it.traceOf())})
+			TraceParent: tracing.Format(it.traceOf()), ReceivedAt: it.received})
 		for _, j := range it.jobs {
 			r := j.Detach()
 			b.New = append(b.New, row(j, r, now))
@@ -586,7 +586,7 @@ func unrecorded(jobs []*deliver.Job, existing map[uuid.UUID]bool) []*deliver.Job
 // attempted (its lane was full: pending, due when the lane will have room, for the poller), or
 // attempted (its outcome).
 func row(j *deliver.Job, r *deliver.Result, now time.Time) store.NewDelivery {
-	nd := store.NewDelivery{ID: j.DeliveryID, WebhookID: j.WebhookID, EventID: j.EventID, EventType: j.EventType}
+	nd := store.NewDelivery{ID: j.DeliveryID, WebhookID: j.WebhookID, EventID: j.EventID, EventType: j.EventType, CreatedAt: j.Received}
 	switch {
 	case r == nil:
 		nd.State = store.State{Status: store.StatusPending, DueAt: j.LeaseUntil, LeaseToken: j.Lease}

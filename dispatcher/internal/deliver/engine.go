@@ -152,6 +152,8 @@ func (e *Engine) process(lim *rate.Limiter, perSecond float64, j *Job) {
 	r := e.attempt(ctx, j)
 	if errors.Is(context.Cause(ctx), errLeaseLapsed) {
 		r.abandoned(errLeaseLapsed.Error())
+		e.log.Warn("attempt abandoned: its lease was not renewed in time", zap.String("delivery_id", j.DeliveryID.String()),
+			zap.String("webhook_id", j.WebhookID.String()))
 	}
 	stop()
 	e.metrics.Inflight.Dec()
@@ -314,7 +316,7 @@ func (e *Engine) renew(ctx context.Context) error {
 	leases := make([]store.Lease, 0, len(e.held))
 	jobs := make(map[uuid.UUID]*Job, len(e.held))
 	for id, j := range e.held {
-		leases = append(leases, store.Lease{ID: id, Token: j.Lease})
+		leases = append(leases, store.Lease{ID: id, Token: j.Lease, CreatedAt: j.Received})
 		jobs[id] = j
 	}
 	e.heldMu.Unlock()

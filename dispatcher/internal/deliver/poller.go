@@ -129,7 +129,7 @@ func (e *Engine) AttemptNow(ctx context.Context, c *store.Claimed) (*Result, err
 	}
 	// The outcome is recorded even when the caller has gone meanwhile.
 	if _, err := e.db.Write(context.WithoutCancel(ctx), &store.Batch{
-		Updates:  []store.Update{{ID: r.Job.DeliveryID, WebhookID: r.Job.WebhookID, Lease: r.Job.Lease, State: r.State}},
+		Updates:  []store.Update{{ID: r.Job.DeliveryID, WebhookID: r.Job.WebhookID, Lease: r.Job.Lease, CreatedAt: r.Job.Received, State: r.State}},
 		Attempts: []store.Attempt{r.Attempt},
 		Disable:  disables(r),
 	}); err != nil {
