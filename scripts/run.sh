@@ -133,20 +133,28 @@ if [ -z "$ready" ]; then
   echo "make run: the services did not become ready (see their logs above); stopping" >&2
   exit 1
 fi
+# What is printed works as printed, pasted in another shell in any directory: one token of each
+# list (the variables may hold several, comma-separated), absolute paths, values shell-quoted.
+admin_token=${TASKHOOK_ADMIN_TOKENS%%,*}
+ingest_token=${TASKHOOK_INGEST_TOKENS%%,*}
+viewer_token=${TASKHOOK_VIEWER_TOKENS%%,*}
+ctl=$BIN/taskhookctl
+[[ $ctl == /* ]] || ctl=$PWD/$ctl
+seed=$PWD/examples/seed-task-created.json
+q() { printf '%q' "$1"; }
 dashboard=""
 ui=$(http_status "$DISPATCHER_ADDR" /ui/)
-if [ -n "$ui" ] && [ "$ui" != 404 ]; then dashboard="  dashboard    http://$DISPATCHER_ADDR/ui/   (sign in with $TASKHOOK_ADMIN_TOKENS)"$'\n'; fi
+if [ -n "$ui" ] && [ "$ui" != 404 ]; then dashboard="  dashboard    http://$DISPATCHER_ADDR/ui/   (sign in with $admin_token)"$'\n'; fi
 cat <<EOT
 
 Taskhook is up:
-  ingest       http://$INGEST_ADDR      POST /v1/events with Authorization: Bearer $TASKHOOK_INGEST_TOKENS
-  admin API    http://$DISPATCHER_ADDR/v1   Authorization: Bearer $TASKHOOK_ADMIN_TOKENS (viewer: $TASKHOOK_VIEWER_TOKENS)
+  ingest       http://$INGEST_ADDR      POST /v1/events with Authorization: Bearer $ingest_token
+  admin API    http://$DISPATCHER_ADDR/v1   Authorization: Bearer $admin_token (viewer: $viewer_token)
 ${dashboard}  API docs     http://$INGEST_ADDR/openapi.json  http://$DISPATCHER_ADDR/openapi.json
-  taskhookctl  export TASKHOOK_URL=http://$DISPATCHER_ADDR TASKHOOK_TOKEN=$TASKHOOK_ADMIN_TOKENS \\
-                      TASKHOOK_INGEST_URL=http://$INGEST_ADDR TASKHOOK_INGEST_TOKEN=$TASKHOOK_INGEST_TOKENS
-               bin/taskhookctl webhooks list
-Try:  curl -sS -X POST http://$INGEST_ADDR/v1/events -H "Authorization: Bearer $TASKHOOK_INGEST_TOKENS" \\
-        -H 'Content-Type: application/json' --data @examples/seed-task-created.json
+Try it, in another shell (each line works as printed, from any directory):
+  \$ export TASKHOOK_URL=http://$DISPATCHER_ADDR TASKHOOK_TOKEN=$(q "$admin_token") TASKHOOK_INGEST_URL=http://$INGEST_ADDR TASKHOOK_INGEST_TOKEN=$(q "$ingest_token")
+  \$ $(q "$ctl") webhooks list
+  \$ curl -sS -X POST http://$INGEST_ADDR/v1/events -H $(q "Authorization: Bearer $ingest_token") -H 'Content-Type: application/json' --data @$(q "$seed")
 Stop with Ctrl-C.
 EOT
 

@@ -101,6 +101,30 @@ async function audit(page, name) {
   check(leaked.length === 0, `no patient data on ${name}` + (leaked.length ? `: ${leaked}` : ""));
   scanned.push(name);
 }
+// What the dashboard has written: webhooks and audit records, read through the admin API.
+async function written() {
+  const h = { Authorization: `Bearer ${ADMIN}` };
+  const hooks = await (await fetch(`${BASE}/v1/webhooks`, { headers: h })).json();
+  let audit = 0;
+  for (let url = `${BASE}/v1/audit?limit=200`; url;) {
+    const page = await (await fetch(url, { headers: h })).json();
+    audit += page.entries.length;
+    url = page.next_cursor ? `${BASE}/v1/audit?limit=200&cursor=${encodeURIComponent(page.next_cursor)}` : "";
+  }
+  return { webhooks: hooks.webhooks.length, audit };
+}
+// After a write, the page shown was reached by a redirect (POST/redirect/GET): reloading it is a
+// GET and writes nothing.
+async function reloadWritesNothing(page, what) {
+  const before = await written();
+  for (let i = 0; i < 2; i++) {
+    const resp = await page.reload();
+    check(resp.request().method() === "GET" && resp.status() < 400, `reload ${i + 1} of ${what} is a GET (${resp.request().method()} ${resp.status()})`);
+  }
+  const after = await written();
+  check(after.webhooks === before.webhooks && after.audit === before.audit,
+    `reloading ${what} writes nothing (webhooks ${before.webhooks}→${after.webhooks}, audit ${before.audit}→${after.audit})`);
+}
 async function shot(page, file) {
   if (!SHOTS) return;
   await page.evaluate(() => document.activeElement?.blur());
@@ -138,8 +162,30 @@ try {
 
   // --- Quick Setup: Admin → Webhooks → New, paste URL, select events, test, save ---
   await page.getByRole("link", { name: "New webhook" }).click();
-  await page.getByLabel("Name", { exact: true }).fill("Care team (Slack)");
+  check(await page.getByLabel("Provider", { exact: true }).inputValue() === "", "the form chooses no provider (no default Slack)");
+  check(await page.getByRole("textbox", { name: "URL", exact: true }).isVisible(), "before a provider is chosen, the URL field is plain");
+  // Digest fields: none while "one message per event" is chosen; each mode shows its own.
+  const windowField = page.getByLabel(/^Window, 5s to 24h/), dailyField = page.getByLabel(/^Time of day/);
   await page.getByLabel("Provider", { exact: true }).selectOption("slack");
+  check(await page.getByLabel("Messages", { exact: true }).inputValue() === "", "one message per event by default");
+  check(!(await windowField.isVisible()) && !(await dailyField.isVisible()) && !(await page.getByLabel(/on days without events/).isVisible()),
+    "no digest field shows while one message per event is chosen");
+  await page.getByLabel("Messages", { exact: true }).selectOption("window");
+  check(await windowField.isVisible() && !(await dailyField.isVisible()), "a window digest shows the window only");
+  await page.getByLabel("Messages", { exact: true }).selectOption("daily");
+  check(!(await windowField.isVisible()) && await dailyField.isVisible(), "a daily digest shows the time of day");
+  await page.getByLabel("Messages", { exact: true }).selectOption("");
+  // The event picker: clinical families by label, operational events apart (folded), no
+  // variable names or settings in what it shows.
+  const picker = await page.locator("fieldset.events").innerText();
+  check(!/TASKHOOK_|previous_health|delivery_id|\btask\.created\b/.test(picker), "the event picker shows words, not variable names");
+  check(await page.getByRole("checkbox", { name: "Battery critical (replace the device)", exact: true }).isVisible(), "clinical events by their labels");
+  const opsBox = page.getByRole("checkbox", { name: "Taskhook turned a webhook off", exact: true });
+  check(!(await opsBox.isVisible()), "operational events are folded apart from the clinical ones");
+  await page.locator("details.operational summary").click();
+  check(await opsBox.isVisible(), "the operational events open on request");
+  await page.locator("details.operational summary").click();
+  await page.getByLabel("Name", { exact: true }).fill("Care team (Slack)");
   check(await page.getByRole("textbox", { name: "Slack incoming webhook URL", exact: true }).isVisible(), "the URL field follows the provider (Slack)");
   check(!(await page.getByLabel("How deliveries authenticate", { exact: true }).isVisible()), "no authentication fields for Slack");
   await page.getByLabel("Provider", { exact: true }).selectOption("fhir");
@@ -149,7 +195,7 @@ try {
   await page.getByLabel("Provider", { exact: true }).selectOption("slack");
   // an invalid URL first: the API's 422 detail is shown next to the field
   await page.getByRole("textbox", { name: "Slack incoming webhook URL", exact: true }).fill("ftp://nowhere");
-  await page.getByRole("checkbox", { name: /^task\.created / }).check();
+  await page.getByRole("checkbox", { name: "Task created", exact: true }).check();
   await page.getByRole("button", { name: "Test" }).click();
   check(await page.locator("#err-url").isVisible(), "the API's 422 for /url is shown next to the URL field");
   check((await page.getByRole("textbox", { name: "Slack incoming webhook URL", exact: true }).getAttribute("aria-invalid")) === "true", "the URL field is marked invalid");
@@ -159,7 +205,12 @@ try {
   await page.getByRole("heading", { name: /Test succeeded/ }).waitFor();
   check(receiver.hits === hitsBefore + 1, "Test sent one request to the receiver through the real path");
   check(await page.getByText("200", { exact: true }).isVisible(), "the test result shows the status code");
-  check(await page.getByRole("checkbox", { name: /^task\.created / }).isChecked(), "the form keeps what was typed after Test");
+  check(await page.getByRole("checkbox", { name: "Task created", exact: true }).isChecked(), "the form keeps what was typed after Test");
+  check(/\/ui\/webhooks\/new\?tested=/.test(page.url()), "the tested form is shown after a redirect");
+  await reloadWritesNothing(page, "the form after Test");
+  check(receiver.hits === hitsBefore + 1, "reloading the tested form sent nothing to the receiver");
+  check(await page.getByRole("heading", { name: /Test succeeded/ }).isVisible() && await page.getByRole("checkbox", { name: "Task created", exact: true }).isChecked(),
+    "after a reload the tested form still shows the result and what was typed");
   // keyboard: Tab reaches Test and Save
   const reached = new Set();
   await page.locator("body").focus();
@@ -175,6 +226,50 @@ try {
   const hookURL = page.url().replace(/\?.*$/, "");
   const hookID = hookURL.split("/").pop();
   check(/^[0-9a-f-]{36}$/.test(hookID), "saved: the webhook's page");
+  await reloadWritesNothing(page, "the page after Save");
+
+  // A saved test, a pause and a resume: each answered by a redirect; reloading writes nothing.
+  await page.getByRole("button", { name: "Send a test event" }).click();
+  await page.getByRole("heading", { name: /Test succeeded/ }).waitFor();
+  await reloadWritesNothing(page, "the page after Send a test event");
+  check(!(await page.getByRole("heading", { name: /Test succeeded/ }).count()), "the test result is shown once, not again on reload");
+  await page.getByRole("button", { name: "Pause" }).click();
+  await page.getByText(/^Paused/).waitFor();
+  await reloadWritesNothing(page, "the page after Pause");
+  await page.goto(`${BASE}/ui/`);
+  check(await page.locator("table.webhooks td.state", { hasText: "paused" }).count() === 1, "the webhooks table shows the paused state");
+  await page.goto(hookURL);
+  await page.getByRole("button", { name: "Resume" }).click();
+  await page.getByText("Resumed.").waitFor();
+  await reloadWritesNothing(page, "the page after Resume");
+
+  // A webhook with a generated signing secret: shown once after a redirect, never in a URL;
+  // reloading shows it no more and writes nothing.
+  await page.goto(`${BASE}/ui/webhooks/new`);
+  await page.getByLabel("Name", { exact: true }).fill("Signed desk");
+  await page.getByLabel("Provider", { exact: true }).selectOption("generic");
+  await page.getByRole("textbox", { name: "Endpoint URL", exact: true }).fill(`${RECEIVER}/signed`);
+  await page.getByLabel("How deliveries authenticate", { exact: true }).selectOption("hmac");
+  await page.getByRole("checkbox", { name: "Every task event", exact: true }).check();
+  await page.getByRole("button", { name: "Save" }).click();
+  await page.getByRole("heading", { name: "Signing secret: shown once" }).waitFor();
+  const secret = await page.getByLabel("Signing secret", { exact: true }).inputValue();
+  check(/^whsec_/.test(secret) && !page.url().includes(secret) && /\/secret$/.test(page.url()), "the secret is shown once, on a page reached by a redirect, not in its URL");
+  await audit(page, "secret shown once");
+  await reloadWritesNothing(page, "the secret page");
+  check(!(await page.content()).includes(secret) && await page.getByText(/not shown again/).isVisible(), "reloading the secret page does not show the secret again");
+  const signedURL = page.url().replace(/\/secret$/, "");
+  await page.goto(signedURL);
+  await page.getByRole("button", { name: "Rotate the signing secret" }).click();
+  await page.getByRole("heading", { name: "Signing secret: shown once" }).waitFor();
+  const rotated = await page.getByLabel("Signing secret", { exact: true }).inputValue();
+  check(/^whsec_/.test(rotated) && rotated !== secret, "rotation shows the new secret once");
+  await reloadWritesNothing(page, "the page after a rotation");
+  await page.goto(signedURL + "/delete");
+  await page.getByLabel(/Type the name/).fill("Signed desk");
+  await page.getByRole("button", { name: "Delete Signed desk" }).click();
+  await page.getByText("The webhook was deleted.").waitFor();
+  await reloadWritesNothing(page, "the page after Delete");
 
   // --- an event arrives: the delivery and its attempt are in the log ---
   await publish();
@@ -200,6 +295,11 @@ try {
   await page.getByRole("button", { name: "Filter" }).click();
   check(await page.getByRole("link", { name: "Care team (Slack)" }).isVisible(), "the filter box finds the webhook");
   await page.goto(`${BASE}/ui/`);
+  const urlCell = await page.locator("table.webhooks td.url").first().innerText();
+  check(/^127\.0\.0\.1:\d+\/… \(secret URL\)$/.test(urlCell) && !urlCell.includes("XXXX"), `the table shows the Slack URL's host only (${urlCell})`);
+  check(await page.locator("table.webhooks td.state", { hasText: "active" }).count() === 1, "the table shows the active state");
+  check(await page.evaluate(() => getComputedStyle(document.querySelector("table.webhooks")).display) === "table", "at 1280 px the webhooks table is a table (cards only on narrow screens)");
+  check(/\((just now|\d+ s ago|\d+ min ago)\)/.test(await page.locator("table.webhooks .ago").first().innerText()), "times show how long ago beside the UTC time");
   await audit(page, "webhooks");
   await shot(page, "ui-webhooks.png");
   await page.goto(`${hookURL}?status=failed`);
@@ -214,6 +314,7 @@ try {
   receiver.failing = false;
   await page.getByRole("button", { name: "Retry now" }).click();
   await page.getByText(/Retried/).waitFor();
+  await reloadWritesNothing(page, "the page after Retry now");
   check(await page.locator("h1 .status-succeeded").isVisible(), "Retry now succeeded after the receiver was fixed");
   check(await page.locator("table.attempts tbody tr").count() === failedAttempts + 1, "the retry is one more attempt in the log");
   await shot(page, "ui-delivery.png");
@@ -224,8 +325,12 @@ try {
   await audit(page, "stats");
   await shot(page, "ui-stats.png");
   await page.goto(`${BASE}/ui/audit`);
-  check(await page.locator("table.audit td", { hasText: "webhook.create" }).count() === 1, "the audit shows the creation");
-  check(await page.locator("table.audit td", { hasText: "delivery.retry" }).count() === 1, "the audit shows the retry");
+  check(await page.locator('table.audit td[data-action="webhook.create"]', { hasText: "Created" }).count() === 2, "the audit shows the creations in words");
+  check(await page.locator('table.audit td[data-action="delivery.retry"]', { hasText: "Delivery retried" }).count() === 1, "the audit shows the retry");
+  check(await page.locator("table.audit li", { hasText: "Signing secret rotated" }).count() === 1 && await page.locator("table.audit li", { hasText: "Paused" }).count() >= 1,
+    "the audit lists the changes in words");
+  const auditText = await page.locator("table.audit").innerText();
+  check(!/[{}"]|tok_/.test(auditText), "the audit shows no raw JSON and no token id of the signed-in admin");
   await audit(page, "audit");
   await shot(page, "ui-audit.png");
 
@@ -254,6 +359,10 @@ try {
     const wide = await phone.evaluate(() => document.documentElement.scrollWidth);
     check(wide <= 390, `${p} fits 390 px (${wide})`);
   }
+  await phone.goto(`${BASE}/ui/`);
+  const health = phone.locator("table.webhooks td.health").first();
+  const box = await health.boundingBox();
+  check(box && box.x >= 0 && box.x + box.width <= 390 && await health.locator(".badge").isVisible(), `the Health column is whole at 390 px (${JSON.stringify(box)})`);
   await phone.goto(`${BASE}/ui/webhooks/${hookID}`);
   await shot(phone, "ui-mobile.png");
   await phoneCtx.close();

@@ -7,6 +7,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,6 +18,7 @@ import (
 	"time"
 
 	"github.com/taskhook/taskhook/client"
+	"github.com/taskhook/taskhook/pkg/apidoc"
 )
 
 // ctl runs bin/taskhookctl against s and returns stdout, stderr and the exit code.
@@ -268,4 +271,106 @@ func TestTaskhookctl(t *testing.T) {
 	}
 	s.mustCtl(t, 0, "", "webhooks", "delete", w.ID)
 	s.mustCtl(t, 1, "", "webhooks", "get", w.ID)
+}
+
+// TestTaskhookctlNamesAndHints: --help never prints a token set in the environment; a unique
+// webhook name works wherever an id does (an ambiguous or unknown one is a usage error that
+// lists what to type); "deliveries list --status failed" points at retrying deliveries when
+// nothing failed for good yet.
+func TestTaskhookctlNamesAndHints(t *testing.T) {
+	s := newStack(t, "TASKHOOK_RETRY_SCHEDULE=1h,1h") // a failed attempt waits: the delivery stays retrying
+	for _, c := range [][]string{{}, {"webhooks", "list"}, {"deliveries", "list"}, {"publish"}, {"stats"}} {
+		out, errOut, code := s.ctl(t, "", append(c, "--help")...)
+		if code != 0 || strings.Contains(out+errOut, adminToken) || strings.Contains(out+errOut, ingestToken) {
+			t.Fatalf("%v --help with the tokens in the environment: exit %d, prints a token:\n%s", c, code, out+errOut)
+		}
+		if len(c) == 0 && !strings.Contains(out, "$TASKHOOK_TOKEN") {
+			t.Fatalf("--help does not say where the token comes from:\n%s", out)
+		}
+	}
+
+	// The providers and the event types, as the dispatcher's registries describe them: the same
+	// lists as its OpenAPI document's enums (filled from those registries at start).
+	resp, err := http.Get(s.adminURL + "/openapi.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	enum := func(name string) []string {
+		lists, err := apidoc.Enums(doc, name)
+		if err != nil || len(lists) == 0 {
+			t.Fatalf("openapi.json has no %s enum: %v", name, err)
+		}
+		return lists[0]
+	}
+	type providerList struct {
+		Providers []client.Provider `json:"providers"`
+		AuthTypes []client.AuthType `json:"auth_types"`
+	}
+	pl := decodeJSON[providerList](t, s.mustCtl(t, 0, "", "providers", "-o", "json"))
+	var names, auths []string
+	for _, p := range pl.Providers {
+		names = append(names, p.Name)
+	}
+	for _, a := range pl.AuthTypes {
+		auths = append(auths, a.Type)
+	}
+	if !slices.Equal(names, enum("providers")) || !slices.Equal(auths, enum("auth-types")) {
+		t.Fatalf("taskhookctl providers: %v %v; openapi.json: %v %v", names, auths, enum("providers"), enum("auth-types"))
+	}
+	if out := s.mustCtl(t, 0, "", "providers"); !strings.Contains(out, "Slack incoming webhook URL (a secret)") || !strings.Contains(out, "identifier_system") {
+		t.Fatalf("taskhookctl providers:\n%s", out)
+	}
+	out := s.mustCtl(t, 0, "", "event-types")
+	rows := strings.Split(strings.TrimSpace(out), "\n")[1:]
+	if len(rows) != len(enum("event-types")) || !strings.Contains(rows[0], "clinical") || !strings.Contains(rows[len(rows)-1], "operational") {
+		t.Fatalf("taskhookctl event-types (%d types in openapi.json):\n%s", len(enum("event-types")), out)
+	}
+
+	dir := t.TempDir()
+	create := func(name, url string) client.Webhook {
+		body := filepath.Join(dir, "w.json")
+		os.WriteFile(body, []byte(fmt.Sprintf(`{"name": %q, "url": %q, "events": ["task.*"]}`, name, url)), 0o644)
+		return decodeJSON[client.Webhook](t, s.mustCtl(t, 0, "", "webhooks", "create", "-f", body, "-o", "json"))
+	}
+	desk := create("Desk A", "http://127.0.0.1:1/hook") // nothing listens: every attempt fails
+	twin1, twin2 := create("Twin", "http://127.0.0.1:1/one"), create("Twin", "http://127.0.0.1:1/two")
+
+	for _, name := range []string{"Desk A", "desk a", desk.ID} {
+		if got := decodeJSON[client.Webhook](t, s.mustCtl(t, 0, "", "webhooks", "get", name, "-o", "json")); got.ID != desk.ID {
+			t.Fatalf("webhooks get %q: %s, want %s", name, got.ID, desk.ID)
+		}
+	}
+	_, errOut, code := s.ctl(t, "", "webhooks", "pause", "Twin")
+	if code != 2 || !strings.Contains(errOut, "2 webhooks are named") || !strings.Contains(errOut, twin1.ID) || !strings.Contains(errOut, twin2.ID) {
+		t.Fatalf("an ambiguous name: exit %d\n%s", code, errOut)
+	}
+	if _, errOut, code := s.ctl(t, "", "deliveries", "list", "Nobody"); code != 2 || !strings.Contains(errOut, `no webhook has the id or name "Nobody"`) {
+		t.Fatalf("an unknown name: exit %d\n%s", code, errOut)
+	}
+	if out := s.mustCtl(t, 0, "", "webhooks", "pause", "Desk A"); !strings.Contains(out, desk.ID) || !strings.Contains(out, "paused") {
+		t.Fatalf("pause by name:\n%s", out)
+	}
+	s.mustCtl(t, 0, "", "webhooks", "resume", "Desk A")
+	for _, w := range []client.Webhook{twin1, twin2} {
+		s.mustCtl(t, 0, "", "webhooks", "delete", w.ID)
+	}
+
+	// One event: its delivery fails its first attempt and waits an hour to retry.
+	s.mustCtl(t, 0, taskEvent("hint-1", "Hint")+"\n", "publish", "-f", "-")
+	waitFor(t, 20*time.Second, "a retrying delivery", func() bool {
+		out, _, code := s.ctl(t, "", "deliveries", "list", "Desk A", "--status", "retrying", "-o", "json")
+		return code == 0 && len(decodeJSON[client.DeliveryPage](t, out).Deliveries) == 1
+	})
+	out, errOut, code = s.ctl(t, "", "deliveries", "list", "Desk A", "--status", "failed")
+	if code != 0 || strings.Count(strings.TrimSpace(out), "\n") != 0 || !strings.Contains(errOut, "1 delivery is retrying") ||
+		!strings.Contains(errOut, "taskhookctl deliveries list "+desk.ID+" --status retrying") {
+		t.Fatalf("no failed delivery but one retrying: exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
+	}
+	// With -o json the hint goes to stderr: stdout stays JSON.
+	out, errOut, _ = s.ctl(t, "", "deliveries", "list", "Desk A", "--status", "failed", "-o", "json")
+	if page := decodeJSON[client.DeliveryPage](t, out); len(page.Deliveries) != 0 || !strings.Contains(errOut, "--status retrying") {
+		t.Fatalf("json: %s / %s", out, errOut)
+	}
 }

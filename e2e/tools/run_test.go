@@ -76,7 +76,8 @@ func TestMakeRun(t *testing.T) {
 	cmd.Env = append(os.Environ(), "NATS_URL=nats://"+natsAddr, "DATABASE_URL="+pgtest.NewDatabase(t),
 		fmt.Sprintf("INGEST_ADDR=127.0.0.1:%d", ip), fmt.Sprintf("DISPATCHER_ADDR=127.0.0.1:%d", dp),
 		"TASKHOOK_RUN_DIR="+runDir, "TASKHOOK_BIN="+bins, "TASKHOOK_LOG_LEVEL=warn",
-		"TASKHOOK_INGEST_TOKENS=run-ingest", "TASKHOOK_ADMIN_TOKENS=run-admin", "TASKHOOK_VIEWER_TOKENS=run-viewer")
+		// Lists of two tokens: what run.sh prints must name one of each.
+		"TASKHOOK_INGEST_TOKENS=run-ingest,run-ingest-2", "TASKHOOK_ADMIN_TOKENS=run-admin,run-admin-2", "TASKHOOK_VIEWER_TOKENS=run-viewer,run-viewer-2")
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	var out syncBuffer
 	cmd.Stdout, cmd.Stderr = &out, &out
@@ -138,6 +139,38 @@ func TestMakeRun(t *testing.T) {
 	waitFor(t, 20*time.Second, "the seed event delivered", func() bool { return len(rcv.deliveries()) == 1 })
 	if d := rcv.deliveries()[0]; d.Verified != nil {
 		t.Fatalf("the delivery did not verify: %v", d.Verified)
+	}
+
+	// Every command it printed works as printed: pasted into a shell in another directory, with
+	// none of the settings in the environment.
+	var lines []string
+	for _, l := range strings.Split(out.String(), "\n") {
+		if c, ok := strings.CutPrefix(l, "  $ "); ok {
+			lines = append(lines, c)
+		}
+	}
+	if len(lines) < 3 || !strings.HasPrefix(lines[0], "export TASKHOOK_URL=") {
+		t.Fatalf("run.sh printed no commands to try: %q", lines)
+	}
+	var clean []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "TASKHOOK_") {
+			clean = append(clean, kv)
+		}
+	}
+	for _, l := range lines[1:] {
+		sh := exec.Command("bash", "-euo", "pipefail", "-c", lines[0]+"\n"+l)
+		sh.Dir, sh.Env = t.TempDir(), clean
+		got, err := sh.CombinedOutput()
+		if err != nil {
+			t.Fatalf("the printed command %q failed: %v\n%s", l, err, got)
+		}
+		switch {
+		case strings.Contains(l, "webhooks list") && !strings.Contains(string(got), w.ID):
+			t.Errorf("the printed %q does not list the webhook: %s", l, got)
+		case strings.HasPrefix(l, "curl") && !strings.Contains(string(got), `"duplicate"`):
+			t.Errorf("the printed %q was not accepted: %s", l, got)
+		}
 	}
 
 	// Stopped: everything it started is gone, the nats-server last.

@@ -31,7 +31,10 @@ type Family struct {
 
 // Type is one event type of a family.
 type Type struct {
-	Type        string          `json:"type"` // "battery.critical"
+	Type string `json:"type"` // "battery.critical"
+	// Label is the type as a person reads it ("Battery critical"): the dashboard's event picker
+	// shows it instead of the type's name or a description that names fields and settings.
+	Label       string          `json:"label,omitempty"`
 	Family      string          `json:"family"`
 	Description string          `json:"description"`
 	Example     json.RawMessage `json:"example"` // a valid body of this type

@@ -310,3 +310,35 @@ func TestExampleFiles(t *testing.T) {
 		}
 	}
 }
+
+// The operational events table of docs/events.md lists exactly the catalog's internal types,
+// in its order.
+func TestDocsOperationalTableMatchesTheCatalog(t *testing.T) {
+	b, err := os.ReadFile("../../docs/events.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, after, ok := strings.Cut(string(b), "## Operational events")
+	if !ok {
+		t.Fatal("docs/events.md has no Operational events section")
+	}
+	var documented []string
+	for _, l := range strings.Split(after, "\n") {
+		if strings.HasPrefix(l, "## ") {
+			break
+		}
+		if cell, ok := strings.CutPrefix(l, "| `"); ok {
+			documented = append(documented, cell[:strings.Index(cell, "`")])
+		}
+	}
+	cat := catalog(t)
+	var internal []string
+	for _, ty := range cat.TypeNames() {
+		if cat.Internal(ty) {
+			internal = append(internal, ty)
+		}
+	}
+	if strings.Join(documented, ",") != strings.Join(internal, ",") {
+		t.Errorf("docs/events.md's operational events %v, the catalog's %v", documented, internal)
+	}
+}

@@ -13,6 +13,7 @@ import (
 type EventType struct {
 	Type        string          `json:"type"`
 	Family      string          `json:"family"`
+	Label       string          `json:"label,omitempty"`
 	Description string          `json:"description"`
 	SchemaFile  string          `json:"schema_file"`
 	Schema      json.RawMessage `json:"schema"`
@@ -33,7 +34,7 @@ func EventTypes(c *event.Catalog) echo.HandlerFunc {
 	var list EventTypeList
 	for _, t := range c.Types() {
 		_, f, _ := c.Lookup(t.Type)
-		list.EventTypes = append(list.EventTypes, EventType{Type: t.Type, Family: t.Family, Description: t.Description,
+		list.EventTypes = append(list.EventTypes, EventType{Type: t.Type, Family: t.Family, Label: t.Label, Description: t.Description,
 			SchemaFile: f.SchemaFile, Schema: f.Schema, Example: t.Example, Internal: f.Internal})
 	}
 	body, err := json.Marshal(list)

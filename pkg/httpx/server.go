@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -39,7 +40,11 @@ func NewEcho(log *zap.Logger, observe Observer) *echo.Echo {
 				lvl = zap.WarnLevel
 			}
 			if ce := log.Check(lvl, "http request"); ce != nil {
-				ce.Write(zap.String("method", v.Method), zap.String("route", v.RoutePath), zap.String("path", v.URIPath),
+				path := v.URIPath
+				if strings.HasPrefix(v.RoutePath, "/ack/") {
+					path = v.RoutePath // the path is a credential (an acknowledge token): never logged
+				}
+				ce.Write(zap.String("method", v.Method), zap.String("route", v.RoutePath), zap.String("path", path),
 					zap.Int("status", v.Status), zap.Duration("latency", v.Latency), zap.String("request_id", v.RequestID),
 					zap.String("who", PrincipalOf(c).Name))
 			}

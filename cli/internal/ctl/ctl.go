@@ -132,20 +132,28 @@ some items were refused (publish; a replay capped by the server's limit).`,
 			if e.output != "table" && e.output != "json" {
 				return usagef("-o must be table or json, got %q", e.output)
 			}
+			if e.adminToken == "" {
+				e.adminToken = e.Getenv("TASKHOOK_TOKEN")
+			}
+			if e.ingestToken == "" {
+				e.ingestToken = e.Getenv("TASKHOOK_INGEST_TOKEN")
+			}
 			return nil
 		},
 	}
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &exitError{code: ExitUsage, err: err} })
 	pf := root.PersistentFlags()
 	pf.StringVar(&e.adminURL, "url", getenv("TASKHOOK_URL", "http://127.0.0.1:8081"), "admin API URL (TASKHOOK_URL)")
-	pf.StringVar(&e.adminToken, "token", getenv("TASKHOOK_TOKEN", ""), "admin or viewer token (TASKHOOK_TOKEN)")
+	// The tokens' defaults come from the environment after the flags are parsed, not as the
+	// flags' defaults: --help prints defaults, and must never print a token.
+	pf.StringVar(&e.adminToken, "token", "", "admin or viewer token (default: $TASKHOOK_TOKEN, never printed)")
 	pf.StringVar(&e.ingestURL, "ingest-url", getenv("TASKHOOK_INGEST_URL", "http://127.0.0.1:8080"), "ingest API URL (TASKHOOK_INGEST_URL)")
-	pf.StringVar(&e.ingestToken, "ingest-token", getenv("TASKHOOK_INGEST_TOKEN", ""), "publisher token (TASKHOOK_INGEST_TOKEN)")
+	pf.StringVar(&e.ingestToken, "ingest-token", "", "publisher token (default: $TASKHOOK_INGEST_TOKEN, never printed)")
 	pf.StringVarP(&e.output, "output", "o", "table", "output: table (for people) or json (for scripts)")
 	pf.DurationVar(&e.timeout, "timeout", 60*time.Second, "timeout of each HTTP request")
 	pf.BoolVarP(&e.quiet, "quiet", "q", false, "no progress bar")
 	pf.BoolVar(&e.progress, "progress", false, "show the progress bar even when stderr is not a terminal")
-	root.AddCommand(e.webhooksCmd(), e.deliveriesCmd(), e.replayCmd(), e.publishCmd(), e.tailCmd(), e.statsCmd())
+	root.AddCommand(e.webhooksCmd(), e.deliveriesCmd(), e.replayCmd(), e.publishCmd(), e.tailCmd(), e.statsCmd(), e.providersCmd(), e.eventTypesCmd())
 	return root
 }
 

@@ -4,9 +4,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/taskhook/taskhook/client"
 )
 
 func run(t *testing.T, env map[string]string, args ...string) (string, string, int) {
@@ -67,5 +70,40 @@ func TestBatchKeyIsStableAndShort(t *testing.T) {
 	}
 	if k := batchKey("sync", 1001, items); k != "sync-1001" {
 		t.Fatalf("prefixed key %q", k)
+	}
+}
+
+// --help prints flag defaults: a token set in the environment must not be one of them.
+func TestHelpNeverPrintsATokenFromTheEnvironment(t *testing.T) {
+	env := map[string]string{"TASKHOOK_TOKEN": "admin-sekrit-123", "TASKHOOK_INGEST_TOKEN": "ingest-sekrit-456"}
+	for _, args := range [][]string{{"--help"}, {"webhooks", "list", "--help"}, {"publish", "--help"}, {"help", "stats"}} {
+		out, errOut, code := run(t, env, args...)
+		if code != ExitOK || strings.Contains(out+errOut, "sekrit") {
+			t.Errorf("%v: exit %d, prints a token:\n%s", args, code, out+errOut)
+		}
+	}
+	// The environment's token is still used: a run without a server gets past "no token".
+	if _, errOut, code := run(t, map[string]string{"TASKHOOK_TOKEN": "t", "TASKHOOK_URL": "http://127.0.0.1:1"}, "webhooks", "list"); code != ExitFailed || strings.Contains(errOut, "no admin token") {
+		t.Errorf("the token from the environment was not used: %d %s", code, errOut)
+	}
+}
+
+func TestMatchWebhook(t *testing.T) {
+	ws := []client.Webhook{{ID: "a", Name: "Desk", Provider: "slack"}, {ID: "b", Name: "desk", Provider: "teams"},
+		{ID: "c", Name: "Twin", Provider: "generic"}, {ID: "d", Name: "Twin", Provider: "fhir"}, {ID: "e", Name: "Lab"}}
+	for _, tc := range []struct {
+		name, want, err string
+	}{
+		{"Desk", "a", ""}, {"desk", "b", ""}, {"LAB", "e", ""}, {"lab", "e", ""},
+		{"DESK", "", `2 webhooks are named "DESK"`}, {"Twin", "", "  c  Twin (generic)\n  d  Twin (fhir)"}, {"Nobody", "", `no webhook has the id or name "Nobody"`},
+	} {
+		got, err := matchWebhook(ws, tc.name)
+		if got != tc.want || (tc.err == "") != (err == nil) || err != nil && !strings.Contains(err.Error(), tc.err) {
+			t.Errorf("%q: %q %v, want %q %q", tc.name, got, err, tc.want, tc.err)
+		}
+		var xe *exitError
+		if err != nil && (!errors.As(err, &xe) || xe.code != ExitUsage) {
+			t.Errorf("%q: not a usage error: %v", tc.name, err)
+		}
 	}
 }

@@ -49,11 +49,14 @@ func (e *env) deliveriesList() *cobra.Command {
 	var status, since, cursor string
 	var limit int
 	var all bool
-	c := &cobra.Command{Use: "list WEBHOOK_ID", Short: "List a webhook's deliveries, newest first",
-		Args: exact(1, "a webhook id"),
+	c := &cobra.Command{Use: "list WEBHOOK", Short: "List a webhook's deliveries (WEBHOOK: its id or unique name), newest first",
+		Args: exact(1, "a webhook id or name"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			a, err := e.admin()
 			if err != nil {
+				return err
+			}
+			if args[0], err = e.webhookArg(cmd.Context(), a, args[0]); err != nil {
 				return err
 			}
 			q := client.DeliveryQuery{Status: status, Limit: limit, Cursor: cursor}
@@ -75,6 +78,9 @@ func (e *env) deliveriesList() *cobra.Command {
 				}
 				q.Cursor = *next
 			}
+			if len(ds) == 0 && status == "failed" && cursor == "" {
+				e.hintRetrying(cmd, a, args[0], q.Since)
+			}
 			if e.output == "json" {
 				return e.json(map[string]any{"deliveries": ds, "next_cursor": next})
 			}
@@ -95,6 +101,23 @@ func (e *env) deliveriesList() *cobra.Command {
 	f.StringVar(&cursor, "cursor", "", "the page after this cursor")
 	f.BoolVar(&all, "all", false, "every page")
 	return c
+}
+
+// hintRetrying says, on stderr, when no delivery failed but some are retrying: a delivery that
+// has failed attempts left is "retrying", not "failed", which surprises who looks for failures.
+func (e *env) hintRetrying(cmd *cobra.Command, a *client.Admin, webhook string, since time.Time) {
+	page, err := a.ListDeliveries(cmd.Context(), webhook, client.DeliveryQuery{Status: "retrying", Since: since, Limit: 100})
+	if err != nil || len(page.Deliveries) == 0 {
+		return
+	}
+	n := fmt.Sprintf("%d deliveries are", len(page.Deliveries))
+	switch {
+	case page.NextCursor != nil:
+		n = fmt.Sprintf("%d or more deliveries are", len(page.Deliveries))
+	case len(page.Deliveries) == 1:
+		n = "1 delivery is"
+	}
+	fmt.Fprintf(e.Err, "No delivery failed for good, but %s retrying (failed attempts, more to come): taskhookctl deliveries list %s --status retrying\n", n, webhook)
 }
 
 var deliveryHeader = []string{"ID", "CREATED", "EVENT TYPE", "EVENT ID", "STATUS", "ATTEMPTS", "LAST CODE", "NEXT ATTEMPT", "LAST ERROR"}

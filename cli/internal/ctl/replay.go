@@ -12,14 +12,14 @@ import (
 
 func (e *env) replayCmd() *cobra.Command {
 	var since, until, status string
-	c := &cobra.Command{Use: "replay WEBHOOK_ID --since TIME [--until TIME]", Short: "Send a window of a webhook's deliveries again",
+	c := &cobra.Command{Use: "replay WEBHOOK --since TIME [--until TIME]", Short: "Send a window of a webhook's deliveries again",
 		Long: `Re-queue a webhook's deliveries of a window: by default the failed ones and the events that
 matched while the webhook was inactive; --status failed, succeeded or missing narrows it.
 Deliveries go out again with their webhook-id, so receivers drop what they already have.
 A long window is replayed in as many requests as the server's limit needs, with a progress bar
 over the window and a summary at the end. TIME is RFC 3339 (2024-01-15T10:00:00Z) or a
-duration ago (6h).`,
-		Args: exact(1, "a webhook id"),
+duration ago (6h). WEBHOOK is the webhook's id or its unique name.`,
+		Args: exact(1, "a webhook id or name"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			now := time.Now()
 			if since == "" {
@@ -37,6 +37,9 @@ duration ago (6h).`,
 			}
 			a, err := e.admin()
 			if err != nil {
+				return err
+			}
+			if args[0], err = e.webhookArg(cmd.Context(), a, args[0]); err != nil {
 				return err
 			}
 			var bar *progressbar.ProgressBar

@@ -17,14 +17,18 @@ func (e *env) tailCmd() *cobra.Command {
 	var interval time.Duration
 	var last, count int
 	var status string
-	c := &cobra.Command{Use: "tail WEBHOOK_ID", Short: "Follow a webhook's deliveries as they happen",
+	c := &cobra.Command{Use: "tail WEBHOOK", Short: "Follow a webhook's deliveries as they happen",
 		Long: `Print a webhook's latest deliveries (-n), then one line each time a delivery appears or
 changes (a new attempt, a new status), until interrupted, or until --count deliveries have
-reached a final status (succeeded or failed). With -o json, one JSON object per line.`,
-		Args: exact(1, "a webhook id"),
+reached a final status (succeeded or failed). With -o json, one JSON object per line.
+WEBHOOK is the webhook's id or its unique name.`,
+		Args: exact(1, "a webhook id or name"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			a, err := e.admin()
 			if err != nil {
+				return err
+			}
+			if args[0], err = e.webhookArg(cmd.Context(), a, args[0]); err != nil {
 				return err
 			}
 			return e.tail(cmd.Context(), a, args[0], status, interval, last, count)

@@ -10,16 +10,16 @@ import (
 )
 
 func (e *env) webhooksCmd() *cobra.Command {
-	c := &cobra.Command{Use: "webhooks", Aliases: []string{"webhook", "wh"}, Short: "List, inspect, create, test, pause, resume and delete webhooks"}
+	c := &cobra.Command{Use: "webhooks", Aliases: []string{"webhook", "wh"}, Short: "List, inspect, create, test, pause, resume and delete webhooks (WEBHOOK: an id or a unique name)"}
 	c.AddCommand(
 		&cobra.Command{Use: "list", Short: "List every webhook with its health", Args: exact(0, "no arguments"), RunE: e.webhooksList},
-		&cobra.Command{Use: "get WEBHOOK_ID", Short: "Show one webhook", Args: exact(1, "a webhook id"), RunE: e.webhooksGet},
+		&cobra.Command{Use: "get WEBHOOK", Short: "Show one webhook", Args: exact(1, "a webhook id or name"), RunE: e.webhooksGet},
 		e.webhooksCreate(), e.webhooksUpdate(), e.webhooksTest(),
-		&cobra.Command{Use: "pause WEBHOOK_ID", Short: "Deactivate a webhook (what matches meanwhile is delivered only by a replay)", Args: exact(1, "a webhook id"),
+		&cobra.Command{Use: "pause WEBHOOK", Short: "Deactivate a webhook (what matches meanwhile is delivered only by a replay)", Args: exact(1, "a webhook id or name"),
 			RunE: func(cmd *cobra.Command, args []string) error { return e.setActive(cmd, args[0], false) }},
-		&cobra.Command{Use: "resume WEBHOOK_ID", Short: "Activate a webhook again", Args: exact(1, "a webhook id"),
+		&cobra.Command{Use: "resume WEBHOOK", Short: "Activate a webhook again", Args: exact(1, "a webhook id or name"),
 			RunE: func(cmd *cobra.Command, args []string) error { return e.setActive(cmd, args[0], true) }},
-		&cobra.Command{Use: "delete WEBHOOK_ID", Short: "Delete a webhook with its deliveries", Args: exact(1, "a webhook id"), RunE: e.webhooksDelete},
+		&cobra.Command{Use: "delete WEBHOOK", Short: "Delete a webhook with its deliveries", Args: exact(1, "a webhook id or name"), RunE: e.webhooksDelete},
 	)
 	return c
 }
@@ -82,6 +82,9 @@ func (e *env) webhooksGet(cmd *cobra.Command, args []string) error {
 	if err != nil {
 		return err
 	}
+	if args[0], err = e.webhookArg(cmd.Context(), a, args[0]); err != nil {
+		return err
+	}
 	w, err := a.GetWebhook(cmd.Context(), args[0])
 	if err != nil {
 		return err
@@ -94,7 +97,9 @@ func (e *env) webhooksCreate() *cobra.Command {
 	c := &cobra.Command{Use: "create -f body.json", Short: "Create a webhook from a JSON body (as POST /v1/webhooks takes it)",
 		Long: `Create a webhook from a JSON body, e.g.
   {"name": "Care team desk", "url": "https://hooks.example.org/taskhook", "events": ["task.*"], "auth": {"type": "hmac"}}
-An hmac webhook without a secret gets a generated one, shown once in the answer.`,
+An hmac webhook without a secret gets a generated one, shown once in the answer.
+taskhookctl providers lists the providers and what each needs (URL, auth, options);
+taskhookctl event-types lists what "events" takes.`,
 		Args: exact(0, "no arguments (the body comes from -f)"),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			body, err := e.readBody(file)
@@ -117,11 +122,11 @@ An hmac webhook without a secret gets a generated one, shown once in the answer.
 
 func (e *env) webhooksUpdate() *cobra.Command {
 	var file string
-	c := &cobra.Command{Use: "update WEBHOOK_ID -f patch.json", Short: "Change the fields given in a JSON body (as PATCH /v1/webhooks/{id} takes it)",
+	c := &cobra.Command{Use: "update WEBHOOK -f patch.json", Short: "Change the fields given in a JSON body (as PATCH /v1/webhooks/{id} takes it)",
 		Long: `Change the fields present in a JSON body, e.g. {"url": "https://hooks.example.org/fixed"}.
 {"auth": {"type": "hmac"}} rotates the secret: the new one is shown once, and the previous one
 keeps signing beside it for the rotation grace (two signatures are sent).`,
-		Args: exact(1, "a webhook id"),
+		Args: exact(1, "a webhook id or name"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			body, err := e.readBody(file)
 			if err != nil {
@@ -129,6 +134,9 @@ keeps signing beside it for the rotation grace (two signatures are sent).`,
 			}
 			a, err := e.admin()
 			if err != nil {
+				return err
+			}
+			if args[0], err = e.webhookArg(cmd.Context(), a, args[0]); err != nil {
 				return err
 			}
 			w, err := a.UpdateWebhook(cmd.Context(), args[0], body)
@@ -143,12 +151,15 @@ keeps signing beside it for the rotation grace (two signatures are sent).`,
 
 func (e *env) webhooksTest() *cobra.Command {
 	var event string
-	c := &cobra.Command{Use: "test WEBHOOK_ID", Short: "Send a sample event now through the real render, sign and send path",
+	c := &cobra.Command{Use: "test WEBHOOK", Short: "Send a sample event now through the real render, sign and send path",
 		Long: "Send a sample event now and show the endpoint's answer. Exits 1 when the endpoint did not accept it.",
-		Args: exact(1, "a webhook id"),
+		Args: exact(1, "a webhook id or name"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			a, err := e.admin()
 			if err != nil {
+				return err
+			}
+			if args[0], err = e.webhookArg(cmd.Context(), a, args[0]); err != nil {
 				return err
 			}
 			r, err := a.TestWebhook(cmd.Context(), args[0], event)
@@ -178,6 +189,9 @@ func (e *env) setActive(cmd *cobra.Command, id string, active bool) error {
 	if err != nil {
 		return err
 	}
+	if id, err = e.webhookArg(cmd.Context(), a, id); err != nil {
+		return err
+	}
 	var w *client.Webhook
 	if active {
 		w, err = a.ResumeWebhook(cmd.Context(), id)
@@ -201,6 +215,9 @@ func (e *env) setActive(cmd *cobra.Command, id string, active bool) error {
 func (e *env) webhooksDelete(cmd *cobra.Command, args []string) error {
 	a, err := e.admin()
 	if err != nil {
+		return err
+	}
+	if args[0], err = e.webhookArg(cmd.Context(), a, args[0]); err != nil {
 		return err
 	}
 	if err := a.DeleteWebhook(cmd.Context(), args[0]); err != nil {

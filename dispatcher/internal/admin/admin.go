@@ -19,6 +19,7 @@ import (
 	"github.com/labstack/echo/v4"
 	"go.uber.org/zap"
 
+	"github.com/taskhook/taskhook/dispatcher/internal/alert"
 	"github.com/taskhook/taskhook/dispatcher/internal/credential"
 	"github.com/taskhook/taskhook/dispatcher/internal/credential/smart"
 	"github.com/taskhook/taskhook/dispatcher/internal/deliver"
@@ -43,6 +44,7 @@ type Options struct {
 	ReplayMaxScan      int           // most stream messages one replay reads
 	Lease              time.Duration // lease of a manual retry
 	Due                *due.Rules    // reminder rules; nil when TASKHOOK_DUE_EVENTS is off
+	PublicURL          string        // TASKHOOK_PUBLIC_URL: escalation needs it for its links
 }
 
 // Deps are the parts of the dispatcher the API drives.
@@ -221,6 +223,8 @@ type webhookInput struct {
 	Options            json.RawMessage    `json:"options"`
 	Digest             json.RawMessage    `json:"digest"` // absent: unchanged; null: off
 	SendTraceparent    *bool              `json:"send_traceparent"`
+	Escalation         json.RawMessage    `json:"escalation"` // absent: unchanged; null: off
+	Fallback           json.RawMessage    `json:"fallback"`   // absent: unchanged; null: none
 }
 
 // apply copies the fields present in in onto w.
@@ -302,6 +306,8 @@ type WebhookView struct {
 	Options            json.RawMessage     `json:"options,omitempty"`
 	Digest             *digest.Spec        `json:"digest"`
 	SendTraceparent    bool                `json:"send_traceparent"`
+	Escalation         *alert.Policy       `json:"escalation"`
+	Fallback           *uuid.UUID          `json:"fallback"`
 	Health             subscription.Health `json:"health"`
 	DisabledReason     string              `json:"disabled_reason,omitempty"`
 	DisabledAt         *time.Time          `json:"disabled_at,omitempty"`
@@ -318,11 +324,15 @@ func (a *API) view(row *store.WebhookWithHealth, retrying bool) (*WebhookView, e
 		Provider: w.Provider, Events: w.Events, Filter: w.Filter, Active: w.Active,
 		Auth:     AuthView{Type: w.Auth.Type, Hint: row.AuthHint},
 		Template: w.Template, TemplateType: w.TemplateType, MaxAttempts: w.MaxAttempts, Timezone: w.Timezone, Redact: w.Redact, Options: w.Options,
-		Digest: w.Digest, SendTraceparent: w.SendTraceparent,
+		Digest: w.Digest, SendTraceparent: w.SendTraceparent, Escalation: w.Escalation,
 		Health:         subscription.HealthOf(w.Active, row.Health, retrying, a.opts.RedAfter),
 		DisabledReason: w.DisabledReason, CreatedAt: w.CreatedAt, UpdatedAt: w.UpdatedAt}
 	if w.Auth.Type == credential.SMARTBackend {
 		v.Auth.ClientID, v.Auth.TokenURL, v.Auth.KeyID, v.Auth.Scope = w.Auth.ClientID, w.Auth.TokenURL, w.Auth.KeyID, w.Auth.Scope
+	}
+	if w.Fallback != uuid.Nil {
+		f := w.Fallback
+		v.Fallback = &f
 	}
 	if w.RateLimitPerSecond > 0 {
 		r := w.RateLimitPerSecond
@@ -357,7 +367,12 @@ func (a *API) createWebhook(c echo.Context) error {
 	if err := completeSMART(&w.Auth); err != nil {
 		return err
 	}
-	if ps := a.Compiler.Check(c.Request().Context(), w); len(ps) > 0 {
+	ps := a.Compiler.Check(c.Request().Context(), w)
+	more, err := alerting(c.Request().Context(), a.DB, in.Escalation, in.Fallback, w, a.opts.PublicURL)
+	if err != nil {
+		return err
+	}
+	if ps = append(ps, more...); len(ps) > 0 {
 		return unprocessable(ps)
 	}
 	row, err := a.Codec.ToRow(w)

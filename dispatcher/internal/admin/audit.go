@@ -59,6 +59,10 @@ func (a *API) diff(old, cur *subscription.Webhook) map[string]any {
 	if string(old.Options) != string(cur.Options) {
 		ch["options"] = map[string]any{"from": json.RawMessage(orEmpty(old.Options)), "to": json.RawMessage(orEmpty(cur.Options))}
 	}
+	if !reflect.DeepEqual(old.Escalation, cur.Escalation) {
+		ch["escalation"] = map[string]any{"from": old.Escalation, "to": cur.Escalation}
+	}
+	field("fallback", old.Fallback, cur.Fallback)
 	if digestChanged(old.Digest, cur.Digest) {
 		ch["digest"] = map[string]any{"from": old.Digest, "to": cur.Digest}
 	}

@@ -59,7 +59,12 @@ func (a *API) patchWebhook(c echo.Context) error {
 	case !w.Active && old.Active:
 		w.DisabledReason, w.DisabledAt = "deactivated by "+httpx.PrincipalOf(c).Name, a.now()
 	}
-	if ps := a.Compiler.Check(ctx, &w); len(ps) > 0 {
+	ps := a.Compiler.Check(ctx, &w)
+	more, err := alerting(ctx, a.DB, in.Escalation, in.Fallback, &w, a.opts.PublicURL)
+	if err != nil {
+		return err
+	}
+	if ps = append(ps, more...); len(ps) > 0 {
 		return unprocessable(ps)
 	}
 	changes := a.diff(old, &w)

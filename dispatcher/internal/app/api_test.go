@@ -1,9 +1,13 @@
 package app
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 
+	"github.com/taskhook/taskhook/dispatcher/internal/credential"
+	"github.com/taskhook/taskhook/dispatcher/internal/notify/providers"
+	"github.com/taskhook/taskhook/pkg/families"
 	"github.com/taskhook/taskhook/pkg/openapitest"
 )
 
@@ -151,7 +155,40 @@ func TestConfigErrorsNameTheVariable(t *testing.T) {
 func TestOpenAPIMatchesTheRoutes(t *testing.T) {
 	h := start(t)
 	openapitest.Compare(t, OpenAPI, h.routes)
-	if r := h.do("GET", "/openapi.json", "", nil); r.Status != 200 || !strings.Contains(string(r.Body), `"openapi": "3.1.0"`) {
-		t.Fatalf("%d", r.Status)
+	if r := h.do("GET", "/openapi.json", "", nil); r.Status != 200 || !strings.Contains(string(r.Body), `"openapi": "3.1.0"`) ||
+		!strings.Contains(string(r.Body), `"battery.*"`) || !strings.Contains(string(r.Body), `"smart_backend"`) {
+		t.Fatalf("%d: the served document is not filled from the registries", r.Status)
+	}
+	// GET /v1/providers: what each provider needs, from the registry, for viewers too.
+	r := h.do("GET", "/v1/providers", viewerToken, nil)
+	var list struct {
+		Providers []struct {
+			Name        string   `json:"name"`
+			Label       string   `json:"label"`
+			URLIsSecret bool     `json:"url_is_secret"`
+			AuthTypes   []string `json:"auth_types"`
+			Options     []struct {
+				Name string `json:"name"`
+			} `json:"options"`
+		} `json:"providers"`
+		AuthTypes []struct {
+			Type string `json:"type"`
+		} `json:"auth_types"`
+	}
+	cat, err := families.Catalog()
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := providers.All(cat)
+	if r.Status != 200 || json.Unmarshal(r.Body, &list) != nil || len(list.Providers) != len(reg.Names()) || len(list.AuthTypes) != len(credential.Kinds()) {
+		t.Fatalf("GET /v1/providers: %d %s", r.Status, r.Body)
+	}
+	for i, p := range list.Providers {
+		if p.Name != reg.Names()[i] || p.URLIsSecret != reg.URLIsSecret(p.Name) || p.Label == "" || len(p.AuthTypes) == 0 {
+			t.Errorf("provider %+v", p)
+		}
+	}
+	if r := h.do("GET", "/v1/providers", "", nil); r.Status != 401 {
+		t.Errorf("GET /v1/providers without a token: %d", r.Status)
 	}
 }

@@ -10,11 +10,13 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
 	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap"
 
 	"github.com/taskhook/taskhook/dispatcher/internal/admin"
+	"github.com/taskhook/taskhook/dispatcher/internal/alert"
 	"github.com/taskhook/taskhook/dispatcher/internal/consume"
 	"github.com/taskhook/taskhook/dispatcher/internal/credential"
 	"github.com/taskhook/taskhook/dispatcher/internal/credential/smart"
@@ -95,6 +97,10 @@ func Run(ctx context.Context, cfg Config, deps Deps, log *zap.Logger, ready func
 		return err
 	}
 	providers := providers.All(catalog)
+	doc, err := OpenAPIDocument(catalog, providers)
+	if err != nil {
+		return err
+	}
 	filters, err := subscription.NewFilters()
 	if err != nil {
 		return err
@@ -116,6 +122,7 @@ func Run(ctx context.Context, cfg Config, deps Deps, log *zap.Logger, ready func
 		Schedule: cfg.schedule, AttemptTimeout: cfg.AttemptTimeout, RetryAfterMax: cfg.RetryAfterMax, Lease: cfg.Lease,
 		MaxInflight: cfg.MaxInflight, WebhookConcurrency: cfg.WebhookConcurrency, PollInterval: cfg.PollInterval,
 		WriteBatch: 500, WriteInterval: 20 * time.Millisecond, GaugeInterval: cfg.GaugeInterval, Tracing: tr,
+		Marks: (&alert.Marks{Store: db, Box: box, PublicURL: cfg.PublicURL, Active: cache.Alerting}).Lookup,
 	}, db, cache, client, box, m, log)
 	work, stopWork := context.WithCancel(context.Background())
 	defer stopWork()
@@ -124,7 +131,7 @@ func Run(ctx context.Context, cfg Config, deps Deps, log *zap.Logger, ready func
 
 	var dueRules *due.Rules
 	consumeCfg := consume.Config{BatchSize: cfg.BatchSize, BatchWait: 2 * time.Millisecond, Window: cfg.AckWindow,
-		Workers: 4, Lease: cfg.Lease, GaugeInterval: cfg.GaugeInterval, Catalog: catalog, Tracing: tr}
+		Workers: 4, Lease: cfg.Lease, GaugeInterval: cfg.GaugeInterval, Catalog: catalog, Tracing: tr, AckLinkTTL: cfg.AckLinkTTL}
 	if cfg.DueEvents == "derive" {
 		dueRules = &due.Rules{Location: cfg.location, Grace: cfg.OverdueGrace}
 		scheduler := &due.Scheduler{Rules: *dueRules, Store: db, Box: box, Catalog: catalog, Metrics: m, Log: log,
@@ -137,6 +144,16 @@ func Run(ctx context.Context, cfg Config, deps Deps, log *zap.Logger, ready func
 		Log: log, Interval: cfg.OpsInterval, Every: cfg.PollInterval, Batch: 100,
 		Published: func(typ string, n int) { m.OpsPublished.WithLabelValues(typ).Add(float64(n)) }}
 	go opsFlusher.Run(work)
+	if cfg.PublicURL == "" {
+		for _, w := range cache.All() {
+			if w.Escalation != nil {
+				log.Warn("a webhook has an escalation policy but TASKHOOK_PUBLIC_URL is unset: its messages carry no acknowledge link", zap.String("webhook_id", w.ID.String()))
+			}
+		}
+	}
+	escalations := &alert.Scheduler{Store: db, Metrics: m, Log: log, Interval: cfg.PollInterval, Gauges: cfg.GaugeInterval, Batch: 100, Poke: engine.Poke}
+	go escalations.Run(work)
+	acknowledger := &alert.Acknowledger{Store: db, Metrics: m, Log: log}
 	go (&ops.Observer{Store: db, Log: log, RedAfter: cfg.RedAfter, Every: 2 * time.Second}).Run(work)
 	consumer := consume.New(consumeCfg, cons, cache, db, engine, box, m, log)
 	consumeCtx, stopConsume := context.WithCancel(context.Background())
@@ -162,22 +179,32 @@ func Run(ctx context.Context, cfg Config, deps Deps, log *zap.Logger, ready func
 		admin.Options{RedAfter: cfg.RedAfter, DefaultMaxAttempts: cfg.schedule.DefaultAttempts(), RotationGrace: cfg.RotationGrace,
 			ReplayLimit: cfg.ReplayLimit, ReplayMaxScan: 20 * cfg.ReplayLimit,
 			Lease: max(cfg.Lease, deliver.MinLease(cfg.AttemptTimeout)), // a manual retry is not renewed
-			Due:   dueRules}).Register(v1)
+			Due:   dueRules, PublicURL: cfg.PublicURL}).Register(v1)
+	(&alert.API{Store: db, Ack: acknowledger}).Register(v1)
 	v1.GET("/event-types", httpx.EventTypes(catalog))
-	e.GET("/openapi.json", func(c echo.Context) error { return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, OpenAPI) })
+	v1.GET("/providers", providersHandler(providers))
+	e.GET("/openapi.json", func(c echo.Context) error { return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, doc) })
 	e.GET("/.well-known/jwks.json", admin.JWKS(cache, time.Now))
 	if deps.Routes != nil {
 		deps.Routes(e.Routes())
 	}
 	// The dashboard is mounted after the routes are told: its HTML pages are not part of the
 	// JSON API that openapi.json describes. It calls the /v1 routes above in-process.
-	dashboard, err := ui.New(ui.Options{API: e, Tokens: tokens, Key: cfg.key, Session: cfg.UISession, Hourly: db.Hourly, Log: log})
+	dashboard, err := ui.New(ui.Options{API: e, Providers: providers, Catalog: catalog, Tokens: tokens, Key: cfg.key, Session: cfg.UISession, Hourly: db.Hourly, Log: log})
 	if err != nil { // embedded templates that do not parse: caught by the ui tests
 		stopConsume()
 		<-consumed
 		return err
 	}
 	dashboard.Mount(e)
+	(&alert.Pages{Store: db, Ack: acknowledger, Box: box, EventAAD: deliver.EventAAD, Catalog: catalog,
+		Channel: func(id uuid.UUID) (alert.Channel, bool) {
+			w := cache.Get(id)
+			if w == nil {
+				return alert.Channel{}, false
+			}
+			return alert.Channel{Name: w.Name, Redact: w.Redact, Location: w.Target.Location}, true
+		}}).Mount(e)
 	go housekeeping(work, db, cfg, m, log)
 	flusher := &digest.Flusher{DB: db, Webhooks: cache, Box: box, EventAAD: deliver.EventAAD, Delivered: engine.Poke,
 		Every: cfg.PollInterval, Metrics: m, Log: log}

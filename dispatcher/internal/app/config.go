@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"net/url"
 	"time"
 
 	"github.com/taskhook/taskhook/dispatcher/internal/deliver"
@@ -62,6 +63,8 @@ type Config struct {
 	OverdueGrace       time.Duration `env:"TASKHOOK_OVERDUE_GRACE" envDefault:"0s" help:"wait after a task's due date before task.overdue; 0 to 720h"`
 	UISession          time.Duration `env:"TASKHOOK_UI_SESSION" envDefault:"12h" help:"lifetime of a dashboard (/ui/) session; 1m to 720h"`
 	OpsInterval        time.Duration `env:"TASKHOOK_OPS_INTERVAL" envDefault:"5m" help:"operational events (webhook.disabled, webhook.health_changed, delivery.exhausted, delivery.recovered): at most one per webhook and type per interval, counting what happened in it; 1s to 24h"`
+	PublicURL          string        `env:"TASKHOOK_PUBLIC_URL" help:"base URL people reach the dispatcher at, e.g. https://taskhook.example.org (acknowledge links of alerts); required for a webhook's escalation"`
+	AckLinkTTL         time.Duration `env:"TASKHOOK_ACK_LINK_TTL" envDefault:"168h" help:"how long an alert's acknowledge link works; 10s to 720h"`
 
 	key      []byte
 	previous [][]byte
@@ -109,6 +112,9 @@ func (c *Config) validate() error {
 	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
 		return fmt.Errorf("DISPATCHER_ADDR must be host:port, got %q", c.Addr)
 	}
+	if err := checkPublicURL(c.PublicURL); err != nil {
+		return err
+	}
 	checks := []struct {
 		ok  bool
 		msg string
@@ -137,6 +143,7 @@ func (c *Config) validate() error {
 		{c.ShutdownTimeout > 0, "TASKHOOK_SHUTDOWN_TIMEOUT must be positive"},
 		{c.OverdueGrace >= 0 && c.OverdueGrace <= 30*24*time.Hour, "TASKHOOK_OVERDUE_GRACE must be between 0 and 720h"},
 		{c.UISession >= time.Minute && c.UISession <= 30*24*time.Hour, "TASKHOOK_UI_SESSION must be between 1m and 720h"},
+		{c.AckLinkTTL >= 10*time.Second && c.AckLinkTTL <= 30*24*time.Hour, "TASKHOOK_ACK_LINK_TTL must be between 10s and 720h"},
 		{c.OpsInterval >= time.Second && c.OpsInterval <= 24*time.Hour, "TASKHOOK_OPS_INTERVAL must be between 1s and 24h"},
 	}
 	for _, ch := range checks {
@@ -155,4 +162,17 @@ func retryHorizon(s deliver.Schedule, retryAfterMax time.Duration) time.Duration
 		sum += d
 	}
 	return sum + retryAfterMax
+}
+
+// checkPublicURL accepts an empty TASKHOOK_PUBLIC_URL (no escalation) or an absolute http(s)
+// URL without query or fragment.
+func checkPublicURL(s string) error {
+	if s == "" {
+		return nil
+	}
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+		return fmt.Errorf("TASKHOOK_PUBLIC_URL must be an absolute http(s) URL such as https://taskhook.example.org, got %q", s)
+	}
+	return nil
 }

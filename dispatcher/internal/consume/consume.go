@@ -62,6 +62,8 @@ type Config struct {
 	// Tracing continues each event's trace (from its message headers) with a consume span, a
 	// match span and a span for the batch's write; nil or off: none.
 	Tracing *tracing.Tracing
+	// AckLinkTTL is how long the acknowledge link of an alert opened here works.
+	AckLinkTTL time.Duration
 }
 
 // Store is what the consumer needs of PostgreSQL (*store.DB).
@@ -180,7 +182,11 @@ type item struct {
 	received time.Time
 	jobs     []*deliver.Job
 	digests  []*subscription.Compiled // matching webhooks with a digest: the event is collected
-	span     trace.Span               // the consume span (tracing on), ended with the batch
+	// held are deliveries written pending for the poller instead of attempted at once: those
+	// that open an alert (their message carries its link, which must be stored first) and the
+	// fallbacks of inactive webhooks.
+	held []held
+	span trace.Span // the consume span (tracing on), ended with the batch
 }
 
 func (c *Consumer) process(msgs []jetstream.Msg) {
@@ -212,6 +218,9 @@ func (c *Consumer) process(msgs []jetstream.Msg) {
 		for _, j := range it.jobs {
 			ids = append(ids, j.DeliveryID)
 		}
+		for _, h := range it.held {
+			ids = append(ids, h.row.ID)
+		}
 		items = append(items, it)
 	}
 	// The task state is recorded while the batch's first attempts run, off their path; no
@@ -230,8 +239,9 @@ func (c *Consumer) process(msgs []jetstream.Msg) {
 	var jobs []*deliver.Job
 	for _, it := range items {
 		it.jobs = unrecorded(it.jobs, existing)
+		it.held = unrecordedHeld(it.held, existing)
 		outcome := "matched"
-		if len(it.jobs) == 0 && len(it.digests) == 0 {
+		if len(it.jobs) == 0 && len(it.digests) == 0 && len(it.held) == 0 {
 			outcome = "redelivered"
 		}
 		c.metrics.Events.WithLabelValues(it.subject, outcome).Inc()
@@ -246,7 +256,7 @@ func (c *Consumer) process(msgs []jetstream.Msg) {
 	var detached []*deliver.Job
 	for _, it := range items {
 		b.Digest = append(b.Digest, c.collect(it, now)...)
-		if len(it.jobs) == 0 {
+		if len(it.jobs) == 0 && len(it.held) == 0 {
 			continue
 		}
 		b.Events = append(b.Events, store.Event{ID: it.eventID, Subject: it.subject, Payload: c.box.Seal(it.raw, deliver.EventAAD(it.eventID)),
@@ -262,7 +272,17 @@ func (c *Consumer) process(msgs []jetstream.Msg) {
 				if r.Disable != nil {
 					b.Disable = append(b.Disable, *r.Disable)
 				}
+				if g := deliver.GaveUp(r); g != nil {
+					b.GaveUp = append(b.GaveUp, *g)
+				}
 				results = append(results, r)
+			}
+		}
+		for _, h := range it.held {
+			b.New = append(b.New, h.row)
+			b.Marks = append(b.Marks, h.mark)
+			if h.alert != nil {
+				b.Alerts = append(b.Alerts, *h.alert)
 			}
 		}
 	}
@@ -288,6 +308,8 @@ func (c *Consumer) process(msgs []jetstream.Msg) {
 		}
 	}
 	c.metrics.WebhooksDisabled.Add(float64(len(b.Disable)))
+	c.engine.CountFallbacks(written)
+	c.countHeld(items, written)
 	c.ack(parsed, unmatched, items, <-observed)
 }
 
@@ -458,7 +480,7 @@ func (c *Consumer) match(it *item) bool {
 		}()
 	}
 	subs := c.cache.Subscribed(it.subject)
-	if len(subs) == 0 {
+	if len(subs) == 0 && len(c.cache.Inactive(it.subject)) == 0 {
 		return false
 	}
 	var doc map[string]any
@@ -482,13 +504,33 @@ func (c *Consumer) match(it *item) bool {
 			it.digests = append(it.digests, w)
 			continue
 		}
+		if w.Escalation != nil {
+			c.openAlert(it, w)
+			continue
+		}
 		it.jobs = append(it.jobs, deliver.NewFreshJob(deliver.Job{
 			DeliveryID: DeliveryID(it.eventID, w.ID), WebhookID: w.ID, EventID: it.eventID, EventType: it.subject,
 			Attempt: 1, Lease: uuid.New(), LeaseUntil: leaseUntil, Received: it.received, OccurredAt: it.occurred, Event: it.event,
 			Trace: it.traceOf(),
 		}))
 	}
-	return len(it.jobs) > 0 || len(it.digests) > 0
+	for _, w := range c.cache.Inactive(it.subject) {
+		if about != "" && w.ID.String() == about {
+			continue
+		}
+		if w.HasFilter() {
+			if doc == nil {
+				if err := json.Unmarshal(it.raw, &doc); err != nil {
+					return false
+				}
+			}
+			if !w.Match(it.subject, doc) {
+				continue
+			}
+		}
+		c.fallBack(it, w)
+	}
+	return len(it.jobs) > 0 || len(it.digests) > 0 || len(it.held) > 0
 }
 
 // aboutWebhook is the webhook an operational event is about ("" for other events).

@@ -25,6 +25,33 @@ const (
 	SMARTBackend = "smart_backend"
 )
 
+// Kind is one type of credential as the API and the dashboard name it.
+type Kind struct {
+	Type  string `json:"type"`
+	Label string `json:"label"`
+}
+
+// Kinds lists every type of credential: the one list the API's validation, the OpenAPI
+// document and the dashboard's form are built from.
+func Kinds() []Kind {
+	return []Kind{
+		{None, "None"},
+		{Bearer, "Bearer token"},
+		{HMAC, "HMAC signature (Standard Webhooks)"},
+		{SMARTBackend, "SMART Backend Services (FHIR)"},
+	}
+}
+
+// Types lists the names of Kinds.
+func Types() []string {
+	ks := Kinds()
+	out := make([]string, len(ks))
+	for i, k := range ks {
+		out[i] = k.Type
+	}
+	return out
+}
+
 // SecretPrefix starts every Standard Webhooks signing secret.
 const SecretPrefix = "whsec_"
 

@@ -12,6 +12,7 @@ import (
 	"go.opentelemetry.io/otel/trace/noop"
 	"go.uber.org/zap"
 
+	"github.com/taskhook/taskhook/dispatcher/internal/alert"
 	"github.com/taskhook/taskhook/dispatcher/internal/notify"
 	"github.com/taskhook/taskhook/dispatcher/internal/store"
 	"github.com/taskhook/taskhook/dispatcher/internal/subscription"
@@ -58,6 +59,9 @@ func (e *Engine) attempt(ctx context.Context, j *Job) *Result {
 	r.Attempt.Inline = j.Attempt == 1 && store.Final(r.State.Status)
 	if out.Disable {
 		r.Disable = &store.Disable{WebhookID: j.WebhookID, Reason: out.Reason}
+	}
+	if wh != nil {
+		r.Fallback = alert.FallbackReason(r.State.Status, out.Result, wh.Active, wh.DisabledReason)
 	}
 	e.metrics.Attempts.WithLabelValues(j.Provider, out.Result.String()).Inc()
 	e.metrics.AttemptDuration.WithLabelValues(j.Provider).Observe(took.Seconds())
@@ -147,3 +151,14 @@ func endAttempt(span trace.Span, j *Job, code int, out notify.Outcome) {
 
 // noopSpan is the span of attempts without tracing.
 var noopSpan = noop.Span{}
+
+// GaveUp is what the store needs to hand a delivery that ended failed to its webhook's fallback
+// and alert (nil when r does not go there).
+func GaveUp(r *Result) *store.GaveUp {
+	if r.Fallback == "" {
+		return nil
+	}
+	j := r.Job
+	return &store.GaveUp{DeliveryID: j.DeliveryID, WebhookID: j.WebhookID, EventID: j.EventID, EventType: j.EventType,
+		Reason: r.Fallback, FallbackID: alert.FallbackDeliveryID(j.DeliveryID)}
+}

@@ -43,6 +43,9 @@ type Config struct {
 	GaugeInterval      time.Duration // how often the backlog gauges are refreshed
 	// Tracing records a span per attempt (nil or off: none).
 	Tracing *tracing.Tracing
+	// Marks tells which claimed deliveries belong to an alert or are fallbacks, and how their
+	// messages say so (internal/alert); nil: none do.
+	Marks func(ctx context.Context, ids []uuid.UUID) (map[uuid.UUID]*notify.Alert, error)
 }
 
 // Store is what the engine needs of PostgreSQL (*store.DB).

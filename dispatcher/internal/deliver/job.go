@@ -28,6 +28,8 @@ type Job struct {
 	// Trace is the span the event was consumed in: attempts are its children (invalid without
 	// tracing).
 	Trace trace.SpanContext
+	// Alert is what the message says of the alert it belongs to (nil: none).
+	Alert *notify.Alert
 
 	fresh *fresh // non-nil for jobs the consumer attempts before their row exists
 	// renewed is the lease's end after the last renewal (unix nanoseconds; 0: LeaseUntil),
@@ -58,6 +60,9 @@ type Result struct {
 	State     store.State
 	Outcome   notify.Outcome
 	Disable   *store.Disable
+	// Fallback is why the delivery goes to its webhook's fallback ("" when it does not): it
+	// ended failed (see alert.FallbackReason).
+	Fallback string
 	// RetryIn, for a job not attempted because its lane was full, is when to offer it again:
 	// about when the lane will have drained (its queue at its rate).
 	RetryIn time.Duration

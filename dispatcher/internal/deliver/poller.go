@@ -4,8 +4,11 @@ import (
 	"context"
 	"time"
 
+	"github.com/google/uuid"
+
 	"go.uber.org/zap"
 
+	"github.com/taskhook/taskhook/dispatcher/internal/notify"
 	"github.com/taskhook/taskhook/dispatcher/internal/store"
 	"github.com/taskhook/taskhook/pkg/event"
 	"github.com/taskhook/taskhook/pkg/retry"
@@ -80,12 +83,20 @@ func (e *Engine) pollOnce(ctx context.Context) (int, bool) {
 		}
 		return -1, false
 	}
+	marks, err := e.marks(ctx, claimed)
 	for i := range claimed {
 		// The lease is measured on this replica's clock from before the claim was sent: it
 		// ends no later than the row's due_at in PostgreSQL (the fence is never late).
 		claimed[i].LeaseUntil = began.Add(e.cfg.Lease)
 		j, failed := e.jobFromClaim(&claimed[i])
 		e.Hold(j) // renewed until the outcome (or the release) is written
+		if err != nil && failed == nil {
+			e.writer.add(&Result{Job: j, RetryIn: time.Second}) // not rendered without its alert link: released
+			continue
+		}
+		if failed == nil {
+			j.Alert = marks[j.DeliveryID]
+		}
 		if failed != nil {
 			e.writer.add(failed)
 			continue
@@ -125,17 +136,28 @@ func (e *Engine) jobFromClaim(c *store.Claimed) (*Job, *Result) {
 func (e *Engine) AttemptNow(ctx context.Context, c *store.Claimed) (*Result, error) {
 	j, r := e.jobFromClaim(c)
 	if r == nil {
+		marks, err := e.marks(ctx, []store.Claimed{*c})
+		if err != nil {
+			return nil, err
+		}
+		j.Alert = marks[j.DeliveryID]
 		r = e.attempt(ctx, j)
 	}
 	// The outcome is recorded even when the caller has gone meanwhile.
-	if _, err := e.db.Write(context.WithoutCancel(ctx), &store.Batch{
+	b := &store.Batch{
 		Updates:  []store.Update{{ID: r.Job.DeliveryID, WebhookID: r.Job.WebhookID, Lease: r.Job.Lease, CreatedAt: r.Job.Received, State: r.State}},
 		Attempts: []store.Attempt{r.Attempt},
 		Disable:  disables(r),
-	}); err != nil {
+	}
+	if g := GaveUp(r); g != nil {
+		b.GaveUp = []store.GaveUp{*g}
+	}
+	written, err := e.db.Write(context.WithoutCancel(ctx), b)
+	if err != nil {
 		return nil, err
 	}
 	e.countFinal(r)
+	e.CountFallbacks(written)
 	return r, nil
 }
 
@@ -224,4 +246,22 @@ func (e *Engine) Stop(ctx context.Context) {
 			}
 		}
 	}
+}
+
+// marks looks up how claimed deliveries that belong to alerts (or are fallbacks) are rendered
+// (Config.Marks; none without it).
+func (e *Engine) marks(ctx context.Context, claimed []store.Claimed) (map[uuid.UUID]*notify.Alert, error) {
+	if e.cfg.Marks == nil || len(claimed) == 0 {
+		return nil, nil
+	}
+	ids := make([]uuid.UUID, len(claimed))
+	for i := range claimed {
+		ids[i] = claimed[i].ID
+	}
+	m, err := e.cfg.Marks(ctx, ids)
+	if err != nil && ctx.Err() == nil {
+		e.metrics.WriteErrors.WithLabelValues("alert marks").Inc()
+		e.log.Warn("reading alert marks failed; claimed deliveries released", zap.Error(err))
+	}
+	return m, err
 }

@@ -23,7 +23,7 @@ func Message(j *Job) *notify.Message {
 	if j.OccurredAt != nil {
 		ts = *j.OccurredAt
 	}
-	return &notify.Message{DeliveryID: j.DeliveryID.String(), EventID: j.EventID, Type: j.EventType, Timestamp: ts, Event: j.Event}
+	return &notify.Message{DeliveryID: j.DeliveryID.String(), EventID: j.EventID, Type: j.EventType, Timestamp: ts, Event: j.Event, Alert: j.Alert}
 }
 
 // send renders, signs and posts one attempt, retrying once at once when a credential with a

@@ -131,6 +131,9 @@ func (w *writer) store(ctx context.Context, rs []*Result) error {
 		if r.Disable != nil {
 			b.Disable = append(b.Disable, *r.Disable)
 		}
+		if g := GaveUp(r); g != nil {
+			b.GaveUp = append(b.GaveUp, *g)
+		}
 	}
 	if len(release) > 0 {
 		// Not attempted (lane full, lease too short, shutting down): claimable again later.
@@ -151,6 +154,7 @@ func (w *writer) store(ctx context.Context, rs []*Result) error {
 		}
 	}
 	w.e.metrics.WebhooksDisabled.Add(float64(len(b.Disable)))
+	w.e.CountFallbacks(written)
 	return nil
 }
 
@@ -164,3 +168,13 @@ func (e *Engine) countFinal(r *Result) {
 
 // CountFinal is countFinal for the consumer's own writes.
 func (e *Engine) CountFinal(r *Result) { e.countFinal(r) }
+
+// CountFallbacks counts the fallback deliveries a write created, and has them claimed at once.
+func (e *Engine) CountFallbacks(w *store.Written) {
+	for _, reason := range w.Fallbacks {
+		e.metrics.AlertFallbacks.WithLabelValues(reason).Inc()
+	}
+	if len(w.Fallbacks) > 0 {
+		e.Poke()
+	}
+}

@@ -38,6 +38,10 @@ type Metrics struct {
 	DigestsSent      prometheus.Counter       // taskhook_digest_messages_total
 	DigestWaiting    prometheus.Gauge         // taskhook_digest_waiting_events
 	OpsPublished     *prometheus.CounterVec   // taskhook_ops_events_published_total{type}
+	AlertsOpen       *prometheus.GaugeVec     // taskhook_alerts_open{state}
+	AlertAckSeconds  *prometheus.HistogramVec // taskhook_alert_time_to_acknowledge_seconds{via}
+	AlertEscalations *prometheus.CounterVec   // taskhook_alert_escalations_total{reason}
+	AlertFallbacks   *prometheus.CounterVec   // taskhook_alert_fallbacks_total{reason}
 }
 
 var latencyBuckets = []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 300, 1800, 7200}
@@ -105,6 +109,16 @@ func New() *Metrics {
 			Help: "Events collected in open digest windows, waiting for their window to close."}),
 	}
 	reg.MustRegister(m.DigestsSent, m.DigestWaiting)
+	m.AlertsOpen = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "taskhook_alerts_open",
+		Help: "Alerts not acknowledged, by state (open, escalated, unacknowledged: its last step passed)."}, []string{"state"})
+	m.AlertAckSeconds = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "taskhook_alert_time_to_acknowledge_seconds",
+		Help:    "Time from an alert's opening to its acknowledgement, by how it was acknowledged (link, dashboard, api).",
+		Buckets: []float64{10, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 14400, 43200, 86400}}, []string{"via"})
+	m.AlertEscalations = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "taskhook_alert_escalations_total",
+		Help: "Escalation steps taken, by reason (not_acknowledged, delivery_failed)."}, []string{"reason"})
+	m.AlertFallbacks = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "taskhook_alert_fallbacks_total",
+		Help: "Events handed to a webhook's fallback, by reason (gave_up, failed, paused, disabled)."}, []string{"reason"})
+	reg.MustRegister(m.AlertsOpen, m.AlertAckSeconds, m.AlertEscalations, m.AlertFallbacks)
 	reg.MustRegister(m.Events, m.Poison, m.Deliveries, m.Attempts, m.AttemptDuration, m.Retries, m.DeliveryLatency,
 		m.RetryBacklog, m.PendingBacklog, m.RetryOldestAge, m.ConsumerPending, m.ConsumerAckPend, m.Inflight, m.Queued,
 		m.BatchDuration, m.ClaimDuration, m.WriteErrors, m.WebhooksDisabled, m.Requests, m.RequestDuration,

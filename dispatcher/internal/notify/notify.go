@@ -29,6 +29,7 @@ type Message struct {
 	Type       string      // the subject, e.g. task.created
 	Timestamp  time.Time   // when the event happened (occurred_at, else when Taskhook received it)
 	Event      *event.Lazy // the task event: Raw() as published, Task() decoded on first use
+	Alert      *Alert      // the alert it belongs to, or an escalation or fallback mark; nil: none
 }
 
 // Target is the provider's view of a webhook.
@@ -133,6 +134,76 @@ func DigestOf(p Provider) (preview int, refuse string) {
 // may subscribe only to those. Providers without it render every family.
 type FamilyRenderer interface {
 	Families() []string
+}
+
+// Form is what a provider tells the person configuring a webhook, in the manner of Outpost's
+// Metadata: the dashboard's form, the OpenAPI document and the docs' tables are built from it,
+// so that a new provider is its own folder and one registry line.
+type Form struct {
+	Label    string // "Microsoft Teams"
+	URLLabel string // "Teams workflow webhook URL"
+	// AuthTypes are the credential types the dashboard offers (credential.Kinds); empty: none,
+	// the URL is the credential.
+	AuthTypes []string
+	Options   []Option // the provider's options, as form fields
+}
+
+// Option is one field of a provider's options.
+type Option struct {
+	Name        string `json:"name"` // the key in "options"
+	Label       string `json:"label"`
+	Placeholder string `json:"placeholder,omitempty"`
+}
+
+// Described is implemented by every provider: how it is presented and configured.
+type Described interface {
+	Form() Form
+}
+
+// Meta is everything a provider declares about itself, gathered from its interfaces.
+type Meta struct {
+	Name             string   `json:"name"`
+	Label            string   `json:"label"`
+	URLLabel         string   `json:"url_label"`
+	URLIsSecret      bool     `json:"url_is_secret"`
+	AuthTypes        []string `json:"auth_types"`
+	Options          []Option `json:"options"`
+	DefaultRateLimit float64  `json:"default_rate_limit,omitempty"` // 0: none
+	Digest           bool     `json:"digest"`                       // takes digests
+	DigestPreview    int      `json:"digest_preview,omitempty"`
+	Families         []string `json:"families,omitempty"` // nil: every family
+}
+
+// MetaOf gathers p's declarations.
+func MetaOf(p Provider) Meta {
+	m := Meta{Name: p.Name(), Label: p.Name(), URLLabel: "URL", Options: []Option{}, AuthTypes: []string{}}
+	if d, ok := p.(Described); ok {
+		f := d.Form()
+		m.Label, m.URLLabel = f.Label, f.URLLabel
+		m.AuthTypes = append(m.AuthTypes, f.AuthTypes...)
+		m.Options = append(m.Options, f.Options...)
+	}
+	if s, ok := p.(SecretURL); ok {
+		m.URLIsSecret = s.URLIsSecret()
+	}
+	if rl, ok := p.(RateLimited); ok {
+		m.DefaultRateLimit = rl.DefaultRateLimit()
+	}
+	preview, refuse := DigestOf(p)
+	m.Digest, m.DigestPreview = refuse == "", preview
+	if fr, ok := p.(FamilyRenderer); ok {
+		m.Families = fr.Families()
+	}
+	return m
+}
+
+// Metas describes every provider, in registration order.
+func (r Registry) Metas() []Meta {
+	out := make([]Meta, len(r.list))
+	for i, p := range r.list {
+		out[i] = MetaOf(p)
+	}
+	return out
 }
 
 // Registry holds the providers, in the order they were registered (the order the API lists).

@@ -216,6 +216,9 @@ func (db *DB) Prune(ctx context.Context, before time.Time, batch int) (int64, er
 		`DELETE FROM webhook_stats WHERE ctid = ANY(ARRAY(SELECT ctid FROM webhook_stats WHERE hour < $1 LIMIT $2))`,
 		`DELETE FROM tasks WHERE task_id = ANY(ARRAY(SELECT task_id FROM tasks WHERE closed_at < $1 LIMIT $2))`,
 		`DELETE FROM digest_items WHERE ctid = ANY(ARRAY(SELECT ctid FROM digest_items WHERE digest_id IS NOT NULL AND created_at < $1 LIMIT $2))`,
+		`DELETE FROM alert_marks WHERE delivery_id = ANY(ARRAY(SELECT delivery_id FROM alert_marks WHERE created_at < $1 LIMIT $2))`,
+		// Alerts with nothing more to happen (acknowledged, or unacknowledged after their last step).
+		`DELETE FROM alerts WHERE id = ANY(ARRAY(SELECT id FROM alerts WHERE opened_at < $1 AND next_step_at IS NULL LIMIT $2))`,
 	}
 	for _, q := range stmts {
 		for {

@@ -103,12 +103,17 @@ type Batch struct {
 	Attempts []Attempt
 	Disable  []Disable
 	Digest   []DigestItem // events collected for digests instead of delivered
+	Alerts   []NewAlert   // alerts opened by the batch's deliveries
+	Marks    []Mark       // how alert and fallback deliveries of the batch are rendered
+	GaveUp   []GaveUp     // deliveries that ended failed: fallbacks and escalations follow
 }
 
 // Written reports which deliveries a Write changed.
 type Written struct {
 	Inserted map[uuid.UUID]bool // New rows inserted (absent: it existed already)
 	Updated  map[uuid.UUID]bool // Updates applied (absent: lease lost or row gone)
+	// Fallbacks are the reasons of the fallback deliveries the batch created.
+	Fallbacks []string
 }
 
 // Write applies b in one transaction: events and new deliveries (idempotent), fenced updates,
@@ -122,6 +127,9 @@ func (db *DB) Write(ctx context.Context, b *Batch) (*Written, error) {
 	}
 	defer tx.Rollback() //nolint:errcheck // after Commit it is a no-op
 	if err := insertEventsAndDeliveries(ctx, tx, b.Events, b.New, w.Inserted); err != nil {
+		return nil, err
+	}
+	if err := insertAlerts(ctx, tx, b.Alerts, b.Marks); err != nil {
 		return nil, err
 	}
 	if err := insertDigestItems(ctx, tx, b.Digest); err != nil {
@@ -138,6 +146,9 @@ func (db *DB) Write(ctx context.Context, b *Batch) (*Written, error) {
 	}
 	if err := disableWebhooks(ctx, tx, b); err != nil {
 		return nil, fmt.Errorf("disable webhooks: %w", err)
+	}
+	if err := recordGaveUp(ctx, tx, b, w); err != nil {
+		return nil, fmt.Errorf("hand failed deliveries to fallbacks and alerts: %w", err)
 	}
 	if err := recordExhausted(ctx, tx, b, w); err != nil {
 		return nil, fmt.Errorf("record exhausted deliveries: %w", err)

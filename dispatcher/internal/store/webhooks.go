@@ -34,6 +34,8 @@ type Webhook struct {
 	Options            []byte          `db:"options"`
 	Digest             []byte          `db:"digest"` // JSON; nil: none
 	SendTraceparent    bool            `db:"send_traceparent"`
+	Escalation         []byte          `db:"escalation"`  // JSON; nil: no alert policy
+	FallbackID         uuid.NullUUID   `db:"fallback_id"` // where undeliverable events go
 	DisabledReason     string          `db:"disabled_reason"`
 	DisabledAt         sql.NullTime    `db:"disabled_at"`
 	CreatedAt          time.Time       `db:"created_at"`
@@ -58,7 +60,7 @@ type WebhookWithHealth struct {
 
 const webhookColumns = `w.id, w.name, w.description, w.url_sealed, w.url_hint, w.provider, w.events, w.filter,
 	w.active, w.auth_type, w.auth_sealed, w.auth_hint, w.template, w.template_content_type, w.rate_limit_per_second, w.max_attempts,
-	w.timezone, w.redact, w.options, w.digest, w.send_traceparent, w.disabled_reason, w.disabled_at, w.created_at, w.updated_at`
+	w.timezone, w.redact, w.options, w.digest, w.send_traceparent, w.escalation, w.fallback_id, w.disabled_reason, w.disabled_at, w.created_at, w.updated_at`
 
 const healthColumns = `COALESCE(h.consecutive_failures, 0) AS consecutive_failures, h.last_delivery_at,
 	h.last_success_at, h.failing_since,
@@ -73,12 +75,12 @@ func InsertWebhook(ctx context.Context, q sqlx.ExtContext, w *Webhook) error {
 	}
 	return sqlx.GetContext(ctx, q, w, `INSERT INTO webhooks (id, name, description, url_sealed, url_hint, provider, events,
 		filter, active, auth_type, auth_sealed, auth_hint, template, rate_limit_per_second, max_attempts, timezone,
-		redact, options, template_content_type, digest, send_traceparent)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18::jsonb, $19, $20::jsonb, $21)
+		redact, options, template_content_type, digest, send_traceparent, escalation, fallback_id)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18::jsonb, $19, $20::jsonb, $21, $22::jsonb, $23)
 		RETURNING `+webhookColumnsPlain,
 		w.ID, w.Name, w.Description, w.URLSealed, w.URLHint, w.Provider, w.Events, w.Filter, w.Active,
 		w.AuthType, w.AuthSealed, w.AuthHint, w.Template, w.RateLimitPerSecond, w.MaxAttempts, w.Timezone,
-		w.Redact, opts, w.TemplateType, digestParam(w.Digest), w.SendTraceparent)
+		w.Redact, opts, w.TemplateType, digestParam(w.Digest), w.SendTraceparent, digestParam(w.Escalation), w.FallbackID)
 }
 
 // digestParam is the digest column's value: NULL without a digest.
@@ -91,7 +93,7 @@ func digestParam(d []byte) any {
 
 const webhookColumnsPlain = `id, name, description, url_sealed, url_hint, provider, events, filter,
 	active, auth_type, auth_sealed, auth_hint, template, template_content_type, rate_limit_per_second, max_attempts,
-	timezone, redact, options, digest, send_traceparent, disabled_reason, disabled_at, created_at, updated_at`
+	timezone, redact, options, digest, send_traceparent, escalation, fallback_id, disabled_reason, disabled_at, created_at, updated_at`
 
 // UpdateWebhook replaces every configurable column of w.ID and returns the stored row.
 func UpdateWebhook(ctx context.Context, q sqlx.ExtContext, w *Webhook) error {
@@ -102,11 +104,13 @@ func UpdateWebhook(ctx context.Context, q sqlx.ExtContext, w *Webhook) error {
 	err := sqlx.GetContext(ctx, q, w, `UPDATE webhooks SET name = $2, description = $3, url_sealed = $4, url_hint = $5,
 		provider = $6, events = $7, filter = $8, active = $9, auth_type = $10, auth_sealed = $11, auth_hint = $12,
 		template = $13, rate_limit_per_second = $14, max_attempts = $15, timezone = $16, redact = $17,
-		options = $18::jsonb, disabled_reason = $19, disabled_at = $20, template_content_type = $21, digest = $22::jsonb, send_traceparent = $23, updated_at = now()
+		options = $18::jsonb, disabled_reason = $19, disabled_at = $20, template_content_type = $21, digest = $22::jsonb, send_traceparent = $23,
+		escalation = $24::jsonb, fallback_id = $25, updated_at = now()
 		WHERE id = $1 RETURNING `+webhookColumnsPlain,
 		w.ID, w.Name, w.Description, w.URLSealed, w.URLHint, w.Provider, w.Events, w.Filter, w.Active,
 		w.AuthType, w.AuthSealed, w.AuthHint, w.Template, w.RateLimitPerSecond, w.MaxAttempts, w.Timezone,
-		w.Redact, opts, w.DisabledReason, w.DisabledAt, w.TemplateType, digestParam(w.Digest), w.SendTraceparent)
+		w.Redact, opts, w.DisabledReason, w.DisabledAt, w.TemplateType, digestParam(w.Digest), w.SendTraceparent,
+		digestParam(w.Escalation), w.FallbackID)
 	if errors.Is(err, sql.ErrNoRows) {
 		return ErrNotFound
 	}

@@ -33,6 +33,9 @@ type snapshot struct {
 	gen       int64
 	byID      map[uuid.UUID]*Compiled
 	bySubject map[string][]*Compiled // active webhooks only
+	// inactive: inactive webhooks with a fallback, by subject (their events go to it)
+	inactive map[string][]*Compiled
+	alerting bool // some webhook has an escalation policy or a fallback
 }
 
 // NewCache returns an empty cache; call Refresh before use.
@@ -65,7 +68,7 @@ func (c *Cache) reload(ctx context.Context) error {
 	if gen == old.gen {
 		return nil
 	}
-	next := &snapshot{gen: gen, byID: make(map[uuid.UUID]*Compiled, len(rows)), bySubject: map[string][]*Compiled{}}
+	next := &snapshot{gen: gen, byID: make(map[uuid.UUID]*Compiled, len(rows)), bySubject: map[string][]*Compiled{}, inactive: map[string][]*Compiled{}}
 	for i := range rows {
 		r := &rows[i]
 		// An unchanged webhook keeps its compiled form (and any cached access token).
@@ -90,7 +93,13 @@ func (c *Cache) reload(ctx context.Context) error {
 
 func (s *snapshot) add(cw *Compiled) {
 	s.byID[cw.ID] = cw
+	s.alerting = s.alerting || cw.Escalation != nil || cw.Fallback != uuid.Nil
 	if !cw.Active {
+		if cw.Fallback != uuid.Nil {
+			for subj := range cw.subjects {
+				s.inactive[subj] = append(s.inactive[subj], cw)
+			}
+		}
 		return
 	}
 	for subj := range cw.subjects {
@@ -100,6 +109,13 @@ func (s *snapshot) add(cw *Compiled) {
 
 // Subscribed returns the active webhooks subscribed to subject (filters not applied).
 func (c *Cache) Subscribed(subject string) []*Compiled { return c.snap.Load().bySubject[subject] }
+
+// Inactive returns the inactive webhooks subscribed to subject that have a fallback (filters
+// not applied): what they match goes to their fallback.
+func (c *Cache) Inactive(subject string) []*Compiled { return c.snap.Load().inactive[subject] }
+
+// Alerting reports whether any webhook has an escalation policy or a fallback.
+func (c *Cache) Alerting() bool { return c.snap.Load().alerting }
 
 // All returns every loaded webhook (active or not).
 func (c *Cache) All() []*Compiled {

@@ -5,6 +5,9 @@ import (
 	"encoding/json"
 	"fmt"
 
+	"github.com/google/uuid"
+
+	"github.com/taskhook/taskhook/dispatcher/internal/alert"
 	"github.com/taskhook/taskhook/dispatcher/internal/credential"
 	"github.com/taskhook/taskhook/dispatcher/internal/digest"
 	"github.com/taskhook/taskhook/dispatcher/internal/notify"
@@ -41,6 +44,14 @@ func (c Codec) ToRow(w *Webhook) (*store.Webhook, error) {
 		if r.Digest, err = json.Marshal(w.Digest); err != nil {
 			return nil, err
 		}
+	}
+	if w.Escalation != nil {
+		if r.Escalation, err = json.Marshal(w.Escalation); err != nil {
+			return nil, err
+		}
+	}
+	if w.Fallback != uuid.Nil {
+		r.FallbackID = uuid.NullUUID{UUID: w.Fallback, Valid: true}
 	}
 	if w.RateLimitPerSecond > 0 {
 		r.RateLimitPerSecond = sql.NullFloat64{Float64: w.RateLimitPerSecond, Valid: true}
@@ -79,6 +90,15 @@ func (c Codec) FromRow(r *store.Webhook) (*Webhook, error) {
 		if err := json.Unmarshal(r.Digest, w.Digest); err != nil {
 			return nil, fmt.Errorf("webhook %s digest: %w", id, err)
 		}
+	}
+	if len(r.Escalation) > 0 && string(r.Escalation) != "null" {
+		w.Escalation = &alert.Policy{}
+		if err := json.Unmarshal(r.Escalation, w.Escalation); err != nil {
+			return nil, fmt.Errorf("webhook %s escalation: %w", id, err)
+		}
+	}
+	if r.FallbackID.Valid {
+		w.Fallback = r.FallbackID.UUID
 	}
 	if len(r.AuthSealed) > 0 {
 		a, err := c.Box.Open(r.AuthSealed, AuthAAD(id))

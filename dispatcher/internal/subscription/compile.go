@@ -269,7 +269,7 @@ func (c *Compiler) checkAuth(ctx context.Context, a credential.Config) []Problem
 		}
 		unused("token", "secret")
 	default:
-		add("type", "unknown auth type %q; one of: none, bearer, hmac, smart_backend", a.Type)
+		add("type", "unknown auth type %q; one of: %s", a.Type, strings.Join(credential.Types(), ", "))
 	}
 	sortProblems(ps)
 	return ps

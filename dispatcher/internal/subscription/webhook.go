@@ -10,6 +10,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/taskhook/taskhook/dispatcher/internal/alert"
 	"github.com/taskhook/taskhook/dispatcher/internal/credential"
 	"github.com/taskhook/taskhook/dispatcher/internal/digest"
 )
@@ -35,6 +36,8 @@ type Webhook struct {
 	Options            json.RawMessage // provider-specific, not secret
 	Digest             *digest.Spec    // nil: one message per event
 	SendTraceparent    bool            // outbound requests carry the attempt's W3C traceparent
+	Escalation         *alert.Policy   // nil: deliveries open no alert
+	Fallback           uuid.UUID       // uuid.Nil: none; receives what could not reach this webhook
 	DisabledReason     string
 	DisabledAt         time.Time
 	CreatedAt          time.Time

@@ -65,6 +65,7 @@ func (u *UI) call(c echo.Context, method, path string, body, out any) error {
 	req.RemoteAddr = r.RemoteAddr
 	req.Host = r.Host
 	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("X-Taskhook-Via", "dashboard")                         // an acknowledgement from here is audited as via the dashboard
 	if id := c.Response().Header().Get(echo.HeaderXRequestID); id != "" { // the log lines of both share it
 		req.Header.Set("X-Request-Id", id)
 	}

@@ -10,12 +10,14 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/taskhook/taskhook/dispatcher/internal/admin"
+	"github.com/taskhook/taskhook/dispatcher/internal/notify"
 	"github.com/taskhook/taskhook/dispatcher/internal/subscription"
 )
 
 // webhookForm is the new/edit form as submitted: strings, as typed. It is turned into the
 // JSON body of the admin API as it is, and the API's 422 details are mapped back onto its
-// fields (fieldOf): the dashboard validates nothing itself.
+// fields (fieldOf): the dashboard validates nothing itself, but for asking for a provider
+// (the API would take the default, generic, for a form left unchosen).
 type webhookForm struct {
 	Name, Description, Provider, URL string
 	Events                           []string
@@ -24,8 +26,9 @@ type webhookForm struct {
 	Redact, Active                   bool
 	AuthType, AuthToken, AuthSecret  string
 	ClientID, TokenURL, KeyID, Scope string
-	PrivateKey, IdentifierSystem     string
-	TestEvent                        string // the event type Test sends ("": the first one subscribed)
+	PrivateKey                       string
+	Options                          map[string]string // the provider's options (notify.Meta.Options), as typed
+	TestEvent                        string            // the event type Test sends ("": the first one subscribed)
 	// Digest: mode "" (one message per event), "window" or "daily".
 	DigestMode, DigestWindow, DigestDailyAt string
 	DigestSendEmpty, SendTraceparent        bool
@@ -40,7 +43,6 @@ var formFields = []struct{ pointer, field string }{
 	{"/auth/token", "auth_token"}, {"/auth/secret", "auth_secret"}, {"/auth/client_id", "client_id"},
 	{"/auth/token_url", "token_url"}, {"/auth/key_id", "key_id"}, {"/auth/scope", "scope"},
 	{"/auth/private_key_pem", "private_key"}, {"/auth", "auth_type"},
-	{"/options/identifier_system", "identifier_system"}, {"/options", "identifier_system"},
 	{"/digest/window", "digest_window"}, {"/digest/daily_at", "digest_daily_at"}, {"/digest/send_empty", "digest_send_empty"},
 	{"/digest", "digest_mode"}, {"/send_traceparent", "send_traceparent"},
 }
@@ -48,6 +50,13 @@ var formFields = []struct{ pointer, field string }{
 // fieldOf names the form field a JSON pointer of the API's 422 details is about ("" when
 // none: the problem is shown above the form).
 func fieldOf(pointer string) string {
+	if name, ok := strings.CutPrefix(pointer, "/options/"); ok {
+		name, _, _ = strings.Cut(name, "/")
+		return "opt-" + name
+	}
+	if pointer == "/options" {
+		return "options"
+	}
 	for _, f := range formFields {
 		if pointer == f.pointer || strings.HasPrefix(pointer, f.pointer+"/") {
 			return f.field
@@ -70,7 +79,7 @@ func fieldErrors(ps []subscription.Problem) (map[string][]string, []string) {
 	return byField, other
 }
 
-func parseForm(c echo.Context) (*webhookForm, error) {
+func parseForm(c echo.Context, metas []notify.Meta) (*webhookForm, error) {
 	if _, err := c.FormParams(); err != nil {
 		return nil, err
 	}
@@ -80,11 +89,17 @@ func parseForm(c echo.Context) (*webhookForm, error) {
 		RateLimit: v("rate_limit"), MaxAttempts: v("max_attempts"), Redact: c.FormValue("redact") == "on",
 		Active: c.FormValue("active") == "on", AuthType: v("auth_type"), AuthToken: v("auth_token"), AuthSecret: v("auth_secret"),
 		ClientID: v("client_id"), TokenURL: v("token_url"), KeyID: v("key_id"), Scope: v("scope"),
-		PrivateKey: strings.TrimSpace(c.FormValue("private_key")), IdentifierSystem: v("identifier_system"), TestEvent: v("test_event"),
+		PrivateKey: strings.TrimSpace(c.FormValue("private_key")), TestEvent: v("test_event"),
 		DigestMode: v("digest_mode"), DigestWindow: v("digest_window"), DigestDailyAt: v("digest_daily_at"),
 		DigestSendEmpty: c.FormValue("digest_send_empty") == "on", SendTraceparent: c.FormValue("send_traceparent") == "on"}
 	params, _ := c.FormParams()
 	f.Events = params["events"]
+	if m, ok := metaOf(metas, f.Provider); ok {
+		f.Options = map[string]string{}
+		for _, o := range m.Options {
+			f.Options[o.Name] = v("opt-" + m.Name + "-" + o.Name)
+		}
+	}
 	return f, nil
 }
 
@@ -109,7 +124,12 @@ func formOf(w *admin.WebhookView) *webhookForm {
 	}
 	var opts map[string]any
 	if json.Unmarshal(w.Options, &opts) == nil {
-		f.IdentifierSystem, _ = opts["identifier_system"].(string)
+		f.Options = map[string]string{}
+		for k, v := range opts {
+			if s, ok := v.(string); ok {
+				f.Options[k] = s
+			}
+		}
 	}
 	return f
 }
@@ -126,7 +146,8 @@ func number(s string) any {
 // body is the JSON body of POST /v1/webhooks (and of the unsaved test); with prev (the saved
 // webhook) it is the body of PATCH: what the form cannot show (secrets, a masked URL) is sent
 // only when typed.
-func (f *webhookForm) body(prev *admin.WebhookView) map[string]any {
+func (f *webhookForm) body(prev *admin.WebhookView, metas []notify.Meta) map[string]any {
+	meta, _ := metaOf(metas, f.Provider)
 	b := map[string]any{"name": f.Name, "description": f.Description, "provider": f.Provider,
 		"events": append([]string{}, f.Events...), "filter": f.Filter, "template": f.Template, "timezone": f.Timezone,
 		"redact": f.Redact, "send_traceparent": f.SendTraceparent, "digest": f.digest()}
@@ -155,22 +176,26 @@ func (f *webhookForm) body(prev *admin.WebhookView) map[string]any {
 	if f.MaxAttempts != "" && (saved == nil || f.MaxAttempts != saved.MaxAttempts) {
 		b["max_attempts"] = number(f.MaxAttempts)
 	}
-	// The form shows authentication for generic and fhir only: a chat webhook's URL is its
-	// credential, so what the hidden fields still hold is not sent (an edit keeps the saved auth).
-	if f.Provider != "slack" && f.Provider != "teams" {
+	// The form shows authentication only for providers that take it (notify.Meta.AuthTypes): a
+	// chat webhook's URL is its credential, so what the hidden fields still hold is not sent (an
+	// edit keeps the saved auth).
+	if takesAuth(meta) {
 		if a := f.auth(prev); a != nil {
 			b["auth"] = a
 		}
 	}
-	if f.Provider == "fhir" {
+	// The provider's options as typed; options the form does not show (an object) are kept.
+	if len(meta.Options) > 0 {
 		opts := map[string]any{}
-		if prev != nil {
+		if prev != nil && prev.Provider == f.Provider {
 			_ = json.Unmarshal(prev.Options, &opts)
 		}
-		if f.IdentifierSystem != "" {
-			opts["identifier_system"] = f.IdentifierSystem
-		} else {
-			delete(opts, "identifier_system")
+		for _, o := range meta.Options {
+			if s := f.Options[o.Name]; s != "" {
+				opts[o.Name] = s
+			} else {
+				delete(opts, o.Name)
+			}
 		}
 		b["options"] = opts
 	}
@@ -255,35 +280,4 @@ func (f *webhookForm) complete(prev *admin.WebhookView) bool {
 		return f.PrivateKey != "" || prev.Auth.Type != "smart_backend"
 	}
 	return true
-}
-
-// eventGroup is one family of the catalog, for the events checkboxes.
-type eventGroup struct {
-	Family string
-	Types  []eventType
-}
-
-type eventType struct {
-	Type, Description string
-}
-
-func groupEvents(types []eventTypeInfo) []eventGroup {
-	var out []eventGroup
-	idx := map[string]int{}
-	for _, t := range types {
-		i, ok := idx[t.Family]
-		if !ok {
-			i = len(out)
-			idx[t.Family] = i
-			out = append(out, eventGroup{Family: t.Family})
-		}
-		out[i].Types = append(out[i].Types, eventType{Type: t.Type, Description: t.Description})
-	}
-	return out
-}
-
-type eventTypeInfo struct {
-	Type        string `json:"type"`
-	Family      string `json:"family"`
-	Description string `json:"description"`
 }

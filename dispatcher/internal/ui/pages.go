@@ -12,6 +12,8 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/taskhook/taskhook/dispatcher/internal/admin"
+	"github.com/taskhook/taskhook/dispatcher/internal/credential"
+	"github.com/taskhook/taskhook/dispatcher/internal/notify"
 )
 
 // --- signing in and out ---
@@ -77,39 +79,45 @@ func (u *UI) webhooksPage(c echo.Context) error {
 			}
 		}
 	}
+	rows := make([]webhookRow, len(shown))
+	for i, w := range shown {
+		rows[i] = webhookRow{W: w, URL: shortURL(w.URL, u.opts.Providers.URLIsSecret(w.Provider))}
+	}
 	return u.render(c, http.StatusOK, "webhooks", "Webhooks", "webhooks",
-		map[string]any{"Webhooks": shown, "Total": len(list.Webhooks), "Q": q})
+		map[string]any{"Webhooks": rows, "Total": len(list.Webhooks), "Q": q})
+}
+
+// webhookRow is one line of the webhooks table.
+type webhookRow struct {
+	W   *admin.WebhookView
+	URL string // shortURL
 }
 
 // formData is what form.html shows.
 type formData struct {
-	ID       string // empty for a new webhook
-	Name     string // the saved name (an edit's heading)
-	F        *webhookForm
-	Events   []eventGroup
-	Errors   map[string][]string
-	Other    []string
-	Problem  string
-	Test     *admin.TestResult
-	TestNote string
-	Saved    *admin.WebhookView
-}
-
-func (u *UI) events(c echo.Context) ([]eventGroup, error) {
-	var cat struct {
-		EventTypes []eventTypeInfo `json:"event_types"`
-	}
-	if err := u.call(c, http.MethodGet, "/v1/event-types", nil, &cat); err != nil {
-		return nil, err
-	}
-	return groupEvents(cat.EventTypes), nil
+	ID   string // empty for a new webhook
+	Name string // the saved name (an edit's heading)
+	F    *webhookForm
+	// From the registries: the providers (with their labels, auth types and options), which of
+	// them take authentication and digests, the auth types, and the event types by family.
+	Providers                      []notify.Meta
+	AuthProviders, DigestProviders string
+	AuthKinds                      []credential.Kind
+	Clinical, Operational          []eventGroup
+	Errors                         map[string][]string
+	Other                          []string
+	Problem                        string
+	Test                           *admin.TestResult
+	TestNote                       string
+	Saved                          *admin.WebhookView
 }
 
 func (u *UI) showForm(c echo.Context, status int, d *formData) error {
-	var err error
-	if d.Events, err = u.events(c); err != nil {
-		return err
-	}
+	d.Providers = u.opts.Providers.Metas()
+	d.AuthProviders = providerTokens(d.Providers, takesAuth)
+	d.DigestProviders = providerTokens(d.Providers, func(m notify.Meta) bool { return m.Digest })
+	d.AuthKinds = credential.Kinds()
+	d.Clinical, d.Operational = eventGroups(u.opts.Catalog)
 	title := "New webhook"
 	if d.ID != "" {
 		title = "Edit " + d.Name
@@ -118,8 +126,16 @@ func (u *UI) showForm(c echo.Context, status int, d *formData) error {
 }
 
 func (u *UI) newPage(c echo.Context) error {
-	f := &webhookForm{Provider: "slack", AuthType: "none", Timezone: "UTC", Active: true}
-	return u.showForm(c, http.StatusOK, &formData{F: f, Errors: map[string][]string{}})
+	// No provider is chosen for the admin: the form asks (a wrong default is easy to save).
+	if d, ok := u.testedForm(c); ok && d.ID == "" {
+		return u.showForm(c, http.StatusOK, d)
+	}
+	f := &webhookForm{AuthType: "none", Timezone: "UTC", Active: true}
+	d := &formData{F: f, Errors: map[string][]string{}}
+	if c.QueryParam("tested") != "" {
+		d.TestNote = "That test's result is no longer kept (it is kept 10 minutes, on the dispatcher that ran it): fill in the form and test again."
+	}
+	return u.showForm(c, http.StatusOK, d)
 }
 
 // problem puts an API error on the form: 422 details by their fields, anything else on top.
@@ -134,16 +150,21 @@ func (d *formData) problem(err error) (int, error) {
 }
 
 func (u *UI) create(c echo.Context) error {
-	f, err := parseForm(c)
+	f, err := parseForm(c, u.opts.Providers.Metas())
 	if err != nil {
 		return err
 	}
 	d := &formData{F: f, Errors: map[string][]string{}}
+	if f.Provider == "" { // the API would take the default (generic): the form asks instead
+		d.Problem = "Choose a provider: where the messages go."
+		d.Errors["provider"] = []string{"Choose a provider"}
+		return u.showForm(c, http.StatusUnprocessableEntity, d)
+	}
 	if c.FormValue("action") == "test" {
 		return u.tryForm(c, d, nil)
 	}
 	var v admin.WebhookView
-	if err := u.call(c, http.MethodPost, "/v1/webhooks", f.body(nil), &v); err != nil {
+	if err := u.call(c, http.MethodPost, "/v1/webhooks", f.body(nil, u.opts.Providers.Metas()), &v); err != nil {
 		status, err := d.problem(err)
 		if err != nil {
 			return err
@@ -151,7 +172,7 @@ func (u *UI) create(c echo.Context) error {
 		return u.showForm(c, status, d)
 	}
 	if v.Auth.GeneratedSecret != "" {
-		return u.render(c, http.StatusCreated, "created", "Webhook created", "webhooks", map[string]any{"W": &v, "Secret": v.Auth.GeneratedSecret, "Created": true})
+		return u.showSecretOnce(c, v.ID.String(), v.Auth.GeneratedSecret, true)
 	}
 	return redirect(c, "/ui/webhooks/"+v.ID.String(), "saved")
 }
@@ -168,7 +189,7 @@ func (u *UI) tryForm(c echo.Context, d *formData, prev *admin.WebhookView) error
 		query = "?" + url.Values{"event": {d.F.TestEvent}}.Encode()
 	}
 	if prev == nil || d.F.complete(prev) {
-		body := d.F.body(nil)
+		body := d.F.body(nil, u.opts.Providers.Metas())
 		if prev != nil {
 			if _, ok := body["url"]; !ok {
 				body["url"] = prev.URL
@@ -179,15 +200,35 @@ func (u *UI) tryForm(c echo.Context, d *formData, prev *admin.WebhookView) error
 		d.TestNote = "The URL or secret is saved and not shown, so the saved webhook was tested (with its saved settings, not this form's changes). Type the URL or secret again to test your changes before saving."
 		err = u.call(c, http.MethodPost, "/v1/webhooks/"+d.ID+"/test"+query, map[string]any{}, &res)
 	}
-	status := http.StatusOK
 	if err != nil {
-		if status, err = d.problem(err); err != nil {
+		status, err := d.problem(err)
+		if err != nil {
 			return err
 		}
-	} else {
-		d.Test = &res
+		return u.showForm(c, status, d) // refused before anything was sent: nothing written
 	}
-	return u.showForm(c, status, d)
+	// Sent: the result is shown after a redirect, so that a reload sends nothing again.
+	d.Test = &res
+	page := "/ui/webhooks/new"
+	if prev != nil {
+		page = "/ui/webhooks/" + prev.ID.String() + "/edit"
+	}
+	id := u.tested.put(viewerOf(c).sess.Nonce, *d, u.opts.Now())
+	return c.Redirect(http.StatusSeeOther, page+"?"+url.Values{"tested": {id}}.Encode())
+}
+
+// testedForm shows a form tested under ?tested= (its result and what was typed), if this
+// session tested it and it is still kept; ok is false otherwise.
+func (u *UI) testedForm(c echo.Context) (*formData, bool) {
+	id := c.QueryParam("tested")
+	if id == "" {
+		return nil, false
+	}
+	d, ok := u.tested.get(id, viewerOf(c).sess.Nonce, u.opts.Now())
+	if !ok {
+		return nil, false
+	}
+	return &d, true
 }
 
 // webhook loads one webhook (404 page when unknown).
@@ -208,7 +249,15 @@ func (u *UI) editPage(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return u.showForm(c, http.StatusOK, &formData{ID: w.ID.String(), Name: w.Name, F: formOf(w), Errors: map[string][]string{}, Saved: w})
+	if d, ok := u.testedForm(c); ok && d.ID == w.ID.String() {
+		d.Saved = w
+		return u.showForm(c, http.StatusOK, d)
+	}
+	d := &formData{ID: w.ID.String(), Name: w.Name, F: formOf(w), Errors: map[string][]string{}, Saved: w}
+	if c.QueryParam("tested") != "" {
+		d.TestNote = "That test's result is no longer kept (it is kept 10 minutes, on the dispatcher that ran it): this is the saved webhook; change it and test again."
+	}
+	return u.showForm(c, http.StatusOK, d)
 }
 
 func (u *UI) update(c echo.Context) error {
@@ -216,7 +265,7 @@ func (u *UI) update(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	f, err := parseForm(c)
+	f, err := parseForm(c, u.opts.Providers.Metas())
 	if err != nil {
 		return err
 	}
@@ -225,7 +274,7 @@ func (u *UI) update(c echo.Context) error {
 		return u.tryForm(c, d, w)
 	}
 	var v admin.WebhookView
-	if err := u.call(c, http.MethodPatch, "/v1/webhooks/"+w.ID.String(), f.body(w), &v); err != nil {
+	if err := u.call(c, http.MethodPatch, "/v1/webhooks/"+w.ID.String(), f.body(w, u.opts.Providers.Metas()), &v); err != nil {
 		status, err := d.problem(err)
 		if err != nil {
 			return err
@@ -233,9 +282,25 @@ func (u *UI) update(c echo.Context) error {
 		return u.showForm(c, status, d)
 	}
 	if v.Auth.GeneratedSecret != "" {
-		return u.render(c, http.StatusOK, "created", "New signing secret", "webhooks", map[string]any{"W": &v, "Secret": v.Auth.GeneratedSecret})
+		return u.showSecretOnce(c, w.ID.String(), v.Auth.GeneratedSecret, false)
 	}
 	return redirect(c, "/ui/webhooks/"+w.ID.String(), "saved")
+}
+
+// secretPage shows a generated secret once (the flash cookie the write set); again, or in
+// another session, it says that the secret is not shown again. It reads and writes nothing on
+// the server.
+func (u *UI) secretPage(c echo.Context) error {
+	w, err := u.webhook(c)
+	if err != nil {
+		return err
+	}
+	f, ok := u.takeSecretFlash(c, w.ID.String())
+	title := "New signing secret"
+	if f.Created {
+		title = "Webhook created"
+	}
+	return u.render(c, http.StatusOK, "created", title, "webhooks", map[string]any{"W": w, "Secret": f.Secret, "Created": f.Created, "Shown": ok})
 }
 
 // detailData is what webhook.html shows.
@@ -262,6 +327,11 @@ func (u *UI) showWebhook(c echo.Context, status int, d *detailData) error {
 		return err
 	}
 	d.W = w
+	if c.Request().Method == http.MethodGet {
+		if r, ok := u.takeResult(c, "/ui/webhooks/"+w.ID.String()); ok {
+			d.Test, d.Replay = r.Test, r.Replay
+		}
+	}
 	d.Status, d.Cursor = c.QueryParam("status"), c.QueryParam("cursor")
 	q := url.Values{"limit": {"25"}}
 	if d.Status != "" {
@@ -289,11 +359,15 @@ func (u *UI) showWebhook(c echo.Context, status int, d *detailData) error {
 }
 
 func (u *UI) testSaved(c echo.Context) error {
-	var res admin.TestResult
-	if err := u.call(c, http.MethodPost, "/v1/webhooks/"+c.Param("id")+"/test", map[string]any{}, &res); err != nil {
+	w, err := u.webhook(c)
+	if err != nil {
 		return err
 	}
-	return u.showWebhook(c, http.StatusOK, &detailData{Test: &res})
+	var res admin.TestResult
+	if err := u.call(c, http.MethodPost, "/v1/webhooks/"+w.ID.String()+"/test", map[string]any{}, &res); err != nil {
+		return err
+	}
+	return u.redirectWithResult(c, "/ui/webhooks/"+w.ID.String(), resultFlash{Test: &res})
 }
 
 func (u *UI) setActive(c echo.Context) error {
@@ -328,7 +402,7 @@ func (u *UI) rotate(c echo.Context) error {
 		return err
 	}
 	if v.Auth.GeneratedSecret != "" {
-		return u.render(c, http.StatusOK, "created", "New signing secret", "webhooks", map[string]any{"W": &v, "Secret": v.Auth.GeneratedSecret})
+		return u.showSecretOnce(c, w.ID.String(), v.Auth.GeneratedSecret, false)
 	}
 	return redirect(c, "/ui/webhooks/"+w.ID.String(), "saved")
 }
@@ -362,8 +436,7 @@ func (u *UI) replay(c echo.Context) error {
 		}
 		return u.showWebhook(c, ae.Status, d)
 	}
-	d.Replay = res
-	return u.showWebhook(c, http.StatusOK, d)
+	return u.redirectWithResult(c, "/ui/webhooks/"+c.Param("id"), resultFlash{Replay: res})
 }
 
 func (u *UI) deletePage(c echo.Context) error {

@@ -65,7 +65,7 @@ func TestFieldOf(t *testing.T) {
 		"/template_content_type": "template_type", "/timezone": "timezone", "/rate_limit_per_second": "rate_limit",
 		"/max_attempts": "max_attempts", "/auth/token": "auth_token", "/auth/secret": "auth_secret",
 		"/auth/private_key_pem": "private_key", "/auth/client_id": "client_id", "/auth/type": "auth_type", "/auth": "auth_type",
-		"/options/identifier_system": "identifier_system", "/name": "name", "/digest": "digest_mode", "/digest/window": "digest_window",
+		"/options/identifier_system": "opt-identifier_system", "/options": "options", "/name": "name", "/digest": "digest_mode", "/digest/window": "digest_window",
 		"/digest/daily_at": "digest_daily_at", "/send_traceparent": "send_traceparent", "/digestive": "",
 	} {
 		if got := fieldOf(ptr); got != want {

@@ -21,7 +21,10 @@ import (
 	"github.com/labstack/echo/v4"
 	"go.uber.org/zap"
 
+	"github.com/taskhook/taskhook/dispatcher/internal/credential"
+	"github.com/taskhook/taskhook/dispatcher/internal/notify"
 	"github.com/taskhook/taskhook/dispatcher/internal/store"
+	"github.com/taskhook/taskhook/pkg/event"
 	"github.com/taskhook/taskhook/pkg/httpx"
 )
 
@@ -33,10 +36,14 @@ var staticFS embed.FS
 
 // Options are what the dashboard needs from the dispatcher.
 type Options struct {
-	API     http.Handler // the dispatcher's HTTP handler: the dashboard calls its /v1 routes in-process
-	Tokens  *httpx.Tokens
-	Key     []byte        // TASKHOOK_ENCRYPTION_KEY; the session and CSRF keys are derived from it
-	Session time.Duration // TASKHOOK_UI_SESSION
+	API http.Handler // the dispatcher's HTTP handler: the dashboard calls its /v1 routes in-process
+	// Providers and Catalog are the registries the form is built from (providers with their
+	// labels, auth types and options; the event types by family).
+	Providers notify.Registry
+	Catalog   *event.Catalog
+	Tokens    *httpx.Tokens
+	Key       []byte        // TASKHOOK_ENCRYPTION_KEY; the session and CSRF keys are derived from it
+	Session   time.Duration // TASKHOOK_UI_SESSION
 	// Hourly reads the counters of the last hours, for the stats chart.
 	Hourly func(ctx context.Context, hours int) ([]store.HourStats, error)
 	Log    *zap.Logger
@@ -45,10 +52,12 @@ type Options struct {
 
 // UI is the dashboard: an http.Handler for /ui/ and everything under it.
 type UI struct {
-	opts  Options
-	seal  *sealer
-	pages map[string]*template.Template
-	mux   *echo.Echo
+	opts    Options
+	seal    *sealer
+	pages   map[string]*template.Template
+	mux     *echo.Echo
+	formCSS []byte // the form's provider-dependent rules, built from the registries
+	tested  *testedForms
 }
 
 // CSP is the Content-Security-Policy of every dashboard response: scripts and styles only
@@ -59,8 +68,8 @@ const CSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 's
 
 // New returns the dashboard.
 func New(opts Options) (*UI, error) {
-	if opts.API == nil || opts.Tokens == nil || opts.Log == nil || opts.Hourly == nil {
-		return nil, errors.New("ui: API, Tokens, Hourly and Log are required")
+	if opts.API == nil || opts.Tokens == nil || opts.Log == nil || opts.Hourly == nil || opts.Catalog == nil || len(opts.Providers.Names()) == 0 {
+		return nil, errors.New("ui: API, Tokens, Hourly, Log, Providers and Catalog are required")
 	}
 	if opts.Session <= 0 {
 		return nil, errors.New("ui: the session lifetime must be positive")
@@ -72,10 +81,11 @@ func New(opts Options) (*UI, error) {
 	if err != nil {
 		return nil, err
 	}
-	u := &UI{opts: opts, seal: s}
-	if u.pages, err = parsePages(); err != nil {
+	u := &UI{opts: opts, seal: s, tested: newTestedForms()}
+	if u.pages, err = parsePages(opts.Now); err != nil {
 		return nil, err
 	}
+	u.formCSS = formCSS(opts.Providers.Metas(), credential.Types())
 	u.routes()
 	return u, nil
 }
@@ -99,6 +109,7 @@ func (u *UI) routes() {
 	e.HTTPErrorHandler = u.errorPage
 	e.Use(headers)
 	static, _ := fs.Sub(staticFS, "static")
+	e.GET("/ui/form.css", func(c echo.Context) error { return c.Blob(http.StatusOK, "text/css; charset=utf-8", u.formCSS) })
 	e.GET("/ui/static/*", echo.WrapHandler(http.StripPrefix("/ui/static/", http.FileServer(http.FS(static)))))
 	e.GET("/ui/login", u.loginPage)
 	e.POST("/ui/login", u.login)
@@ -109,6 +120,7 @@ func (u *UI) routes() {
 	e.GET("/ui/webhooks/new", u.newPage, r, u.adminOnly)
 	e.POST("/ui/webhooks/new", u.create, w)
 	e.GET("/ui/webhooks/:id", u.webhookPage, r)
+	e.GET("/ui/webhooks/:id/secret", u.secretPage, r, u.adminOnly)
 	e.GET("/ui/webhooks/:id/edit", u.editPage, r, u.adminOnly)
 	e.POST("/ui/webhooks/:id/edit", u.update, w)
 	e.POST("/ui/webhooks/:id/test", u.testSaved, w)
@@ -121,6 +133,8 @@ func (u *UI) routes() {
 	e.POST("/ui/deliveries/:id/retry", u.retry, w)
 	e.GET("/ui/stats", u.statsPage, r)
 	e.GET("/ui/audit", u.auditPage, r)
+	e.GET("/ui/alerts", u.alertsPage, r)
+	e.POST("/ui/alerts/:id/acknowledge", u.acknowledgeAlert, w)
 	u.mux = e
 }
 
@@ -133,7 +147,7 @@ func headers(next echo.HandlerFunc) echo.HandlerFunc {
 		h.Set("X-Content-Type-Options", "nosniff")
 		h.Set("Referrer-Policy", "same-origin")
 		h.Set("Cross-Origin-Opener-Policy", "same-origin")
-		if strings.HasPrefix(c.Request().URL.Path, "/ui/static/") {
+		if p := c.Request().URL.Path; strings.HasPrefix(p, "/ui/static/") || p == "/ui/form.css" {
 			h.Set("Cache-Control", "no-cache")
 		} else {
 			h.Set("Cache-Control", "no-store")

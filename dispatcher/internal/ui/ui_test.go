@@ -116,6 +116,37 @@ func (d *dashboard) do(method, path string, cookie *http.Cookie, form url.Values
 	return answer{resp.StatusCode, resp.Header, string(b)}
 }
 
+// follow GETs the Location of a redirect after a write with the session and the cookies the
+// write set (a one-time flash), as a browser would; it returns the page and those cookies.
+func (d *dashboard) follow(session *http.Cookie, a answer) (answer, []*http.Cookie) {
+	d.t.Helper()
+	if a.status != http.StatusSeeOther {
+		d.t.Fatalf("want a 303 after a write, got %d %s", a.status, a.body)
+	}
+	set := (&http.Response{Header: a.header}).Cookies()
+	req, err := http.NewRequest("GET", d.base+a.header.Get("Location"), nil)
+	if err != nil {
+		d.t.Fatal(err)
+	}
+	req.AddCookie(session)
+	for _, c := range set {
+		req.AddCookie(&http.Cookie{Name: c.Name, Value: c.Value})
+	}
+	resp, err := d.http.Do(req)
+	if err != nil {
+		d.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return answer{resp.StatusCode, resp.Header, string(b)}, set
+}
+
+// auditCount is the number of audit records the dashboard lists (its first page).
+func (d *dashboard) auditCount(session *http.Cookie) int {
+	d.t.Helper()
+	return strings.Count(d.do("GET", "/ui/audit", session, nil).body, "data-action=")
+}
+
 // signIn returns the session cookie of token.
 func (d *dashboard) signIn(token string) *http.Cookie {
 	d.t.Helper()
@@ -248,12 +279,44 @@ func TestCSRFAndViewers(t *testing.T) {
 		t.Fatal("a refused request created a webhook")
 	}
 
-	// The real thing: created, the generated secret shown once.
+	// The real thing: created, then redirected (POST/redirect/GET) to the page that shows the
+	// generated secret once. The secret is in no URL; reloading that page writes nothing and
+	// does not show it again; the flash is worthless in another session.
 	a := d.do("POST", "/ui/webhooks/new", admin, create, "Origin: "+d.base, "Sec-Fetch-Site: same-origin")
-	if a.status != http.StatusCreated || !strings.Contains(a.body, `value="whsec_`) {
-		t.Fatalf("create: %d %s", a.status, a.body)
+	loc := a.header.Get("Location")
+	if a.status != http.StatusSeeOther || !regexp.MustCompile(`^/ui/webhooks/[0-9a-f-]{36}/secret$`).MatchString(loc) || strings.Contains(a.body, "whsec_") {
+		t.Fatalf("create: %d %q, want a redirect to the secret page", a.status, loc)
 	}
-	id := regexp.MustCompile(`/ui/webhooks/([0-9a-f-]{36})`).FindStringSubmatch(a.body)[1]
+	audits := d.auditCount(admin)
+	shown, flash := d.follow(admin, a)
+	if shown.status != 200 || !strings.Contains(shown.body, `value="whsec_`) {
+		t.Fatalf("the secret page: %d %s", shown.status, shown.body)
+	}
+	if len(flash) != 1 || flash[0].Path != loc || !flash[0].HttpOnly || flash[0].MaxAge <= 0 || flash[0].MaxAge > 120 || strings.Contains(flash[0].Value, "whsec_") {
+		t.Errorf("the flash cookie must be sealed, HttpOnly, short-lived and scoped to the secret page: %+v", flash)
+	}
+	if again := d.do("GET", loc, admin, nil); again.status != 200 || strings.Contains(again.body, "whsec_") || !strings.Contains(again.body, "not shown again") {
+		t.Errorf("reloading the secret page: %d, must say the secret is not shown again", again.status)
+	}
+	if n := strings.Count(d.do("GET", "/ui/", admin, nil).body, `href="/ui/webhooks/`) - 1; n != 1 { // the rows and "New webhook"
+		t.Errorf("%d webhooks after the create and its reloads, want 1", n)
+	}
+	if got := d.auditCount(admin); got != audits {
+		t.Errorf("reloading wrote audit records: %d, then %d", audits, got)
+	}
+	stolen, _ := http.NewRequest("GET", d.base+loc, nil)
+	stolen.AddCookie(other)
+	stolen.AddCookie(&http.Cookie{Name: flash[0].Name, Value: flash[0].Value})
+	if resp, err := d.http.Do(stolen); err != nil {
+		t.Fatal(err)
+	} else {
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if strings.Contains(string(b), "whsec_") {
+			t.Error("the flash cookie showed the secret in another session")
+		}
+	}
+	id := regexp.MustCompile(`/ui/webhooks/([0-9a-f-]{36})`).FindStringSubmatch(loc)[1]
 	if p := d.do("GET", "/ui/webhooks/"+id, admin, nil); p.status != 200 || strings.Contains(p.body, "whsec_") && !strings.Contains(p.body, "whsec_…") {
 		t.Errorf("the detail page must show the secret's hint only: %d", p.status)
 	}
@@ -311,11 +374,26 @@ func TestCSRFAndViewers(t *testing.T) {
 	if a := d.do("POST", "/ui/webhooks/new", admin, with(bad, "action", "test")); a.status != http.StatusUnprocessableEntity || !strings.Contains(a.body, `id="err-url"`) {
 		t.Errorf("test of an invalid form: %d", a.status)
 	}
-	if a := d.do("POST", "/ui/webhooks/new", admin, with(create, "action", "test")); a.status != 200 || !strings.Contains(a.body, "Test succeeded") {
-		t.Errorf("test of a valid form: %d", a.status)
+	// A test that was sent is shown after a redirect, with the form as typed; reloading the
+	// page shows it again and sends nothing; another session cannot read it.
+	tested := d.do("POST", "/ui/webhooks/new", admin, with(create, "action", "test"))
+	if loc := tested.header.Get("Location"); tested.status != http.StatusSeeOther || !strings.HasPrefix(loc, "/ui/webhooks/new?tested=") {
+		t.Fatalf("test of a valid form: %d %q, want a redirect", tested.status, loc)
+	}
+	before := d.auditCount(admin)
+	for range 2 {
+		if a := d.do("GET", tested.header.Get("Location"), admin, nil); a.status != 200 || !strings.Contains(a.body, "Test succeeded") || !strings.Contains(a.body, `value="Desk"`) {
+			t.Errorf("the tested form: %d", a.status)
+		}
+	}
+	if got := d.auditCount(admin); got != before {
+		t.Errorf("reloading a tested form wrote audit records: %d, then %d", before, got)
+	}
+	if a := d.do("GET", tested.header.Get("Location"), d.signIn(adminToken), nil); strings.Contains(a.body, "Test succeeded") || !strings.Contains(a.body, "no longer kept") {
+		t.Error("another session read the tested form")
 	}
 	picked := with(with(create, "action", "test"), "test_event", "battery.critical")
-	if a := d.do("POST", "/ui/webhooks/new", admin, picked); !strings.Contains(a.body, "<dd>battery.critical (the catalog") {
+	if a, _ := d.follow(admin, d.do("POST", "/ui/webhooks/new", admin, picked)); !strings.Contains(a.body, "<dd>battery.critical (the catalog") {
 		t.Errorf("test with a chosen event: %d", a.status)
 	}
 
@@ -399,7 +477,7 @@ func TestWebhookLifecycle(t *testing.T) {
 	}
 	form := url.Values{"name": {"Chat desk"}, "provider": {"slack"}, "url": {masked[1]}, "events": {"task.created"},
 		"timezone": {"America/New_York"}, "max_attempts": {"3"}, "auth_type": {"none"}}
-	if a := post("/ui/webhooks/"+id+"/edit", with(form, "action", "test")); a.status != 200 || !strings.Contains(a.body, "the saved webhook was tested") || !strings.Contains(a.body, "Test succeeded") {
+	if a, _ := d.follow(admin, post("/ui/webhooks/"+id+"/edit", with(form, "action", "test"))); a.status != 200 || !strings.Contains(a.body, "the saved webhook was tested") || !strings.Contains(a.body, "Test succeeded") {
 		t.Errorf("test of an edit with the masked URL: %d", a.status)
 	}
 	if a := post("/ui/webhooks/"+id+"/edit", with(form, "action", "save")); a.status != http.StatusSeeOther {
@@ -411,7 +489,7 @@ func TestWebhookLifecycle(t *testing.T) {
 			t.Errorf("after edit the page lacks %q", want)
 		}
 	}
-	if a := post("/ui/webhooks/"+id+"/test", url.Values{}); !strings.Contains(a.body, "Test succeeded") {
+	if a, _ := d.follow(admin, post("/ui/webhooks/"+id+"/test", url.Values{})); !strings.Contains(a.body, "Test succeeded") {
 		t.Errorf("the saved URL was lost by the edit: %d", a.status)
 	}
 
@@ -430,15 +508,26 @@ func TestWebhookLifecycle(t *testing.T) {
 	if a := post("/ui/webhooks/"+id+"/replay", url.Values{"since": {"yesterday"}}); a.status != http.StatusUnprocessableEntity || !strings.Contains(a.body, `id="err-since"`) {
 		t.Errorf("replay with a bad since: %d", a.status)
 	}
-	if a := post("/ui/webhooks/"+id+"/replay", url.Values{"since": {time.Now().UTC().Add(-time.Hour).Format("2006-01-02T15:04")}}); a.status != 200 || !strings.Contains(a.body, "Replay queued") {
+	if a, _ := d.follow(admin, post("/ui/webhooks/"+id+"/replay", url.Values{"since": {time.Now().UTC().Add(-time.Hour).Format("2006-01-02T15:04")}})); a.status != 200 || !strings.Contains(a.body, "Replay queued") {
 		t.Errorf("replay: %d", a.status)
+	}
+	// Reloading the page a test or a replay redirected to writes nothing (and shows no result).
+	before := d.auditCount(admin)
+	for range 2 {
+		if p := d.do("GET", "/ui/webhooks/"+id, admin, nil); p.status != 200 || strings.Contains(p.body, "Replay queued") {
+			t.Errorf("reload after a replay: %d", p.status)
+		}
+	}
+	if got := d.auditCount(admin); got != before {
+		t.Errorf("reloading wrote audit records: %d, then %d", before, got)
 	}
 
 	// Rotate: a generic hmac webhook gets a new secret, shown once.
 	a = post("/ui/webhooks/new", url.Values{"action": {"save"}, "name": {"Signed"}, "provider": {"generic"},
 		"url": {rcv.URL + "/hook"}, "events": {"task.created"}, "timezone": {"UTC"}, "active": {"on"}, "auth_type": {"hmac"}})
+	sid := regexp.MustCompile(`/ui/webhooks/([0-9a-f-]{36})/secret`).FindStringSubmatch(a.header.Get("Location"))
+	a, _ = d.follow(admin, a)
 	first := regexp.MustCompile(`value="(whsec_[^"]+)"`).FindStringSubmatch(a.body)
-	sid := regexp.MustCompile(`/ui/webhooks/([0-9a-f-]{36})`).FindStringSubmatch(a.body)
 	if first == nil || sid == nil {
 		t.Fatalf("create hmac: %d", a.status)
 	}
@@ -447,7 +536,7 @@ func TestWebhookLifecycle(t *testing.T) {
 		"url": {rcv.URL + "/hook"}, "events": {"task.created"}, "timezone": {"UTC"}, "auth_type": {"hmac"}}); a.status != http.StatusSeeOther {
 		t.Fatalf("edit hmac: %d %s", a.status, a.body)
 	}
-	a = post("/ui/webhooks/"+sid[1]+"/rotate", url.Values{})
+	a, _ = d.follow(admin, post("/ui/webhooks/"+sid[1]+"/rotate", url.Values{}))
 	second := regexp.MustCompile(`value="(whsec_[^"]+)"`).FindStringSubmatch(a.body)
 	if second == nil || second[1] == first[1] {
 		t.Fatalf("rotate: %d", a.status)
@@ -485,10 +574,14 @@ func TestWebhookLifecycle(t *testing.T) {
 		t.Errorf("stats: %d", st.status)
 	}
 	au := d.do("GET", "/ui/audit", admin, nil)
-	for _, want := range []string{"webhook.create", "webhook.update", "delivery.retry", "webhook.replay"} {
+	for _, want := range []string{`data-action="webhook.create"`, `data-action="webhook.update"`, `data-action="delivery.retry"`, `data-action="webhook.replay"`,
+		"Signing secret rotated", "Name: Chat → Chat desk", "Time zone: UTC → America/New_York", `data-label="Who">You</td>`} {
 		if !strings.Contains(au.body, want) {
 			t.Errorf("audit lacks %s", want)
 		}
+	}
+	if strings.Contains(au.body, `{&#34;`) || strings.Contains(au.body, `&#34;changes&#34;`) {
+		t.Error("the audit shows raw JSON")
 	}
 	if strings.Contains(au.body, "whsec_") && strings.Contains(au.body, first[1]) {
 		t.Error("the audit shows a secret")
@@ -558,5 +651,50 @@ func TestDigestThroughTheForm(t *testing.T) {
 	}
 	if page := d.do("GET", "/ui/webhooks/"+id, admin, nil); !strings.Contains(page.body, "none: one message per event") {
 		t.Fatal("the digest was not removed")
+	}
+}
+
+// TestFormFromTheRegistries: the form chooses no provider for the admin, lists the registry's
+// providers and their options, groups the operational events apart, and refuses a save
+// without a provider; a provider's options are saved and shown again.
+func TestFormFromTheRegistries(t *testing.T) {
+	d := start(t)
+	rcv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	t.Cleanup(rcv.Close)
+	admin := d.signIn(adminToken)
+	tok := d.csrf(admin)
+	page := d.do("GET", "/ui/webhooks/new", admin, nil)
+	for _, want := range []string{`<option value="" selected>`, `<option value="slack">Slack</option>`, `<option value="teams">Microsoft Teams</option>`,
+		`<option value="fhir">`, `<option value="generic">`, `id="opt-fhir-identifier_system"`, `<details class="operational">`,
+		`<label for="ev-task.created">Task created</label>`, `<link rel="stylesheet" href="/ui/form.css">`} {
+		if !strings.Contains(page.body, want) {
+			t.Errorf("the new form lacks %s", want)
+		}
+	}
+	if strings.Contains(page.body, "TASKHOOK_DISABLE_AFTER") || strings.Contains(page.body, "previous_health") {
+		t.Error("the event picker shows variable names")
+	}
+	if css := d.do("GET", "/ui/form.css", nil, nil); css.status != 200 || !strings.Contains(css.body, `option[value="fhir"]`) || !strings.HasPrefix(css.header.Get("Content-Type"), "text/css") {
+		t.Errorf("form.css: %d %q", css.status, css.header.Get("Content-Type"))
+	}
+	form := url.Values{"csrf": {tok}, "action": {"save"}, "name": {"EMR"}, "url": {rcv.URL + "/fhir"}, "events": {"task.*"},
+		"timezone": {"UTC"}, "active": {"on"}, "auth_type": {"none"}, "opt-fhir-identifier_system": {"urn:example:task"}}
+	if a := d.do("POST", "/ui/webhooks/new", admin, form); a.status != http.StatusUnprocessableEntity || !strings.Contains(a.body, `id="err-provider"`) {
+		t.Fatalf("a save without a provider: %d, want 422 at the provider", a.status)
+	}
+	if strings.Contains(d.do("GET", "/ui/", admin, nil).body, "EMR") {
+		t.Fatal("a webhook was saved without a provider")
+	}
+	a := d.do("POST", "/ui/webhooks/new", admin, with(form, "provider", "fhir"))
+	if a.status != http.StatusSeeOther {
+		t.Fatalf("create fhir: %d %s", a.status, a.body)
+	}
+	id := strings.TrimSuffix(strings.TrimPrefix(a.header.Get("Location"), "/ui/webhooks/"), "?done=saved")
+	if edit := d.do("GET", "/ui/webhooks/"+id+"/edit", admin, nil); !strings.Contains(edit.body, `value="urn:example:task"`) {
+		t.Error("the FHIR option was not saved or not shown again")
+	}
+	list := d.do("GET", "/ui/", admin, nil)
+	if !strings.Contains(list.body, `data-label="URL" class="wrap url">127.0.0.1:`) || !strings.Contains(list.body, `data-label="State" class="state">active`) {
+		t.Error("the webhooks table lacks the URL or the state")
 	}
 }

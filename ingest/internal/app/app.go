@@ -104,7 +104,11 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger, hooks Hooks) error {
 			}
 			return nil
 		}})
-	e.GET("/openapi.json", func(c echo.Context) error { return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, OpenAPI) })
+	doc, err := OpenAPIDocument(validator)
+	if err != nil {
+		return err
+	}
+	e.GET("/openapi.json", func(c echo.Context) error { return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, doc) })
 	v1 := e.Group("/v1", tr.Echo("taskhook/ingest"), httpx.Authenticate(tokens))
 	api.New(validator, pub, api.Options{
 		MaxBodyBytes:  cfg.MaxBodyBytes,

@@ -68,8 +68,8 @@ func Family() event.Family {
 		SchemaID:    schemas.BatteryEventV1ID,
 		Schema:      schemas.BatteryEventV1,
 		Types: []event.Type{
-			{Type: Low, Description: "A device's battery is below 20 %: plan a replacement.", Example: []byte(low)},
-			{Type: Critical, Description: "A device's battery reached its elective replacement indicator (ERI) or end of life (EOL).", Example: []byte(Example)},
+			{Type: Low, Label: "Battery low", Description: "A device's battery is below 20 %: plan a replacement.", Example: []byte(low)},
+			{Type: Critical, Label: "Battery critical (replace the device)", Description: "A device's battery reached its elective replacement indicator (ERI) or end of life (EOL).", Example: []byte(Example)},
 		},
 		Subjects:  []string{"battery.*"},
 		Summarize: Summarize,

@@ -122,12 +122,12 @@ func Families() []event.Family {
 	}
 	return []event.Family{
 		common(WebhookFamily, "Operational events about webhooks, published by Taskhook itself.", []event.Type{
-			{Type: Disabled, Description: "Taskhook deactivated a webhook: its receiver answered 410 Gone, its Slack channel was archived, or it failed for longer than TASKHOOK_DISABLE_AFTER (not an admin's pause).", Example: []byte(ExampleDisabled)},
-			{Type: HealthChanged, Description: "A webhook's health (green, yellow, red, disabled, as GET /v1/webhooks shows it) changed; previous_health is the state before the window's first change.", Example: []byte(ExampleHealthChanged)},
+			{Type: Disabled, Label: "Taskhook turned a webhook off", Description: "Taskhook deactivated a webhook: its receiver answered 410 Gone, its Slack channel was archived, or it failed for longer than TASKHOOK_DISABLE_AFTER (not an admin's pause).", Example: []byte(ExampleDisabled)},
+			{Type: HealthChanged, Label: "A webhook's health changed", Description: "A webhook's health (green, yellow, red, disabled, as GET /v1/webhooks shows it) changed; previous_health is the state before the window's first change.", Example: []byte(ExampleHealthChanged)},
 		}),
 		common(DeliveryFamily, "Operational events about deliveries, published by Taskhook itself.", []event.Type{
-			{Type: Exhausted, Description: "Deliveries of a webhook gave up (attempts used up, or a permanent failure); count is how many in the window, delivery_id the last.", Example: []byte(ExampleExhausted)},
-			{Type: Recovered, Description: "A webhook succeeded again after consecutive failures.", Example: []byte(ExampleRecovered)},
+			{Type: Exhausted, Label: "Deliveries gave up", Description: "Deliveries of a webhook gave up (attempts used up, or a permanent failure); count is how many in the window, delivery_id the last.", Example: []byte(ExampleExhausted)},
+			{Type: Recovered, Label: "A webhook recovered", Description: "A webhook succeeded again after consecutive failures.", Example: []byte(ExampleRecovered)},
 		}),
 	}
 }

@@ -68,8 +68,8 @@ func Family() event.Family {
 		SchemaID:    schemas.ReportEventV1ID,
 		Schema:      schemas.ReportEventV1,
 		Types: []event.Type{
-			{Type: Created, Description: "A device report was received and awaits review.", Example: []byte(created)},
-			{Type: Completed, Description: "A device report was reviewed and signed: its conclusion is final.", Example: []byte(Example)},
+			{Type: Created, Label: "Device report received", Description: "A device report was received and awaits review.", Example: []byte(created)},
+			{Type: Completed, Label: "Device report signed", Description: "A device report was reviewed and signed: its conclusion is final.", Example: []byte(Example)},
 		},
 		Subjects:  []string{"report.*"},
 		Summarize: Summarize,

@@ -30,10 +30,10 @@ func Family() event.Family {
 		SchemaID:    schemas.TaskEventV1ID,
 		Schema:      schemas.TaskEventV1,
 		Types: []event.Type{
-			{Type: "task.created", Description: "A task was created (the Canvas Task Webhook payload).", Example: []byte(Seed)},
-			{Type: "task.updated", Description: "A task changed: title, due date, status or assignee.", Example: example(event.Updated, `,"status":"open"`)},
-			{Type: "task.due", Description: "A task falls due today.", Example: example(event.Due, `,"status":"open"`)},
-			{Type: "task.overdue", Description: "A task is past its due date and still open.", Example: example(event.Overdue, `,"status":"open"`)},
+			{Type: "task.created", Label: "Task created", Description: "A task was created (the Canvas Task Webhook payload).", Example: []byte(Seed)},
+			{Type: "task.updated", Label: "Task changed", Description: "A task changed: title, due date, status or assignee.", Example: example(event.Updated, `,"status":"open"`)},
+			{Type: "task.due", Label: "Task due today", Description: "A task falls due today.", Example: example(event.Due, `,"status":"open"`)},
+			{Type: "task.overdue", Label: "Task overdue", Description: "A task is past its due date and still open.", Example: example(event.Overdue, `,"status":"open"`)},
 		},
 		// The four subjects the stream had before families existed, kept as they were.
 		Subjects:   []string{"task.created", "task.updated", "task.due", "task.overdue"},

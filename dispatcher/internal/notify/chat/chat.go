@@ -43,6 +43,7 @@ func Render(_ context.Context, cat *event.Catalog, t *notify.Target, m *notify.M
 	if err != nil {
 		return nil, err
 	}
+	s.Title = m.Alert.HeaderPrefix() + s.Title // an escalation or a fallback says so first
 	body, err := json.Marshal(format(s))
 	if err != nil {
 		return nil, err

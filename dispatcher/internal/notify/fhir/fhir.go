@@ -27,6 +27,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/taskhook/taskhook/dispatcher/internal/credential"
 	"github.com/taskhook/taskhook/dispatcher/internal/notify"
 	"github.com/taskhook/taskhook/pkg/event"
 )
@@ -121,6 +122,20 @@ func (*Provider) DigestPolicy() (preview int, refuse string) {
 
 // Families implements notify.FamilyRenderer: the families FHIR has a resource for.
 func (*Provider) Families() []string { return []string{event.TaskFamily, "report", "battery"} }
+
+// Form implements notify.Described.
+func (*Provider) Form() notify.Form {
+	return notify.Form{Label: "FHIR R4 (Epic and other EMRs)", URLLabel: "FHIR base URL",
+		AuthTypes: credential.Types(),
+		Options: []notify.Option{
+			{Name: "identifier_system", Label: "Task identifier system", Placeholder: DefaultIdentifierSystem},
+			{Name: "report_identifier_system", Label: "Report identifier system", Placeholder: DefaultReportSystem},
+			{Name: "observation_identifier_system", Label: "Observation identifier system", Placeholder: DefaultObservationSystem},
+			{Name: "patient_identifier_system", Label: "Patient identifier system", Placeholder: DefaultPatientSystem},
+			{Name: "device_identifier_system", Label: "Device identifier system", Placeholder: DefaultDeviceSystem},
+			{Name: "practitioner_identifier_system", Label: "Practitioner identifier system", Placeholder: DefaultPractitionerSystem},
+		}}
+}
 
 // CheckOptions implements notify.Provider.
 func (*Provider) CheckOptions(raw json.RawMessage) error {

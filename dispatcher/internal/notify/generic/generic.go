@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/taskhook/taskhook/dispatcher/internal/credential"
 	"github.com/taskhook/taskhook/dispatcher/internal/digest"
 	"github.com/taskhook/taskhook/dispatcher/internal/notify"
 )
@@ -21,6 +22,11 @@ func New() *Provider { return &Provider{} }
 
 // Name implements notify.Provider.
 func (*Provider) Name() string { return "generic" }
+
+// Form implements notify.Described.
+func (*Provider) Form() notify.Form {
+	return notify.Form{Label: "Any HTTPS endpoint (generic JSON)", URLLabel: "Endpoint URL", AuthTypes: credential.Types()}
+}
 
 // CheckOptions implements notify.Provider: generic webhooks have no options.
 func (*Provider) CheckOptions(opts json.RawMessage) error {
@@ -42,6 +48,11 @@ func (*Provider) Render(_ context.Context, t *notify.Target, m *notify.Message) 
 	b.WriteString(m.Timestamp.In(loc(t)).Format(time.RFC3339Nano))
 	b.WriteString(`","data":`)
 	b.Write(raw)
+	if m.Alert != nil {
+		if err := writeAlert(&b, t, m.Alert); err != nil {
+			return nil, err
+		}
+	}
 	b.WriteByte('}')
 	return &notify.Request{URL: t.URL, ContentType: "application/json", Body: b.Bytes()}, nil
 }
@@ -70,3 +81,47 @@ func loc(t *notify.Target) *time.Location {
 
 // Classify implements notify.Provider with the shared rules.
 func (*Provider) Classify(r *notify.Response) notify.Outcome { return notify.Classify(r) }
+
+// writeAlert appends the alert's members to the envelope: "alert" {"id", "acknowledge_url",
+// "acknowledge_by"}, and "escalation" {"alert_id", "step", "reason", "from_webhook_id"} or
+// "fallback" {"from_webhook_id", "reason"}.
+func writeAlert(b *bytes.Buffer, t *notify.Target, a *notify.Alert) error {
+	type alertJSON struct {
+		ID             string `json:"id"`
+		AcknowledgeURL string `json:"acknowledge_url"`
+		AcknowledgeBy  string `json:"acknowledge_by"`
+	}
+	type escalationJSON struct {
+		AlertID       string `json:"alert_id"`
+		Step          int    `json:"step"`
+		Reason        string `json:"reason"`
+		FromWebhookID string `json:"from_webhook_id"`
+	}
+	type fallbackJSON struct {
+		FromWebhookID string `json:"from_webhook_id"`
+		Reason        string `json:"reason"`
+	}
+	var out struct {
+		Alert      *alertJSON      `json:"alert,omitempty"`
+		Escalation *escalationJSON `json:"escalation,omitempty"`
+		Fallback   *fallbackJSON   `json:"fallback,omitempty"`
+	}
+	if a.ID != "" && a.AcknowledgeURL != "" {
+		out.Alert = &alertJSON{ID: a.ID, AcknowledgeURL: a.AcknowledgeURL, AcknowledgeBy: a.AcknowledgeBy.In(loc(t)).Format(time.RFC3339)}
+	}
+	if e := a.Escalation; e != nil {
+		out.Escalation = &escalationJSON{AlertID: a.ID, Step: e.Step, Reason: e.Reason, FromWebhookID: e.FromWebhookID}
+	}
+	if f := a.Fallback; f != nil {
+		out.Fallback = &fallbackJSON{FromWebhookID: f.FromWebhookID, Reason: f.Reason}
+	}
+	j, err := json.Marshal(out)
+	if err != nil {
+		return err
+	}
+	if len(j) > 2 { // not {}
+		b.WriteByte(',')
+		b.Write(j[1 : len(j)-1])
+	}
+	return nil
+}

@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"strings"
 
+	"github.com/taskhook/taskhook/dispatcher/internal/credential"
 	"github.com/taskhook/taskhook/dispatcher/internal/notify"
 	"github.com/taskhook/taskhook/dispatcher/internal/notify/chat"
 	"github.com/taskhook/taskhook/pkg/event"
@@ -32,6 +33,11 @@ func New(cat *event.Catalog) *Provider { return &Provider{catalog: cat} }
 
 // Name implements notify.Provider.
 func (*Provider) Name() string { return "slack" }
+
+// Form implements notify.Described: the incoming webhook URL is the credential.
+func (*Provider) Form() notify.Form {
+	return notify.Form{Label: "Slack", URLLabel: "Slack incoming webhook URL", AuthTypes: []string{credential.None}}
+}
 
 // URLIsSecret implements notify.SecretURL: an incoming webhook URL lets anyone post.
 func (*Provider) URLIsSecret() bool { return true }
@@ -57,10 +63,35 @@ type Message struct {
 	Blocks []Block `json:"blocks"`
 }
 
-// Block is a Block Kit block (header or section).
+// Block is a Block Kit block (header, section or actions).
 type Block struct {
-	Type string `json:"type"`
-	Text *Text  `json:"text,omitempty"`
+	Type     string    `json:"type"`
+	Text     *Text     `json:"text,omitempty"`
+	Elements []Element `json:"elements,omitempty"`
+}
+
+// Element is a Block Kit interactive element: a link button.
+type Element struct {
+	Type     string `json:"type"` // button
+	Text     *Text  `json:"text"`
+	URL      string `json:"url"`
+	ActionID string `json:"action_id"`
+	Style    string `json:"style,omitempty"`
+}
+
+// MaxButtonURL is the longest url a Block Kit button takes.
+const MaxButtonURL = 3000
+
+// WithAcknowledge adds an alert's Acknowledge button (and its link to the plain text Slack
+// shows in notifications); a message outside an alert is returned as is.
+func WithAcknowledge(msg Message, a *notify.Alert) Message {
+	if a == nil || a.AcknowledgeURL == "" || len(a.AcknowledgeURL) > MaxButtonURL {
+		return msg
+	}
+	msg.Text = chat.Truncate(msg.Text+"\nAcknowledge: "+Escape(a.AcknowledgeURL), MaxText)
+	msg.Blocks = append(msg.Blocks, Block{Type: "actions", Elements: []Element{{Type: "button",
+		Text: &Text{Type: "plain_text", Text: "Acknowledge"}, URL: a.AcknowledgeURL, ActionID: "acknowledge", Style: "primary"}}})
+	return msg
 }
 
 // Text is a Block Kit text object.
@@ -116,7 +147,7 @@ func Build(m event.Summary) Message {
 
 // Render implements notify.Provider.
 func (p *Provider) Render(ctx context.Context, t *notify.Target, m *notify.Message) (*notify.Request, error) {
-	return chat.Render(ctx, p.catalog, t, m, func(s event.Summary) any { return Build(s) })
+	return chat.Render(ctx, p.catalog, t, m, func(s event.Summary) any { return WithAcknowledge(Build(s), m.Alert) })
 }
 
 var token = regexp.MustCompile(`^[a-z_]{1,64}$`)

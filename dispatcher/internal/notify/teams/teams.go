@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"strings"
 
+	"github.com/taskhook/taskhook/dispatcher/internal/credential"
 	"github.com/taskhook/taskhook/dispatcher/internal/notify"
 	"github.com/taskhook/taskhook/dispatcher/internal/notify/chat"
 	"github.com/taskhook/taskhook/pkg/event"
@@ -27,6 +28,11 @@ func New(cat *event.Catalog) *Provider { return &Provider{catalog: cat} }
 
 // Name implements notify.Provider.
 func (*Provider) Name() string { return "teams" }
+
+// Form implements notify.Described: the Workflows URL is the credential.
+func (*Provider) Form() notify.Form {
+	return notify.Form{Label: "Microsoft Teams", URLLabel: "Teams workflow webhook URL", AuthTypes: []string{credential.None}}
+}
 
 // URLIsSecret implements notify.SecretURL: a Workflows URL carries its signature.
 func (*Provider) URLIsSecret() bool { return true }
@@ -151,5 +157,17 @@ func build(m event.Summary, limit int) Envelope {
 
 // Render implements notify.Provider.
 func (p *Provider) Render(ctx context.Context, t *notify.Target, m *notify.Message) (*notify.Request, error) {
-	return chat.Render(ctx, p.catalog, t, m, func(s event.Summary) any { return Build(s) })
+	return chat.Render(ctx, p.catalog, t, m, func(s event.Summary) any { return WithAcknowledge(Build(s), m.Alert) })
+}
+
+// WithAcknowledge adds an alert's Action.OpenUrl titled Acknowledge (and its link to the
+// card's fallback text); a message outside an alert is returned as is.
+func WithAcknowledge(env Envelope, a *notify.Alert) Envelope {
+	if a == nil || a.AcknowledgeURL == "" || len(env.Attachments) == 0 {
+		return env
+	}
+	card := &env.Attachments[0].Content
+	card.Actions = append([]any{OpenURL{Type: "Action.OpenUrl", Title: "Acknowledge", URL: a.AcknowledgeURL}}, card.Actions...)
+	card.FallbackText += "\nAcknowledge: " + a.AcknowledgeURL
+	return env
 }
