@@ -8,7 +8,7 @@ MODULE_DIRS := $(shell $(GO) list -m -f '{{.Dir}}')
 PACKAGES    := $(shell $(GO) list -m -f '{{.Path}}/...')
 TEST_FLAGS  ?= -count=1 -timeout 15m
 
-.PHONY: all build run screenshots test test-deps test-faults test-browser browser-deps lint fmt vet golangci modules bench pgo clean help
+.PHONY: all build run soak screenshots test test-deps test-faults test-browser browser-deps lint fmt vet golangci modules bench pgo clean help
 
 all: build
 
@@ -74,6 +74,12 @@ modules: ## each module also builds alone (GOWORK=off, as in a Docker build)
 # due); BENCH_FLAGS picks or shortens, e.g. BENCH_FLAGS="-suites pipeline,latency -latency-duration 10s".
 bench: build bin/nats-server ## measure throughput and latency against raw baselines; writes BENCHMARKS.md
 	$(GO) run ./e2e/cmd/bench -out BENCHMARKS.md $(BENCH_FLAGS)
+
+# The chaos soak: two dispatchers, three NATS nodes, a PostgreSQL of its own (initdb into a
+# temporary directory), faults spread over SOAK_FLAGS' -duration (default 10m); exits 1 when an
+# accepted event is lost. E.g. SOAK_FLAGS="-duration 3m -rate 50".
+soak: build bin/nats-server ## chaos soak (default 10 min): kills a dispatcher, a NATS node, restarts PostgreSQL; reconciles every event
+	$(GO) run ./e2e/cmd/soak $(SOAK_FLAGS)
 
 # go build picks up default.pgo beside a main package (make build, the Dockerfiles): this writes
 # both from a CPU profile of each service during the pipeline suite. Not committed: no measured

@@ -138,7 +138,7 @@ func TestConfigErrorsNameTheVariable(t *testing.T) {
 		"TASKHOOK_ALLOWED_NETWORKS=10.0.0.0/33": "TASKHOOK_ALLOWED_NETWORKS",
 		"TASKHOOK_RETRY_SCHEDULE=5s,soon":       "TASKHOOK_RETRY_SCHEDULE",
 		"TASKHOOK_ALLOW_HTTP=perhaps":           "TASKHOOK_ALLOW_HTTP",
-		"TASKHOOK_LEASE=1s":                     "TASKHOOK_LEASE",
+		"TASKHOOK_LEASE=500ms":                  "TASKHOOK_LEASE",
 		"DISPATCHER_ADDR=nope":                  "DISPATCHER_ADDR",
 	} {
 		_, err := Load(append(append([]string{}, base...), env))

@@ -197,7 +197,9 @@ func Run(ctx context.Context, cfg Config, deps Deps, log *zap.Logger, ready func
 		Options: webhooks.Options{RedAfter: cfg.RedAfter, DefaultMaxAttempts: cfg.schedule.DefaultAttempts(), RotationGrace: cfg.RotationGrace, PublicURL: cfg.PublicURL, FilterErrors: consumeCfg.FilterErrors}}
 	admin.New(admin.Deps{DB: db, Codec: codec, Cache: cache, Engine: engine, Replayer: replayer, Webhooks: hooks, Log: log, Sealed: resealer.Left,
 		Silences: quiet.Rules{Filters: filters, Catalog: catalog, Max: cfg.SilenceMax}},
-		admin.Options{ReplayLimit: cfg.ReplayLimit, ReplayMaxScan: replayScanFactor * cfg.ReplayLimit, Lease: cfg.Lease, Due: dueRules}).Register(v1)
+		admin.Options{ReplayLimit: cfg.ReplayLimit, ReplayMaxScan: replayScanFactor * cfg.ReplayLimit,
+			Lease: max(cfg.Lease, deliver.MinLease(cfg.AttemptTimeout)), // a manual retry is not renewed
+			Due:   dueRules}).Register(v1)
 	(&alert.API{Store: db, Ack: acknowledger}).Register(v1)
 	v1.GET("/event-types", httpx.EventTypes(catalog))
 	(&eventtypes.API{DB: db, Catalog: catalog, Publisher: typesPub, Log: log,
@@ -255,6 +257,10 @@ func Run(ctx context.Context, cfg Config, deps Deps, log *zap.Logger, ready func
 		lifecycle.Loop("escalations", escalations.Run),
 		lifecycle.Loop("auto-disable", func(ctx context.Context) { retry.Every(ctx, disableEvery, house.disable) }),
 		lifecycle.Loop("prune", func(ctx context.Context) { retry.Every(ctx, pruneEvery, house.prune) }),
+		lifecycle.Loop("retention", func(ctx context.Context) {
+			house.retain(ctx) // at start, then every TASKHOOK_RETENTION_INTERVAL
+			retry.Every(ctx, cfg.RetentionInterval, house.retain)
+		}),
 		lifecycle.Loop("event types publisher", typesPub.Run),
 		lifecycle.Loop("event types watcher", func(ctx context.Context) {
 			(&typesync.Watcher{JS: js, Replicas: cfg.StreamReplicas, Catalog: catalog, Summarizers: eventtypes.Summarizers, Log: log,
@@ -268,7 +274,7 @@ func Run(ctx context.Context, cfg Config, deps Deps, log *zap.Logger, ready func
 	group.Stopped = func(names []string) { log.Debug("stopped", zap.Strings("components", names)) }
 
 	log.Info("dispatcher starting", zap.String("addr", cfg.Addr), zap.String("version", version.Version),
-		zap.String("consumer", cfg.ConsumerName), zap.Int("webhooks", len(cache.Subscribed("task.created"))))
+		zap.String("consumer", cfg.ConsumerName), zap.Int("webhooks", len(cache.Subscribed("task.created"))), zap.Duration("lease", cfg.Lease))
 	runErr := group.Run(ctx)
 	if deps.Stopped != nil {
 		deps.Stopped()
@@ -300,7 +306,8 @@ func runEngine(ctx context.Context, engine *deliver.Engine, grace time.Duration)
 
 // housekeeping holds the periodic jobs every replica may run (each is idempotent): deactivate
 // webhooks failing for longer than TASKHOOK_DISABLE_AFTER, prune what is older than
-// TASKHOOK_RETENTION in small batches.
+// TASKHOOK_RETENTION in small batches, and (retain) create the next days' partitions and drop
+// the days past the retention.
 type housekeeping struct {
 	db           *store.DB
 	disableAfter time.Duration // 0: never
@@ -352,6 +359,11 @@ func openDB(ctx context.Context, cfg Config, log *zap.Logger) (*store.DB, error)
 			for _, r := range res {
 				log.Info("migration applied", zap.Int64("version", r.Source.Version), zap.Duration("took", r.Duration))
 			}
+			// Today's partitions and the next week's exist before anything is written (failing
+			// that, rows land in the DEFAULT partitions, and retention tries again).
+			if _, err := db.EnsurePartitions(ctx, time.Now(), time.Now().AddDate(0, 0, store.PartitionsAhead)); err != nil {
+				log.Warn("creating this week's partitions failed; retrying at the next retention run", zap.Error(err))
+			}
 			return db, nil
 		},
 		func(err error, wait time.Duration) {
@@ -368,4 +380,28 @@ func ensureConsumer(ctx context.Context, js jetstream.JetStream, stream string, 
 				AckWait: cfg.Lease, MaxAckPending: maxAckPending})
 		},
 		func(err error, _ time.Duration) { log.Warn("consumer not ready; retrying", zap.Error(err)) })
+}
+
+// retain creates the next days' partitions and drops the days past retention (a day with open
+// deliveries is kept until they are final).
+func (h *housekeeping) retain(ctx context.Context) {
+	now := time.Now()
+	if created, err := h.db.EnsurePartitions(ctx, now, now.AddDate(0, 0, store.PartitionsAhead)); err != nil {
+		h.log.Warn("creating the next days' partitions failed; retrying at the next run", zap.Error(err))
+	} else if len(created) > 0 {
+		h.log.Info("partitions created", zap.Strings("partitions", created))
+	}
+	d, err := h.db.DropPartitions(ctx, now.Add(-h.retention))
+	switch {
+	case err != nil:
+		h.log.Warn("dropping old partitions failed; retrying at the next run", zap.Error(err))
+	case len(d.Names) > 0:
+		h.log.Info("old partitions dropped", zap.Strings("partitions", d.Names), zap.Duration("longest_lock", d.Lock), zap.Duration("retention", h.retention))
+	}
+	if len(d.Kept) > 0 {
+		h.log.Warn("partitions past the retention kept: deliveries in them are still open", zap.Strings("partitions", d.Kept))
+	}
+	if d.DefaultRows > 0 {
+		h.log.Warn("rows outside every day partition (in the DEFAULT partitions)", zap.Int64("rows", d.DefaultRows))
+	}
 }

@@ -40,7 +40,7 @@ type Config struct {
 	RetrySchedule      string        `env:"TASKHOOK_RETRY_SCHEDULE" envDefault:"5s,5m,30m,2h,5h,10h,10h" help:"delays between attempts (Go durations); its length + 1 is the default number of attempts"`
 	AttemptTimeout     time.Duration `env:"TASKHOOK_ATTEMPT_TIMEOUT" envDefault:"10s" help:"timeout of one delivery attempt"`
 	RetryAfterMax      time.Duration `env:"TASKHOOK_RETRY_AFTER_MAX" envDefault:"1h" help:"cap on a receiver's Retry-After"`
-	Lease              time.Duration `env:"TASKHOOK_LEASE" envDefault:"16s" help:"how long a claimed delivery stays with a replica that stops renewing it (renewed every fifth of it; also the consumer's ack wait); at least 1.25 x (TASKHOOK_ATTEMPT_TIMEOUT + 2s)"`
+	Lease              time.Duration `env:"TASKHOOK_LEASE" envDefault:"3s" help:"how long a claimed delivery stays with a replica that stops renewing it (renewed every sixth of it; an attempt is cancelled when a quarter is left unrenewed; also the consumer's ack wait); at least 1s"`
 	MaxInflight        int           `env:"TASKHOOK_MAX_INFLIGHT" envDefault:"512" help:"attempts in flight at once, all webhooks"`
 	WebhookConcurrency int           `env:"TASKHOOK_WEBHOOK_CONCURRENCY" envDefault:"32" help:"attempts in flight at once to one webhook"`
 	PollInterval       time.Duration `env:"TASKHOOK_POLL_INTERVAL" envDefault:"500ms" help:"how often due retries, due reminders and closed digest windows are looked for; at least 10ms"`
@@ -50,7 +50,8 @@ type Config struct {
 	GaugeInterval      time.Duration `env:"TASKHOOK_GAUGE_INTERVAL" envDefault:"5s" help:"how often the retry backlog, consumer and reminder-lag gauges are refreshed; at least 100ms"`
 	RedAfter           int           `env:"TASKHOOK_RED_AFTER" envDefault:"5" help:"consecutive failures that make a webhook's health red; at least 1"`
 	DisableAfter       time.Duration `env:"TASKHOOK_DISABLE_AFTER" envDefault:"120h" help:"deactivate a webhook failing without a success for this long; 0 (never) or at least 1h"`
-	Retention          time.Duration `env:"TASKHOOK_RETENTION" envDefault:"720h" help:"deliveries, attempts and stored events older than this are pruned, and tasks closed longer ago; at least 24h"`
+	Retention          time.Duration `env:"TASKHOOK_RETENTION" envDefault:"720h" help:"days of deliveries, attempts and stored events older than this are dropped (whole days), and tasks closed longer ago pruned; at least 24h, and at least the retry horizon (the schedule's sum plus TASKHOOK_RETRY_AFTER_MAX)"`
+	RetentionInterval  time.Duration `env:"TASKHOOK_RETENTION_INTERVAL" envDefault:"1h" help:"how often old partitions are dropped (and the next days' created); at least 1m"`
 	RotationGrace      time.Duration `env:"TASKHOOK_ROTATION_GRACE" envDefault:"24h" help:"how long a rotated hmac secret keeps signing beside the new one"`
 	ReplayLimit        int           `env:"TASKHOOK_REPLAY_LIMIT" envDefault:"10000" help:"most deliveries one replay re-queues or creates; 1 to 1000000"`
 	DBMaxConns         int           `env:"TASKHOOK_DB_MAX_CONNS" envDefault:"16" help:"PostgreSQL connections per replica; at least 2"`
@@ -132,7 +133,7 @@ func (c *Config) validate() error {
 		{c.StreamMaxAge >= 0, "TASKHOOK_STREAM_MAX_AGE must not be negative"},
 		{c.AttemptTimeout > 0, "TASKHOOK_ATTEMPT_TIMEOUT must be positive"},
 		{c.RetryAfterMax > 0, "TASKHOOK_RETRY_AFTER_MAX must be positive"},
-		{c.Lease >= deliver.MinLease(c.AttemptTimeout), fmt.Sprintf("TASKHOOK_LEASE (%s) must be at least 1.25 x (TASKHOOK_ATTEMPT_TIMEOUT + 2s) = %s, so that an attempt fits in what a renewed lease leaves", c.Lease, deliver.MinLease(c.AttemptTimeout))},
+		{c.Lease >= time.Second, fmt.Sprintf("TASKHOOK_LEASE must be at least 1s, got %s", c.Lease)},
 		{c.MaxInflight >= 1, "TASKHOOK_MAX_INFLIGHT must be at least 1"},
 		{c.WebhookConcurrency >= 1, "TASKHOOK_WEBHOOK_CONCURRENCY must be at least 1"},
 		{c.PollInterval >= 10*time.Millisecond, "TASKHOOK_POLL_INTERVAL must be at least 10ms"},
@@ -143,6 +144,8 @@ func (c *Config) validate() error {
 		{c.GaugeInterval >= 100*time.Millisecond, "TASKHOOK_GAUGE_INTERVAL must be at least 100ms"},
 		{c.DisableAfter == 0 || c.DisableAfter >= time.Hour, "TASKHOOK_DISABLE_AFTER must be 0 (never) or at least 1h"},
 		{c.Retention >= 24*time.Hour, "TASKHOOK_RETENTION must be at least 24h"},
+		{c.Retention >= retryHorizon(c.schedule, c.RetryAfterMax), fmt.Sprintf("TASKHOOK_RETENTION (%s) must be at least the retry horizon, %s (the sum of TASKHOOK_RETRY_SCHEDULE plus TASKHOOK_RETRY_AFTER_MAX): a delivery must not outlive its day", c.Retention, retryHorizon(c.schedule, c.RetryAfterMax))},
+		{c.RetentionInterval >= time.Minute, "TASKHOOK_RETENTION_INTERVAL must be at least 1m"},
 		{c.RotationGrace >= 0, "TASKHOOK_ROTATION_GRACE must not be negative"},
 		{c.ReplayLimit >= 1 && c.ReplayLimit <= 1000000, "TASKHOOK_REPLAY_LIMIT must be 1 to 1000000"},
 		{c.DBMaxConns >= 2, "TASKHOOK_DB_MAX_CONNS must be at least 2"},
@@ -162,6 +165,16 @@ func (c *Config) validate() error {
 		}
 	}
 	return nil
+}
+
+// retryHorizon is the longest a delivery stays open by the default schedule: every delay of the
+// schedule, plus the longest Retry-After honoured.
+func retryHorizon(s deliver.Schedule, retryAfterMax time.Duration) time.Duration {
+	var sum time.Duration
+	for _, d := range s {
+		sum += d
+	}
+	return sum + retryAfterMax
 }
 
 // checkPublicURL accepts an empty TASKHOOK_PUBLIC_URL (no escalation) or an absolute http(s)

@@ -43,7 +43,7 @@ func (c *Consumer) fallBack(it *item, w *subscription.Compiled) {
 
 // pendingNow is a pending delivery row of it to webhook, due at once (the poller claims it).
 func pendingNow(id, webhook uuid.UUID, it *item) store.NewDelivery {
-	return store.NewDelivery{ID: id, WebhookID: webhook, EventID: it.eventID, EventType: it.subject,
+	return store.NewDelivery{ID: id, WebhookID: webhook, EventID: it.eventID, EventType: it.subject, CreatedAt: it.received,
 		State: store.State{Status: store.StatusPending, DueAt: time.Now()}}
 }
 

@@ -293,7 +293,7 @@ func (c *Consumer) process(msgs []jetstream.Msg) {
 			continue
 		}
 		b.Events = append(b.Events, store.Event{ID: it.eventID, Subject: it.subject, Payload: c.box.Seal(it.raw, deliver.EventAAD(it.eventID)),
-			TraceParent: tracing.Format(it.traceOf()), TypeVersion: it.version})
+			TraceParent: tracing.Format(it.traceOf()), TypeVersion: it.version, ReceivedAt: it.received})
 		b.New = append(b.New, it.quiet...)
 		for _, j := range it.jobs {
 			r := j.Detach()
@@ -619,7 +619,7 @@ func (c *Consumer) match(it *item) bool {
 // (recorded, final, never attempted), or under w's repeat limit (written pending; the batch's
 // transaction lets it through or suppresses it). false: an ordinary delivery (or digest item).
 func (c *Consumer) quiet(it *item, w *subscription.Compiled, now time.Time, doc func() map[string]any) (store.NewDelivery, bool) {
-	nd := store.NewDelivery{ID: DeliveryID(it.eventID, w.ID), WebhookID: w.ID, EventID: it.eventID, EventType: it.subject}
+	nd := store.NewDelivery{ID: DeliveryID(it.eventID, w.ID), WebhookID: w.ID, EventID: it.eventID, EventType: it.subject, CreatedAt: it.received}
 	if c.cfg.Silences != nil {
 		if id := c.cfg.Silences.Match(now, w.ID, it.subject, doc); id != uuid.Nil {
 			nd.State = store.State{Status: store.StatusSilenced}
@@ -766,7 +766,7 @@ func unrecorded(jobs []*deliver.Job, existing map[uuid.UUID]bool) []*deliver.Job
 // attempted (its lane was full: pending, due when the lane will have room, for the poller), or
 // attempted (its outcome).
 func row(j *deliver.Job, r *deliver.Result, now time.Time) store.NewDelivery {
-	nd := store.NewDelivery{ID: j.DeliveryID, WebhookID: j.WebhookID, EventID: j.EventID, EventType: j.EventType}
+	nd := store.NewDelivery{ID: j.DeliveryID, WebhookID: j.WebhookID, EventID: j.EventID, EventType: j.EventType, CreatedAt: j.Received}
 	switch {
 	case r == nil:
 		nd.State = store.State{Status: store.StatusPending, DueAt: j.LeaseUntil, LeaseToken: j.Lease}

@@ -35,7 +35,7 @@ func (c *Consumer) ordered(it *item, w *subscription.Compiled, leaseUntil time.T
 func addOrdered(b *store.Batch, it *item, now time.Time, settle time.Duration) {
 	for _, j := range it.ordered {
 		b.New = append(b.New, store.NewDelivery{ID: j.DeliveryID, WebhookID: j.WebhookID, EventID: j.EventID, EventType: j.EventType,
-			State: store.State{Status: store.StatusPending, DueAt: now.Add(settle)}})
+			CreatedAt: it.received, State: store.State{Status: store.StatusPending, DueAt: now.Add(settle)}})
 		b.Ordered = append(b.Ordered, store.Ordered{ID: j.DeliveryID, Key: it.orderKey, Seq: it.seq})
 	}
 }

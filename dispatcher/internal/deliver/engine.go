@@ -6,6 +6,7 @@ package deliver
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -151,7 +152,14 @@ func (e *Engine) process(lim *rate.Limiter, perSecond float64, j *Job) {
 		return
 	}
 	e.metrics.Inflight.Inc()
-	r := e.attempt(e.base, j)
+	ctx, stop := e.fence(j)
+	r := e.attempt(ctx, j)
+	if errors.Is(context.Cause(ctx), errLeaseLapsed) {
+		r.abandoned(errLeaseLapsed.Error())
+		e.log.Warn("attempt abandoned: its lease was not renewed in time", zap.String("delivery_id", j.DeliveryID.String()),
+			zap.String("webhook_id", j.WebhookID.String()))
+	}
+	stop()
 	e.metrics.Inflight.Dec()
 	<-e.sem
 	e.complete(r)
@@ -232,14 +240,69 @@ func (e *Engine) unhold(rs []*Result) {
 	e.heldMu.Unlock()
 }
 
-// RenewEvery is how often a replica renews its leases: a fifth of the lease, so that a live
-// replica's leases never have less than four fifths left, and a dead one's end within a lease.
-func RenewEvery(lease time.Duration) time.Duration { return max(lease/5, 200*time.Millisecond) }
+// RenewEvery is how often a replica renews its leases: a sixth of the lease, so that a live
+// replica's leases always have more than their guard left between renewals, and a dead one's end
+// within a lease.
+func RenewEvery(lease time.Duration) time.Duration { return max(lease/6, 100*time.Millisecond) }
 
-// MinLease is the shortest lease that leaves an attempt room to start and finish after the
-// latest renewal: four fifths of it must cover the attempt timeout and LeaseMargin.
+// Guard is the end of a lease that no attempt runs into: an attempt starts only while more than
+// the guard is left of its lease, and is cancelled (the fence) when only the guard is left
+// because renewals failed. Another replica claims the row only once the lease has ended, so an
+// attempt, however long, never overlaps another replica's attempt of the same delivery unless
+// it was already in flight (a quarter of the lease: room for renewals that are late by more than
+// two periods, and for the cancellation to reach the socket).
+func Guard(lease time.Duration) time.Duration { return lease / 4 }
+
+// MinLease is the shortest lease that covers a whole attempt without renewals (a manual retry,
+// made outside the engine's renewals, is leased this long).
 func MinLease(attemptTimeout time.Duration) time.Duration {
 	return (attemptTimeout + LeaseMargin) * 5 / 4
+}
+
+// abandoned marks an attempt cut short by its fence (unless it succeeded all the same): its
+// outcome is recorded only if this replica still holds the lease (the write is fenced too).
+func (r *Result) abandoned(reason string) {
+	if r.Outcome.Result == notify.Success {
+		return
+	}
+	r.Outcome.Reason, r.Attempt.Error, r.State.LastError = reason, reason, reason
+}
+
+// errLeaseLapsed cancels an attempt whose lease was not renewed in time.
+var errLeaseLapsed = errors.New("attempt abandoned: this replica could not renew its lease in time, so another replica may take the delivery over")
+
+// fence runs an attempt's context only while this replica's lease on j's row lasts: it is
+// cancelled with errLeaseLapsed once less than the guard is left of the lease (renewals extend
+// it). stop releases it.
+func (e *Engine) fence(j *Job) (ctx context.Context, stop func()) {
+	ctx, cancel := context.WithCancelCause(e.base)
+	var mu sync.Mutex
+	var t *time.Timer
+	stopped := false
+	var check func()
+	check = func() {
+		mu.Lock()
+		defer mu.Unlock()
+		if stopped {
+			return
+		}
+		left := time.Until(e.deadline(j))
+		if left <= 0 {
+			cancel(errLeaseLapsed)
+			return
+		}
+		t = time.AfterFunc(left, check)
+	}
+	check()
+	return ctx, func() {
+		mu.Lock()
+		stopped = true
+		if t != nil {
+			t.Stop()
+		}
+		mu.Unlock()
+		cancel(nil)
+	}
 }
 
 // renewLoop renews the leases of every held job, every RenewEvery, in one statement.
@@ -257,7 +320,7 @@ func (e *Engine) renew(ctx context.Context) error {
 	leases := make([]store.Lease, 0, len(e.held))
 	jobs := make(map[uuid.UUID]*Job, len(e.held))
 	for id, j := range e.held {
-		leases = append(leases, store.Lease{ID: id, Token: j.Lease})
+		leases = append(leases, store.Lease{ID: id, Token: j.Lease, CreatedAt: j.Received})
 		jobs[id] = j
 	}
 	e.heldMu.Unlock()
@@ -265,7 +328,9 @@ func (e *Engine) renew(ctx context.Context) error {
 		return nil
 	}
 	until := time.Now().Add(e.cfg.Lease)
-	rctx, cancel := context.WithTimeout(ctx, RenewEvery(e.cfg.Lease))
+	// A slow renewal still extends the leases from before it was sent: it may take up to half
+	// the lease (the next one waits for it).
+	rctx, cancel := context.WithTimeout(ctx, e.cfg.Lease/2)
 	defer cancel()
 	renewed, err := e.db.RenewLeases(rctx, leases, e.cfg.Lease)
 	if err != nil {
@@ -279,13 +344,14 @@ func (e *Engine) renew(ctx context.Context) error {
 	return nil
 }
 
-// LeaseMargin is kept between the end of an attempt and the end of its lease (clock skew
-// between replicas and PostgreSQL, time to record the outcome).
+// LeaseMargin is kept between the end of an unrenewed attempt and the end of its lease (clock
+// skew between replicas and PostgreSQL, time to record the outcome).
 const LeaseMargin = 2 * time.Second
 
-// deadline is the last moment an attempt may start and still finish within the lease.
+// deadline is the last moment an attempt of j may start, or run: the end of its lease as last
+// renewed, less the guard.
 func (e *Engine) deadline(j *Job) time.Time {
-	return j.leaseEnd().Add(-e.cfg.AttemptTimeout - LeaseMargin)
+	return j.leaseEnd().Add(-Guard(e.cfg.Lease))
 }
 
 // giveBack returns a job that will not be attempted now.

@@ -1,6 +1,8 @@
 package deliver
 
 import (
+	"context"
+	"errors"
 	"testing"
 	"time"
 )
@@ -42,5 +44,46 @@ func TestAcquireNeverPastTheDeadline(t *testing.T) {
 				t.Fatalf("slots held: %d", len(sem))
 			}
 		})
+	}
+}
+
+// TestFenceCancelsAtTheGuard: an attempt's context lasts while its lease does; without renewals
+// it is cancelled (errLeaseLapsed) when only the guard is left, and renewals keep it running.
+func TestFenceCancelsAtTheGuard(t *testing.T) {
+	lease := 400 * time.Millisecond // guard 100 ms
+	e := &Engine{cfg: Config{Lease: lease}, base: context.Background()}
+
+	start := time.Now()
+	lapsing := &Job{LeaseUntil: start.Add(lease)}
+	ctx, stop := e.fence(lapsing)
+	defer stop()
+	<-ctx.Done()
+	if took := time.Since(start); took < lease-Guard(lease)-10*time.Millisecond || took > lease {
+		t.Fatalf("cancelled after %s, want about %s (the lease less the guard)", took, lease-Guard(lease))
+	}
+	if !errors.Is(context.Cause(ctx), errLeaseLapsed) {
+		t.Fatalf("cause %v, want errLeaseLapsed", context.Cause(ctx))
+	}
+
+	renewed := &Job{LeaseUntil: time.Now().Add(lease)}
+	ctx2, stop2 := e.fence(renewed)
+	for range 10 { // a renewal every 100 ms for a second: more than twice the lease
+		time.Sleep(100 * time.Millisecond)
+		renewed.extend(time.Now().Add(lease))
+	}
+	if ctx2.Err() != nil {
+		t.Fatalf("an attempt whose lease was renewed was cancelled: %v", context.Cause(ctx2))
+	}
+	stop2()
+	if ctx2.Err() == nil || errors.Is(context.Cause(ctx2), errLeaseLapsed) {
+		t.Fatalf("stop: %v, want a plain cancellation", context.Cause(ctx2))
+	}
+
+	// A job whose guard has passed already does not start.
+	late := &Job{LeaseUntil: time.Now().Add(Guard(lease) / 2)}
+	ctx3, stop3 := e.fence(late)
+	defer stop3()
+	if !errors.Is(context.Cause(ctx3), errLeaseLapsed) {
+		t.Fatalf("a job past its guard: %v, want errLeaseLapsed at once", context.Cause(ctx3))
 	}
 }

@@ -44,14 +44,15 @@ func (l *lane) pop() *Job {
 type shape struct{ workers, queue int }
 
 // laneShape is the shape of a webhook's lane. A rate-limited lane (perSecond > 0) holds no more
-// jobs than it can send within half the usable part of a lease (the others wait in PostgreSQL)
+// jobs than it can send within half the part of a lease an attempt may start in (the others wait
+// in PostgreSQL)
 // and runs no more workers than its rate, so that queued jobs wait in the queue rather than in
 // an attempt slot.
-func laneShape(perSecond float64, concurrency, queue int, lease, attemptTimeout time.Duration) shape {
+func laneShape(perSecond float64, concurrency, queue int, lease time.Duration) shape {
 	if perSecond <= 0 {
 		return shape{workers: concurrency, queue: queue}
 	}
-	usable := (lease - attemptTimeout - LeaseMargin).Seconds()
+	usable := (lease - Guard(lease)).Seconds()
 	return shape{
 		workers: max(1, min(concurrency, int(math.Ceil(perSecond)))),
 		queue:   max(1, min(queue, int(perSecond*usable/2))),
@@ -73,7 +74,7 @@ func (e *Engine) configure(l *lane, wh *subscription.Compiled) {
 	if rl > SharedRateMax {
 		l.limiter = rate.NewLimiter(rate.Limit(rl), 1) // per replica: a statement per attempt would cost more than the limit saves
 	}
-	sh := laneShape(rl, e.cfg.WebhookConcurrency, e.cfg.LaneQueue, e.cfg.Lease, e.cfg.AttemptTimeout)
+	sh := laneShape(rl, e.cfg.WebhookConcurrency, e.cfg.LaneQueue, e.cfg.Lease)
 	l.max, l.limit = sh.workers, sh.queue
 }
 

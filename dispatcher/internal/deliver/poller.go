@@ -130,6 +130,9 @@ func (e *Engine) pollOnce(ctx context.Context) (int, bool) {
 	}
 	marks, err := e.marks(ctx, claimed)
 	for i := range claimed {
+		// The lease is measured on this replica's clock from before the claim was sent: it
+		// ends no later than the row's due_at in PostgreSQL (the fence is never late).
+		claimed[i].LeaseUntil = began.Add(e.cfg.Lease)
 		j, failed := e.jobFromClaim(&claimed[i])
 		e.Hold(j) // renewed until the outcome (or the release) is written
 		if err != nil && failed == nil {
@@ -191,7 +194,7 @@ func (e *Engine) AttemptNow(ctx context.Context, c *store.Claimed) (*Result, err
 	}
 	// The outcome is recorded even when the caller has gone meanwhile.
 	b := &store.Batch{
-		Updates:  []store.Update{{ID: r.Job.DeliveryID, WebhookID: r.Job.WebhookID, Lease: r.Job.Lease, State: r.State}},
+		Updates:  []store.Update{{ID: r.Job.DeliveryID, WebhookID: r.Job.WebhookID, Lease: r.Job.Lease, CreatedAt: r.Job.Received, State: r.State}},
 		Attempts: []store.Attempt{r.Attempt},
 		Disable:  disables(r),
 	}

@@ -65,20 +65,20 @@ func TestNextState(t *testing.T) {
 }
 
 func TestLaneShape(t *testing.T) {
-	lease, timeout := 16*time.Second, 5*time.Second // usable: 16 - 5 - 2 = 9 s
+	lease := 16 * time.Second // an attempt may start in the first 12 s
 	cases := []struct {
 		name      string
 		perSecond float64
 		want      shape
 	}{
 		{"unlimited: the webhook's concurrency and the whole queue", 0, shape{workers: 8, queue: 10000}},
-		{"1/s (Slack): one worker, what fits in half the usable lease", 1, shape{workers: 1, queue: 4}},
-		{"2.5/s: workers rounded up", 2.5, shape{workers: 3, queue: 11}},
+		{"1/s (Slack): one worker, what fits in half the usable lease", 1, shape{workers: 1, queue: 6}},
+		{"2.5/s: workers rounded up", 2.5, shape{workers: 3, queue: 15}},
 		{"0.1/s: at least one queued", 0.1, shape{workers: 1, queue: 1}},
 		{"high rate: capped by concurrency and queue", 1e6, shape{workers: 8, queue: 10000}},
 	}
 	for _, c := range cases {
-		if got := laneShape(c.perSecond, 8, 10000, lease, timeout); got != c.want {
+		if got := laneShape(c.perSecond, 8, 10000, lease); got != c.want {
 			t.Errorf("%s: %+v, want %+v", c.name, got, c.want)
 		}
 	}
@@ -107,20 +107,26 @@ func TestLeaseMaths(t *testing.T) {
 	cases := []struct {
 		lease, renew time.Duration
 	}{
-		{16 * time.Second, 3200 * time.Millisecond},
-		{2 * time.Minute, 24 * time.Second},
-		{500 * time.Millisecond, 200 * time.Millisecond},
+		{3 * time.Second, 500 * time.Millisecond},
+		{2 * time.Minute, 20 * time.Second},
+		{500 * time.Millisecond, 100 * time.Millisecond},
 	}
 	for _, c := range cases {
 		if got := RenewEvery(c.lease); got != c.renew {
 			t.Errorf("RenewEvery(%s) = %s, want %s", c.lease, got, c.renew)
 		}
 	}
-	// After the latest renewal, four fifths of the minimum lease cover an attempt and the margin.
+	// A live replica's attempts survive two late renewals: after the latest renewal, three
+	// renewal periods still leave more than the guard.
+	for _, lease := range []time.Duration{time.Second, 3 * time.Second, 16 * time.Second, time.Minute} {
+		if left := lease - 3*RenewEvery(lease); left <= Guard(lease) {
+			t.Errorf("lease %s: %s left after three renewal periods, not more than the guard %s", lease, left, Guard(lease))
+		}
+	}
+	// The minimum lease of an unrenewed attempt covers the attempt and the margin.
 	for _, timeout := range []time.Duration{time.Second, 10 * time.Second, time.Minute} {
-		lease := MinLease(timeout)
-		if left := lease - RenewEvery(lease); left < timeout+LeaseMargin {
-			t.Errorf("MinLease(%s) = %s leaves %s after a renewal, less than the attempt and the margin", timeout, lease, left)
+		if lease := MinLease(timeout); lease < timeout+LeaseMargin {
+			t.Errorf("MinLease(%s) = %s, less than the attempt and the margin", timeout, lease)
 		}
 	}
 }

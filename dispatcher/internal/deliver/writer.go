@@ -123,10 +123,10 @@ func (w *writer) store(ctx context.Context, rs []*Result) error {
 	for _, r := range rs {
 		j := r.Job
 		if !r.Attempted {
-			release = append(release, store.Lease{ID: j.DeliveryID, Token: j.Lease, After: max(r.RetryIn, time.Second)})
+			release = append(release, store.Lease{ID: j.DeliveryID, Token: j.Lease, After: max(r.RetryIn, time.Second), CreatedAt: j.Received})
 			continue
 		}
-		b.Updates = append(b.Updates, store.Update{ID: j.DeliveryID, WebhookID: j.WebhookID, Lease: j.Lease, State: r.State})
+		b.Updates = append(b.Updates, store.Update{ID: j.DeliveryID, WebhookID: j.WebhookID, Lease: j.Lease, CreatedAt: j.Received, State: r.State})
 		b.Attempts = append(b.Attempts, r.Attempt)
 		if r.Disable != nil {
 			b.Disable = append(b.Disable, *r.Disable)

@@ -158,8 +158,9 @@ func (r *Replayer) createMissing(ctx context.Context, req Request, res *Result) 
 			}
 			did := r.id(id, w.ID)
 			ids = append(ids, did)
-			events = append(events, store.Event{ID: id, Subject: m.Subject(), Payload: r.box.Seal(m.Data(), deliver.EventAAD(id))})
-			news = append(news, store.NewDelivery{ID: did, WebhookID: w.ID, EventID: id, EventType: m.Subject(),
+			// Keyed by the message's stream timestamp, as the consumer keys them.
+			events = append(events, store.Event{ID: id, Subject: m.Subject(), Payload: r.box.Seal(m.Data(), deliver.EventAAD(id)), ReceivedAt: meta.Timestamp})
+			news = append(news, store.NewDelivery{ID: did, WebhookID: w.ID, EventID: id, EventType: m.Subject(), CreatedAt: meta.Timestamp,
 				State: store.State{Status: store.StatusPending, DueAt: time.Now()}})
 			if last {
 				break

@@ -42,7 +42,8 @@ func (db *DB) ListDeliveries(ctx context.Context, webhook uuid.UUID, p Page) ([]
 	}
 	if p.After {
 		args = append(args, p.AtTime, p.AtID)
-		q += ` AND (created_at, id) < ($` + itoa(len(args)-1) + `, $` + itoa(len(args)) + `)`
+		// created_at <= the cursor's (implied) skips the newer days' partitions.
+		q += ` AND created_at <= $` + itoa(len(args)-1) + ` AND (created_at, id) < ($` + itoa(len(args)-1) + `, $` + itoa(len(args)) + `)`
 	}
 	q += ` ORDER BY created_at DESC, id DESC LIMIT $2`
 	err := db.SelectContext(ctx, &out, q, args...)
@@ -208,15 +209,14 @@ func (db *DB) DisableFailing(ctx context.Context, after time.Duration) ([]uuid.U
 	return out, tx.Commit()
 }
 
-// Prune deletes, in batches of batch rows, final deliveries (with their attempts) and events
-// older than before, hourly stats older than before, tasks completed or closed before it, and
-// repeat-limit rows whose period ended before it. It returns the rows deleted.
+// Prune deletes, in batches of batch rows, hourly stats older than before, tasks completed or
+// closed before it, sent digest items older than it and repeat-limit rows whose period ended
+// before it (deliveries, attempts and events leave a day at a time: DropPartitions). It returns
+// the rows deleted.
 func (db *DB) Prune(ctx context.Context, before time.Time, batch int) (int64, error) {
 	var total int64
 	stmts := []string{
-		`DELETE FROM attempts WHERE ctid = ANY(ARRAY(SELECT a.ctid FROM attempts a WHERE a.started_at < $1 LIMIT $2))`,
-		`DELETE FROM deliveries WHERE id = ANY(ARRAY(SELECT id FROM deliveries WHERE created_at < $1 AND due_at IS NULL LIMIT $2))`,
-		`DELETE FROM events WHERE id = ANY(ARRAY(SELECT id FROM events WHERE received_at < $1 LIMIT $2))`,
+		// Deliveries, attempts and events leave by day: DropPartitions.
 		`DELETE FROM webhook_stats WHERE ctid = ANY(ARRAY(SELECT ctid FROM webhook_stats WHERE hour < $1 LIMIT $2))`,
 		`DELETE FROM tasks WHERE task_id = ANY(ARRAY(SELECT task_id FROM tasks WHERE closed_at < $1 LIMIT $2))`,
 		`DELETE FROM digest_items WHERE ctid = ANY(ARRAY(SELECT ctid FROM digest_items WHERE digest_id IS NOT NULL AND created_at < $1 LIMIT $2))`,
@@ -254,8 +254,8 @@ func (db *DB) ClaimOne(ctx context.Context, id uuid.UUID, lease time.Duration) (
 	var c Claimed
 	err := db.GetContext(ctx, &c, `UPDATE deliveries d SET due_at = now() + make_interval(secs => $2),
 			lease_token = gen_random_uuid(), updated_at = now()
-		FROM deliveries cur LEFT JOIN events e ON e.id = cur.event_id
-		WHERE d.id = $1 AND cur.id = d.id AND (d.lease_token IS NULL OR d.due_at < now())
+		FROM deliveries cur LEFT JOIN LATERAL (`+eventOf("cur.event_id", "cur.created_at")+`) e ON true
+		WHERE d.id = $1 AND cur.id = d.id AND cur.created_at = d.created_at AND (d.lease_token IS NULL OR d.due_at < now())
 		RETURNING d.id, d.webhook_id, d.event_id, d.event_type, d.status, d.attempts, d.lease_token, d.due_at, d.created_at, e.payload, e.trace_parent,
 			d.suppressed_since_last`,
 		id, lease.Seconds())

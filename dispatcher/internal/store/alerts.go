@@ -146,8 +146,9 @@ func recordGaveUp(ctx context.Context, tx *sqlx.Tx, b *Batch, w *Written) error 
 			INSERT INTO deliveries (id, webhook_id, event_id, event_type, status, due_at)
 			SELECT g.fb_id, f.id, g.event_id, g.event_type, 'pending', now()
 			FROM g JOIN webhooks w ON w.id = g.webhook_id JOIN webhooks f ON f.id = w.fallback_id
+			WHERE NOT EXISTS (SELECT 1 FROM deliveries x WHERE x.id = g.fb_id) -- deliveries are keyed (id, day): any day
 			ORDER BY g.fb_id
-			ON CONFLICT (id) DO NOTHING
+			ON CONFLICT DO NOTHING
 			RETURNING id
 		), marked AS (
 			INSERT INTO alert_marks (delivery_id, kind, alert_id, reason, from_webhook_id)
@@ -413,8 +414,9 @@ func writeEscalation(ctx context.Context, tx *sqlx.Tx, e *Escalation) (int, erro
 		SELECT u.id, u.webhook_id, $3, $4, 'pending', now()
 		FROM unnest($1::uuid[], $2::uuid[]) AS u(id, webhook_id)
 		WHERE EXISTS (SELECT 1 FROM webhooks w WHERE w.id = u.webhook_id)
+			AND NOT EXISTS (SELECT 1 FROM deliveries x WHERE x.id = u.id) -- deliveries are keyed (id, day): any day
 		ORDER BY u.id
-		ON CONFLICT (id) DO NOTHING
+		ON CONFLICT DO NOTHING
 		RETURNING webhook_id::text`, pq.Array(ids), pq.Array(targets), e.EventID, e.EventType); err != nil {
 		return 0, fmt.Errorf("escalation deliveries: %w", err)
 	}
@@ -435,7 +437,7 @@ func writeEscalation(ctx context.Context, tx *sqlx.Tx, e *Escalation) (int, erro
 // EventPayload returns an event's sealed payload (ErrNotFound once pruned).
 func (db *DB) EventPayload(ctx context.Context, id string) ([]byte, error) {
 	var p []byte
-	err := db.GetContext(ctx, &p, `SELECT payload FROM events WHERE id = $1`, id)
+	err := db.GetContext(ctx, &p, `SELECT payload FROM events WHERE id = $1 ORDER BY received_at DESC LIMIT 1`, id)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, ErrNotFound
 	}

@@ -37,6 +37,9 @@ type Event struct {
 	Payload     []byte
 	TraceParent string // the W3C traceparent it was consumed in ("" without tracing)
 	TypeVersion int    // a custom type's version that validated it (0: a built-in type)
+	// ReceivedAt is when the event reached the stream (the message's timestamp, the same on
+	// every redelivery): with ID, the row's key and its day partition. Zero: now.
+	ReceivedAt time.Time
 }
 
 // State is what a write sets on a delivery.
@@ -60,6 +63,9 @@ type NewDelivery struct {
 	WebhookID uuid.UUID
 	EventID   string
 	EventType string
+	// CreatedAt is the stream timestamp of the event's message (Event.ReceivedAt; the same on
+	// every redelivery): with ID, the row's key and its day partition. Zero: now.
+	CreatedAt time.Time
 	State
 	SilenceID uuid.UUID // with StatusSilenced: the silence that matched
 	// Repeat, when set, puts the delivery under its webhook's repeat limit: it is written pending
@@ -73,6 +79,7 @@ type Update struct {
 	ID        uuid.UUID
 	WebhookID uuid.UUID
 	Lease     uuid.UUID
+	CreatedAt time.Time // the row's created_at (finds its partition); zero: looked up
 	State
 }
 
@@ -189,19 +196,27 @@ func insertEvents(ctx context.Context, tx *sqlx.Tx, evs []Event) error {
 	if len(evs) == 0 {
 		return nil
 	}
-	_, err := tx.ExecContext(ctx, `INSERT INTO events (id, subject, payload, trace_parent, type_version) `+eventsSelect+`
-		ON CONFLICT (id) DO NOTHING`, eventsArgs(evs)...)
+	evs, _, err := fillKeys(ctx, tx, evs, nil)
+	if err != nil {
+		return err
+	}
+	_, err = tx.ExecContext(ctx, `INSERT INTO events (id, subject, payload, trace_parent, type_version, received_at) `+eventsSelect+`
+		ON CONFLICT (id, received_at) DO NOTHING`, eventsArgs(evs)...)
 	return err
 }
 
-// eventsSelect selects the events rows from eventsArgs ($1 to $7).
-const eventsSelect = `SELECT u.id, u.subject, substring($3::bytea FROM u.start + 1 FOR u.stop - u.start), u.trace, nullif(u.tv, 0)
-		FROM unnest($1::text[], $2::text[], $4::int[], $5::int[], $6::text[], $7::int[]) AS u(id, subject, start, stop, trace, tv)`
+// eventsSelect selects the events rows from eventsArgs ($1 to $8).
+const eventsSelect = `SELECT u.id, u.subject, substring($3::bytea FROM u.start + 1 FOR u.stop - u.start), u.trace, nullif(u.tv, 0), u.received
+		FROM unnest($1::text[], $2::text[], $4::int[], $5::int[], $6::text[], $7::int[], $8::timestamptz[]) AS u(id, subject, start, stop, trace, tv, received)`
 
 // insertEventsAndDeliveries writes a batch's events and new deliveries in one statement when
 // it has both (one round trip fewer per batch: measured in BENCHMARKS.md), each table as
 // insertEvents and insertDeliveries would.
 func insertEventsAndDeliveries(ctx context.Context, tx *sqlx.Tx, evs []Event, ds []NewDelivery, inserted map[uuid.UUID]bool) error {
+	evs, ds, err := fillKeys(ctx, tx, evs, ds)
+	if err != nil {
+		return err
+	}
 	if len(evs) == 0 || len(ds) == 0 {
 		if err := insertEvents(ctx, tx, evs); err != nil {
 			return fmt.Errorf("insert events: %w", err)
@@ -214,9 +229,9 @@ func insertEventsAndDeliveries(ctx context.Context, tx *sqlx.Tx, evs []Event, ds
 	// The deliveries' selection waits for a one-time count of the inserted events, so that the
 	// events are inserted first, in id order, then the deliveries, in id order: the lock order
 	// of two statements (an unreferenced data-modifying WITH would run after the main insert).
-	rows, err := tx.QueryContext(ctx, `WITH ev AS (INSERT INTO events (id, subject, payload, trace_parent, type_version) `+eventsSelect+`
-			ON CONFLICT (id) DO NOTHING RETURNING 1)
-		`+insertDeliveriesSQL(7, "WHERE (SELECT count(*) FROM ev) >= 0"), append(eventsArgs(evs), deliveriesArgs(ds)...)...)
+	rows, err := tx.QueryContext(ctx, `WITH ev AS (INSERT INTO events (id, subject, payload, trace_parent, type_version, received_at) `+eventsSelect+`
+			ON CONFLICT (id, received_at) DO NOTHING RETURNING 1)
+		`+insertDeliveriesSQL(8, "WHERE (SELECT count(*) FROM ev) >= 0"), append(eventsArgs(evs), deliveriesArgs(ds)...)...)
 	if err != nil {
 		return fmt.Errorf("insert events and deliveries: %w", err)
 	}
@@ -224,6 +239,78 @@ func insertEventsAndDeliveries(ctx context.Context, tx *sqlx.Tx, evs []Event, ds
 		return fmt.Errorf("insert events and deliveries: %w", err)
 	}
 	return nil
+}
+
+// fillKeys gives the events and deliveries written without their time key (ReceivedAt,
+// CreatedAt) the key of the row stored already with their id, so that writing them again finds
+// it (ON CONFLICT), or else now; one statement per table, only when some key is missing.
+// Writers that know the key (the consumer, replay: the message's stream timestamp) pay nothing.
+func fillKeys(ctx context.Context, tx *sqlx.Tx, evs []Event, ds []NewDelivery) ([]Event, []NewDelivery, error) {
+	now := time.Now()
+	var evIDs, dIDs []string
+	for _, e := range evs {
+		if e.ReceivedAt.IsZero() {
+			evIDs = append(evIDs, e.ID)
+		}
+	}
+	for _, d := range ds {
+		if d.CreatedAt.IsZero() {
+			dIDs = append(dIDs, d.ID.String())
+		}
+	}
+	lookup := func(q string, ids []string) (map[string]time.Time, error) {
+		found := map[string]time.Time{}
+		if len(ids) == 0 {
+			return found, nil
+		}
+		rows, err := tx.QueryContext(ctx, q, pq.Array(ids))
+		if err != nil {
+			return nil, err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var id string
+			var at time.Time
+			if err := rows.Scan(&id, &at); err != nil {
+				return nil, err
+			}
+			found[id] = at
+		}
+		return found, rows.Err()
+	}
+	evAt, err := lookup(`SELECT id, max(received_at) FROM events WHERE id = ANY($1::text[]) GROUP BY id`, evIDs)
+	if err != nil {
+		return nil, nil, fmt.Errorf("find stored events: %w", err)
+	}
+	dAt, err := lookup(`SELECT id::text, max(created_at) FROM deliveries WHERE id = ANY($1::uuid[]) GROUP BY id`, dIDs)
+	if err != nil {
+		return nil, nil, fmt.Errorf("find stored deliveries: %w", err)
+	}
+	if len(evIDs) > 0 {
+		evs = slices.Clone(evs)
+		for i := range evs {
+			if evs[i].ReceivedAt.IsZero() {
+				evs[i].ReceivedAt = cmpOr(evAt[evs[i].ID], now)
+			}
+		}
+	}
+	if len(dIDs) > 0 {
+		ds = slices.Clone(ds)
+		for i := range ds {
+			if ds[i].CreatedAt.IsZero() {
+				ds[i].CreatedAt = cmpOr(dAt[ds[i].ID.String()], now)
+			}
+		}
+	}
+	return evs, ds, nil
+}
+
+// cmpOr is t, or else when t is zero.
+func cmpOr(t, otherwise time.Time) time.Time {
+	if t.IsZero() {
+		return otherwise
+	}
+	return t
 }
 
 // eventsArgs are the parameters of eventsSelect: the payloads travel as one binary bytea with
@@ -239,19 +326,31 @@ func eventsArgs(evs []Event) []any {
 	var traces []sql.NullString
 	starts, ends := make([]int64, 0, len(evs)), make([]int64, 0, len(evs))
 	versions := make([]int64, 0, len(evs))
+	received := make([]string, 0, len(evs))
+	now := time.Now()
 	all := make([]byte, 0, size)
 	for i, e := range evs {
 		if i > 0 && e.ID == evs[i-1].ID {
 			continue
 		}
 		ids, subjects = append(ids, e.ID), append(subjects, e.Subject)
+		received = append(received, keyTime(e.ReceivedAt, now))
 		traces = append(traces, sql.NullString{String: e.TraceParent, Valid: e.TraceParent != ""})
 		versions = append(versions, int64(e.TypeVersion))
 		starts = append(starts, int64(len(all)))
 		all = append(all, e.Payload...)
 		ends = append(ends, int64(len(all)))
 	}
-	return []any{pq.Array(ids), pq.Array(subjects), all, pq.Array(starts), pq.Array(ends), pq.Array(traces), pq.Array(versions)}
+	return []any{pq.Array(ids), pq.Array(subjects), all, pq.Array(starts), pq.Array(ends), pq.Array(traces), pq.Array(versions), pq.Array(received)}
+}
+
+// keyTime formats a partition key (created_at, received_at): t, or now when t is zero, to the
+// microsecond PostgreSQL keeps (so that the same instant always finds the same row).
+func keyTime(t, now time.Time) string {
+	if t.IsZero() {
+		t = now
+	}
+	return t.UTC().Truncate(time.Microsecond).Format(time.RFC3339Nano)
 }
 
 // stateArrays holds the columns of State for unnest.
@@ -309,6 +408,10 @@ func insertDeliveries(ctx context.Context, tx *sqlx.Tx, ds []NewDelivery, insert
 	if len(ds) == 0 {
 		return nil
 	}
+	_, ds, err := fillKeys(ctx, tx, nil, ds)
+	if err != nil {
+		return err
+	}
 	rows, err := tx.QueryContext(ctx, insertDeliveriesSQL(0, ""), deliveriesArgs(ds)...)
 	if err != nil {
 		return err
@@ -316,37 +419,39 @@ func insertDeliveries(ctx context.Context, tx *sqlx.Tx, ds []NewDelivery, insert
 	return collectIDs(rows, inserted)
 }
 
-// insertDeliveriesSQL inserts the rows of deliveriesArgs, whose 16 parameters follow the first
+// insertDeliveriesSQL inserts the rows of deliveriesArgs, whose 17 parameters follow the first
 // n of the statement, selected with where (may be empty), and returns the ids inserted.
 func insertDeliveriesSQL(n int, where string) string {
-	p := make([]any, 17)
-	for i := range 16 {
+	p := make([]any, 18)
+	for i := range 17 {
 		p[i] = n + i + 1
 	}
-	p[16] = where
-	//nolint:staticcheck // SA5009 counts no arguments in the spread p... (all 17 are there)
+	p[17] = where
+	//nolint:staticcheck // SA5009 counts no arguments in the spread p... (all 18 are there)
 	return fmt.Sprintf(`INSERT INTO deliveries (id, webhook_id, event_id, event_type, status, attempts,
 			next_attempt_at, due_at, lease_token, last_status_code, last_error, last_attempt_at, last_duration_ms, last_excerpt, last_trace_id,
-			silence_id)
+			silence_id, created_at)
 		SELECT * FROM unnest($%d::uuid[], $%d::uuid[], $%d::text[], $%d::text[], $%d::text[], $%d::int[],
 			$%d::timestamptz[], $%d::timestamptz[], $%d::uuid[], $%d::int[], $%d::text[], $%d::timestamptz[], $%d::int[], $%d::bytea[], $%d::text[],
-			$%d::uuid[])
+			$%d::uuid[], $%d::timestamptz[])
 		%s
-		ON CONFLICT (id) DO NOTHING
+		ON CONFLICT (id, created_at) DO NOTHING
 		RETURNING id`, p...)
 }
 
-// deliveriesArgs are the 16 parameters of insertDeliveriesSQL, in id order, without duplicates.
+// deliveriesArgs are the 17 parameters of insertDeliveriesSQL, in id order, without duplicates.
 func deliveriesArgs(ds []NewDelivery) []any {
 	ds = slices.Clone(ds)
 	slices.SortFunc(ds, func(a, b NewDelivery) int { return strings.Compare(a.ID.String(), b.ID.String()) })
-	var ids, webhooks, eventIDs, types []string
+	var ids, webhooks, eventIDs, types, created []string
 	var silences []sql.NullString
 	var st stateArrays
+	now := time.Now()
 	for i, d := range ds {
 		if i > 0 && d.ID == ds[i-1].ID {
 			continue
 		}
+		created = append(created, keyTime(d.CreatedAt, now))
 		ids, webhooks = append(ids, d.ID.String()), append(webhooks, d.WebhookID.String())
 		eventIDs, types = append(eventIDs, d.EventID), append(types, d.EventType)
 		silences = append(silences, nullUUID(d.SilenceID))
@@ -355,7 +460,7 @@ func deliveriesArgs(ds []NewDelivery) []any {
 	return []any{pq.Array(ids), pq.Array(webhooks), pq.Array(eventIDs), pq.Array(types), pq.Array(st.status),
 		pq.Array(st.attempts), pq.Array(st.nextAt), pq.Array(st.dueAt), pq.Array(st.lease), pq.Array(st.code),
 		pq.Array(st.lastErr), pq.Array(st.lastAt), pq.Array(st.lastDur), pq.ByteaArray(st.excerpt), pq.Array(st.trace),
-		pq.Array(silences)}
+		pq.Array(silences), pq.Array(created)}
 }
 
 func collectIDs(rows *sql.Rows, into map[uuid.UUID]bool) error {
@@ -376,6 +481,14 @@ func updateDeliveries(ctx context.Context, tx *sqlx.Tx, us []Update, updated map
 	}
 	us = slices.Clone(us)
 	slices.SortFunc(us, func(a, b Update) int { return strings.Compare(a.ID.String(), b.ID.String()) })
+	keys := make([]key, len(us))
+	for i, u := range us {
+		keys[i] = key{u.ID, u.CreatedAt}
+	}
+	created, err := createdAts(ctx, tx, keys)
+	if err != nil {
+		return err
+	}
 	var ids, leases []string
 	var st stateArrays
 	for _, u := range us {
@@ -386,10 +499,11 @@ func updateDeliveries(ctx context.Context, tx *sqlx.Tx, us []Update, updated map
 	// attempt overwrites last_* (a manual retry, a replay), move it to attempts.
 	if _, err := tx.ExecContext(ctx, `INSERT INTO attempts (delivery_id, n, started_at, duration_ms, status_code, error, response_excerpt, trace_id)
 		SELECT d.id, d.attempts, d.last_attempt_at, COALESCE(d.last_duration_ms, 0), d.last_status_code, d.last_error, d.last_excerpt, d.last_trace_id
-		FROM deliveries d JOIN unnest($1::uuid[], $2::uuid[]) AS u(id, lease) ON d.id = u.id AND d.lease_token = u.lease
+		FROM unnest($1::uuid[], $2::uuid[], $3::timestamptz[]) AS u(id, lease, created)
+			JOIN deliveries d ON d.id = u.id AND d.created_at = u.created AND d.lease_token = u.lease
 		WHERE d.attempts >= 1 AND d.last_attempt_at IS NOT NULL
 			AND NOT EXISTS (SELECT 1 FROM attempts a WHERE a.delivery_id = d.id AND a.n = d.attempts)`,
-		pq.Array(ids), pq.Array(leases)); err != nil {
+		pq.Array(ids), pq.Array(leases), pq.Array(created)); err != nil {
 		return err
 	}
 	rows, err := tx.QueryContext(ctx, `UPDATE deliveries d SET status = u.status, attempts = GREATEST(d.attempts, u.attempts),
@@ -397,13 +511,13 @@ func updateDeliveries(ctx context.Context, tx *sqlx.Tx, us []Update, updated map
 			last_status_code = u.code, last_error = u.err, last_attempt_at = u.last_at, last_duration_ms = u.last_ms,
 			last_excerpt = u.excerpt, last_trace_id = u.trace, updated_at = now()
 		FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::int[], $5::timestamptz[], $6::timestamptz[],
-			$7::uuid[], $8::int[], $9::text[], $10::timestamptz[], $11::int[], $12::bytea[], $13::text[])
-			AS u(id, lease, status, attempts, next_at, due_at, new_lease, code, err, last_at, last_ms, excerpt, trace)
-		WHERE d.id = u.id AND d.lease_token = u.lease
+			$7::uuid[], $8::int[], $9::text[], $10::timestamptz[], $11::int[], $12::bytea[], $13::text[], $14::timestamptz[])
+			AS u(id, lease, status, attempts, next_at, due_at, new_lease, code, err, last_at, last_ms, excerpt, trace, created)
+		WHERE d.id = u.id AND d.created_at = u.created AND d.lease_token = u.lease
 		RETURNING d.id`,
 		pq.Array(ids), pq.Array(leases), pq.Array(st.status), pq.Array(st.attempts), pq.Array(st.nextAt),
 		pq.Array(st.dueAt), pq.Array(st.lease), pq.Array(st.code), pq.Array(st.lastErr), pq.Array(st.lastAt),
-		pq.Array(st.lastDur), pq.ByteaArray(st.excerpt), pq.Array(st.trace))
+		pq.Array(st.lastDur), pq.ByteaArray(st.excerpt), pq.Array(st.trace), pq.Array(created))
 	if err != nil {
 		return err
 	}
@@ -652,6 +766,65 @@ func (db *DB) ExistingDeliveries(ctx context.Context, ids []uuid.UUID) (map[uuid
 	return out, collectIDs(rows, out)
 }
 
+// eventOf selects the payload and trace_parent of event id, received at received: its row in
+// that day's partition (the delivery's created_at is its event's received_at), or else the
+// latest row with that id (an event stored by an earlier release, or at another time).
+func eventOf(id, received string) string {
+	return `(SELECT e.payload, e.trace_parent FROM events e WHERE e.id = ` + id + ` AND e.received_at = ` + received + `)
+		UNION ALL
+		(SELECT e.payload, e.trace_parent FROM events e WHERE e.id = ` + id + ` ORDER BY e.received_at DESC LIMIT 1)
+		LIMIT 1`
+}
+
+// key is a delivery's primary key: its id and created_at (zero: unknown).
+type key struct {
+	id      uuid.UUID
+	created time.Time
+}
+
+// createdAts returns the created_at of each key, formatted as keyTime does, looking up those
+// not known (an Update or Lease made without it) in one statement; a row that does not exist
+// gets the zero time (and matches no row).
+func createdAts(ctx context.Context, q sqlx.QueryerContext, keys []key) ([]string, error) {
+	var missing []string
+	for _, k := range keys {
+		if k.created.IsZero() {
+			missing = append(missing, k.id.String())
+		}
+	}
+	found := map[uuid.UUID]time.Time{}
+	if len(missing) > 0 {
+		rows, err := q.QueryxContext(ctx, `SELECT id, created_at FROM deliveries WHERE id = ANY($1::uuid[])`, pq.Array(missing))
+		if err != nil {
+			return nil, err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var id uuid.UUID
+			var at time.Time
+			if err := rows.Scan(&id, &at); err != nil {
+				return nil, err
+			}
+			found[id] = at
+		}
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+	}
+	out := make([]string, len(keys))
+	for i, k := range keys {
+		at := k.created
+		if at.IsZero() {
+			at = found[k.id]
+		}
+		if at.IsZero() {
+			at = time.Unix(0, 0)
+		}
+		out[i] = keyTime(at, at)
+	}
+	return out, nil
+}
+
 // Claimed is a delivery claimed for an attempt, leased until LeaseUntil.
 type Claimed struct {
 	ID         uuid.UUID `db:"id"`
@@ -681,15 +854,15 @@ type Claimed struct {
 func (db *DB) Claim(ctx context.Context, limit int, lease time.Duration) ([]Claimed, error) {
 	out := []Claimed{}
 	err := db.SelectContext(ctx, &out, `WITH due AS (
-			SELECT d.id, d.event_id, `+supersededSQL+` AS superseded FROM deliveries d
+			SELECT d.id, d.created_at, d.event_id, `+supersededSQL+` AS superseded FROM deliveries d
 			WHERE d.due_at <= now() AND `+inOrderSQL+`
 			ORDER BY d.due_at
 			LIMIT $1
 			FOR UPDATE SKIP LOCKED
 		)
 		UPDATE deliveries d SET due_at = now() + make_interval(secs => $2), lease_token = gen_random_uuid(), updated_at = now()
-		FROM due LEFT JOIN events e ON e.id = due.event_id
-		WHERE d.id = due.id
+		FROM due LEFT JOIN LATERAL (`+eventOf("due.event_id", "due.created_at")+`) e ON true
+		WHERE d.id = due.id AND d.created_at = due.created_at
 		RETURNING d.id, d.webhook_id, d.event_id, d.event_type, d.status, d.attempts, d.lease_token, d.due_at, d.created_at, e.payload, e.trace_parent,
 			d.suppressed_since_last, due.superseded, d.order_key IS NOT NULL AS ordered`,
 		limit, lease.Seconds())
@@ -717,22 +890,28 @@ func (db *DB) ReserveRate(ctx context.Context, webhook uuid.UUID, perSecond floa
 // final); it returns the ids renewed. One statement for all of a replica's leases.
 func (db *DB) RenewLeases(ctx context.Context, ls []Lease, lease time.Duration) ([]uuid.UUID, error) {
 	ids, tokens := make([]uuid.UUID, len(ls)), make([]uuid.UUID, len(ls))
+	keys := make([]key, len(ls))
 	for i, l := range ls {
-		ids[i], tokens[i] = l.ID, l.Token
+		ids[i], tokens[i], keys[i] = l.ID, l.Token, key{l.ID, l.CreatedAt}
+	}
+	created, err := createdAts(ctx, db, keys)
+	if err != nil {
+		return nil, err
 	}
 	var out []uuid.UUID
-	err := db.SelectContext(ctx, &out, `UPDATE deliveries d SET due_at = now() + make_interval(secs => $3)
-		FROM unnest($1::uuid[], $2::uuid[]) AS u(id, token)
-		WHERE d.id = u.id AND d.lease_token = u.token AND d.due_at IS NOT NULL
-		RETURNING d.id`, pq.Array(uuidStrings(ids)), pq.Array(uuidStrings(tokens)), lease.Seconds())
+	err = db.SelectContext(ctx, &out, `UPDATE deliveries d SET due_at = now() + make_interval(secs => $3)
+		FROM unnest($1::uuid[], $2::uuid[], $4::timestamptz[]) AS u(id, token, created)
+		WHERE d.id = u.id AND d.created_at = u.created AND d.lease_token = u.token AND d.due_at IS NOT NULL
+		RETURNING d.id`, pq.Array(uuidStrings(ids)), pq.Array(uuidStrings(tokens)), lease.Seconds(), pq.Array(created))
 	return out, err
 }
 
 // Lease identifies a leased delivery (and, to release it, when it may be claimed again).
 type Lease struct {
-	ID    uuid.UUID
-	Token uuid.UUID
-	After time.Duration
+	ID        uuid.UUID
+	Token     uuid.UUID
+	After     time.Duration
+	CreatedAt time.Time // the row's created_at (finds its partition); zero: looked up
 }
 
 // Release gives leased deliveries back, each claimable again after its After (work this
@@ -742,12 +921,17 @@ func (db *DB) Release(ctx context.Context, ls []Lease) error {
 		return nil
 	}
 	ids, tokens, after := make([]string, len(ls)), make([]string, len(ls)), make([]float64, len(ls))
+	keys := make([]key, len(ls))
 	for i, l := range ls {
-		ids[i], tokens[i], after[i] = l.ID.String(), l.Token.String(), l.After.Seconds()
+		ids[i], tokens[i], after[i], keys[i] = l.ID.String(), l.Token.String(), l.After.Seconds(), key{l.ID, l.CreatedAt}
 	}
-	_, err := db.ExecContext(ctx, `UPDATE deliveries d SET due_at = now() + make_interval(secs => u.after), lease_token = NULL
-		FROM unnest($1::uuid[], $2::uuid[], $3::float8[]) AS u(id, lease, after)
-		WHERE d.id = u.id AND d.lease_token = u.lease`, pq.Array(ids), pq.Array(tokens), pq.Array(after))
+	created, err := createdAts(ctx, db, keys)
+	if err != nil {
+		return err
+	}
+	_, err = db.ExecContext(ctx, `UPDATE deliveries d SET due_at = now() + make_interval(secs => u.after), lease_token = NULL
+		FROM unnest($1::uuid[], $2::uuid[], $3::float8[], $4::timestamptz[]) AS u(id, lease, after, created)
+		WHERE d.id = u.id AND d.created_at = u.created AND d.lease_token = u.lease`, pq.Array(ids), pq.Array(tokens), pq.Array(after), pq.Array(created))
 	return err
 }
 

@@ -58,7 +58,8 @@ func (db *DB) GetDelivery(ctx context.Context, id uuid.UUID) (*Delivery, []Attem
 		}
 		return nil, nil, err
 	}
-	if err := db.GetContext(ctx, &d.EventTypeVersion, `SELECT type_version FROM events WHERE id = $1`, d.EventID); err != nil && !errors.Is(err, sql.ErrNoRows) {
+	if err := db.GetContext(ctx, &d.EventTypeVersion, `SELECT type_version FROM events WHERE id = $1
+		ORDER BY received_at = $2 DESC, received_at DESC LIMIT 1`, d.EventID, d.CreatedAt); err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return nil, nil, err
 	}
 	as := []AttemptRow{}

@@ -153,7 +153,7 @@ type RecentDelivery struct {
 func (db *DB) RecentDeliveries(ctx context.Context, since time.Time, webhooks []uuid.UUID, limit int) ([]RecentDelivery, error) {
 	out := []RecentDelivery{}
 	err := db.SelectContext(ctx, &out, `SELECT d.webhook_id, d.event_id, d.event_type, e.payload
-		FROM deliveries d LEFT JOIN events e ON e.id = d.event_id
+		FROM deliveries d LEFT JOIN LATERAL (`+eventOf("d.event_id", "d.created_at")+`) e ON true
 		WHERE d.created_at >= $1 AND (cardinality($2::uuid[]) = 0 OR d.webhook_id = ANY($2::uuid[]))
 		ORDER BY d.created_at DESC LIMIT $3`, since, pq.Array(uuidStrings(webhooks)), limit)
 	return out, err
@@ -163,7 +163,7 @@ func (db *DB) RecentDeliveries(ctx context.Context, since time.Time, webhooks []
 func (db *DB) DeliveryEvent(ctx context.Context, id uuid.UUID) (*RecentDelivery, error) {
 	var d RecentDelivery
 	err := db.GetContext(ctx, &d, `SELECT d.webhook_id, d.event_id, d.event_type, e.payload
-		FROM deliveries d LEFT JOIN events e ON e.id = d.event_id WHERE d.id = $1`, id)
+		FROM deliveries d LEFT JOIN LATERAL (`+eventOf("d.event_id", "d.created_at")+`) e ON true WHERE d.id = $1`, id)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, ErrNotFound
 	}

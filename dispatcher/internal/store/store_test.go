@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -343,40 +344,68 @@ func TestASecondAttemptKeepsTheInlineFirst(t *testing.T) {
 	}
 }
 
-func TestPruneAndDisableFailing(t *testing.T) {
+// TestRetentionDropsDaysAndDisableFailing: days past the retention leave as whole partitions, deliveries first;
+// a day with a delivery still retrying stays (with its events and attempts, and every later
+// day's) until that delivery is final; nothing lands in a DEFAULT partition.
+func TestRetentionDropsDaysAndDisableFailing(t *testing.T) {
 	db := open(t)
 	ctx := context.Background()
 	w := webhook(t, db)
+	now := time.Now()
+	old, older, oldest := now.AddDate(0, 0, -38), now.AddDate(0, 0, -39), now.AddDate(0, 0, -40)
+	if _, err := db.EnsurePartitions(ctx, oldest, old); err != nil {
+		t.Fatal(err)
+	}
 	var news []NewDelivery
 	var atts []Attempt
 	for i := 0; i < 25; i++ {
-		d := NewDelivery{ID: uuid.New(), WebhookID: w.ID, EventID: fmt.Sprint("old-", i), EventType: "task.due",
-			State: State{Status: StatusFailed, Attempts: 2, LastAttemptAt: time.Now()}}
+		d := NewDelivery{ID: uuid.New(), WebhookID: w.ID, EventID: fmt.Sprint("old-", i), EventType: "task.due", CreatedAt: oldest,
+			State: State{Status: StatusFailed, Attempts: 2, LastAttemptAt: oldest}}
 		news = append(news, d)
-		atts = append(atts, Attempt{DeliveryID: d.ID, WebhookID: w.ID, N: 1, StartedAt: time.Now(), StatusCode: 500})
+		atts = append(atts, Attempt{DeliveryID: d.ID, WebhookID: w.ID, N: 1, StartedAt: oldest, StatusCode: 500})
 	}
-	pending := NewDelivery{ID: uuid.New(), WebhookID: w.ID, EventID: "old-pending", EventType: "task.due",
-		State: State{Status: StatusRetrying, DueAt: time.Now().Add(time.Hour)}}
+	pending := NewDelivery{ID: uuid.New(), WebhookID: w.ID, EventID: "old-pending", EventType: "task.due", CreatedAt: older,
+		State: State{Status: StatusRetrying, DueAt: now.Add(time.Hour)}}
 	fresh := NewDelivery{ID: uuid.New(), WebhookID: w.ID, EventID: "new", EventType: "task.due", State: State{Status: StatusSucceeded}}
-	if _, err := db.Write(ctx, &Batch{New: append(news, pending, fresh), Attempts: atts,
-		Events: []Event{{ID: "old-0", Subject: "task.due", Payload: []byte("p")}, {ID: "new", Subject: "task.due", Payload: []byte("p")}}}); err != nil {
+	if _, err := db.Write(ctx, &Batch{New: append(news, pending, fresh), Attempts: append(atts, Attempt{DeliveryID: pending.ID, N: 1, StartedAt: older, StatusCode: 503}),
+		Events: []Event{{ID: "old-0", Subject: "task.due", Payload: []byte("p"), ReceivedAt: oldest},
+			{ID: "old-pending", Subject: "task.due", Payload: []byte("p"), ReceivedAt: older}, {ID: "new", Subject: "task.due", Payload: []byte("p")}}}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := db.Exec(`UPDATE deliveries SET created_at = now() - interval '40 days' WHERE event_id LIKE 'old-%'`); err != nil {
-		t.Fatal(err)
+	count := func(table string) (n int) {
+		_ = db.Get(&n, `SELECT count(*) FROM `+table)
+		return n
 	}
-	_, _ = db.Exec(`UPDATE attempts SET started_at = now() - interval '40 days'`)
-	_, _ = db.Exec(`UPDATE events SET received_at = now() - interval '40 days' WHERE id = 'old-0'`)
-	n, err := db.Prune(ctx, time.Now().Add(-30*24*time.Hour), 10) // batches of 10
+	d, err := db.DropPartitions(ctx, now.Add(-30*24*time.Hour))
 	if err != nil {
 		t.Fatal(err)
 	}
-	var left, attemptsLeft, eventsLeft int
-	_ = db.Get(&left, `SELECT count(*) FROM deliveries`)
-	_ = db.Get(&attemptsLeft, `SELECT count(*) FROM attempts`)
-	_ = db.Get(&eventsLeft, `SELECT count(*) FROM events`)
-	if n != 25+25+1 || left != 2 || attemptsLeft != 0 || eventsLeft != 1 {
-		t.Fatalf("pruned %d; left %d deliveries (want the pending and the new one), %d attempts, %d events", n, left, attemptsLeft, eventsLeft)
+	t.Logf("dropped %v, kept %v, longest DROP %s", d.Names, d.Kept, d.Lock)
+	if !slices.Contains(d.Names, PartitionName("deliveries", oldest)) || !slices.Contains(d.Names, PartitionName("deliveries", old)) ||
+		!slices.Equal(d.Kept, []string{PartitionName("deliveries", older)}) || d.DefaultRows != 0 {
+		t.Fatalf("dropped %v, kept %v, %d rows in DEFAULT partitions", d.Names, d.Kept, d.DefaultRows)
+	}
+	if n, a, e := count("deliveries"), count("attempts"), count("events"); n != 2 || a != 1 || e != 2 {
+		t.Fatalf("left %d deliveries (want the retrying and the new one), %d attempts (the retrying one's), %d events", n, a, e)
+	}
+	// Once final, its day goes too, with its event and attempts.
+	if _, err := db.Exec(`UPDATE deliveries SET status = 'failed', due_at = NULL WHERE id = $1`, pending.ID); err != nil {
+		t.Fatal(err)
+	}
+	if d, err = db.DropPartitions(ctx, now.Add(-30*24*time.Hour)); err != nil || len(d.Kept) != 0 {
+		t.Fatalf("%+v %v", d, err)
+	}
+	if n, a, e := count("deliveries"), count("attempts"), count("events"); n != 1 || a != 0 || e != 1 {
+		t.Fatalf("left %d deliveries, %d attempts, %d events; want the new one's", n, a, e)
+	}
+	for _, table := range []string{"deliveries", "events", "attempts"} {
+		ps, err := db.Partitions(ctx, table)
+		if err != nil || len(ps) == 0 || !ps[0].Day.Equal(Day(now)) {
+			t.Fatalf("%s partitions %+v %v: want today's first", table, ps, err)
+		}
+	}
+	if _, err := db.Prune(ctx, now.Add(-30*24*time.Hour), 10); err != nil {
+		t.Fatal(err)
 	}
 
 	// Failing continuously for longer than the limit: deactivated, once.
@@ -429,10 +458,12 @@ func TestDeliveryLogUsesItsIndexes(t *testing.T) {
 		}
 		return strings.Join(lines, "\n")
 	}
-	if p := plan(Page{}); !strings.Contains(p, "deliveries_by_webhook") || strings.Contains(p, "Sort") {
+	// Each day's partition answers from its own copy of the index (named after its columns), in
+	// order: merged, never sorted.
+	if p := plan(Page{}); !strings.Contains(p, "webhook_id_created_at_id_idx") || strings.Contains(p, "Sort  ") || strings.Contains(p, "Seq Scan") {
 		t.Fatalf("delivery log plan:\n%s", p)
 	}
-	if p := plan(Page{Status: "failed"}); !strings.Contains(p, "deliveries_by_webhook_status") || strings.Contains(p, "Sort") {
+	if p := plan(Page{Status: "failed"}); !strings.Contains(p, "webhook_id_status_created_at_id_idx") || strings.Contains(p, "Sort  ") || strings.Contains(p, "Seq Scan") {
 		t.Fatalf("delivery log by status plan:\n%s", p)
 	}
 	ds, err := db.ListDeliveries(ctx, w.ID, Page{Limit: 50, Status: "failed"})

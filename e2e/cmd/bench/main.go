@@ -36,6 +36,9 @@ type options struct {
 	pprofIngest     string
 	pgo             bool
 	backlog         int
+	scaleDeliveries int
+	scaleDays       int
+	scaleRateEvents int
 	dueTasks        int
 	duration        time.Duration
 	warmup          time.Duration
@@ -97,10 +100,13 @@ func (l *envList) Set(v string) error {
 
 func main() {
 	var o options
-	flag.StringVar(&o.suites, "suites", "ingest,delivery,pipeline,latency,backlog,due", "comma-separated suites to run: ingest, delivery, pipeline, latency, backlog, due")
+	flag.StringVar(&o.suites, "suites", "ingest,delivery,pipeline,latency,backlog,due", "comma-separated suites to run: ingest, delivery, pipeline, latency, backlog, due, scale (not in the default: 50M rows take hours)")
 	flag.StringVar(&o.pprofIngest, "pprof-ingest", "", "serve ingest's pprof on this address during the pipeline suite (-pprof serves the dispatcher's)")
 	flag.BoolVar(&o.pgo, "pgo", false, "during the pipeline suite's measured window, profile ingest and the dispatcher and write the profiles as ingest/cmd/ingest/default.pgo and dispatcher/cmd/dispatcher/default.pgo (make pgo)")
 	flag.IntVar(&o.backlog, "backlog", 1000000, "deliveries in the retry backlog of the backlog suite")
+	flag.IntVar(&o.scaleDeliveries, "scale-deliveries", 50000000, "deliveries generated in the database by the scale suite (run the full size only on a machine of your own)")
+	flag.IntVar(&o.scaleDays, "scale-days", 30, "days the scale suite's deliveries are spread over (one partition each)")
+	flag.IntVar(&o.scaleRateEvents, "scale-rate-events", 20000, "events of each delivery-rate run of the scale suite (empty database, then full)")
 	flag.IntVar(&o.dueTasks, "due-tasks", 1000000, "open tasks waiting for their reminders in the due suite")
 	flag.IntVar(&o.events, "events", 50000, "events of the end-to-end delivery run")
 	flag.IntVar(&o.fanoutEvents, "fanout-events", 1000, "events of the fan-out run (each to 100 webhooks)")
@@ -168,6 +174,8 @@ func run(ctx context.Context, o options) error {
 			got, err = benchBacklog(ctx, e)
 		case "due":
 			got, err = benchDue(ctx, e)
+		case "scale":
+			got, err = benchScale(ctx, e)
 		default:
 			return fmt.Errorf("unknown suite %q", s)
 		}
