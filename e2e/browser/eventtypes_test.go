@@ -1,89 +1,9 @@
 package browser
 
-import (
-	"context"
-	"crypto/rand"
-	"encoding/base64"
-	"fmt"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"testing"
-	"time"
-
-	"github.com/taskhook/taskhook/e2e/proc"
-	"github.com/taskhook/taskhook/pkg/natstest"
-	"github.com/taskhook/taskhook/pkg/pgtest"
-)
+import "testing"
 
 // TestDashboardEventTypes runs eventtypes.mjs (real chromium, axe-core) against bin/ingest and
 // bin/dispatcher: the Event types page, creating and editing a custom type, a viewer's view.
 func TestDashboardEventTypes(t *testing.T) {
-	chromium := os.Getenv("CHROMIUM")
-	if chromium == "" {
-		chromium = "/usr/bin/chromium"
-	}
-	if _, err := os.Stat(chromium); err != nil {
-		t.Fatalf("chromium is needed for the browser tests (apt-get install chromium; .ci/run does): %v", err)
-	}
-	node, err := exec.LookPath("node")
-	if err != nil {
-		t.Fatalf("node is needed for the browser tests: %v", err)
-	}
-	root, err := proc.Root()
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := filepath.Join(root, "e2e", "browser")
-	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
-	defer cancel()
-	bin := t.TempDir()
-	if err := proc.Build(ctx, root, bin, "ingest", "dispatcher"); err != nil {
-		t.Fatal(err)
-	}
-	srv := natstest.Start(t)
-	dbURL := pgtest.NewDatabase(t)
-	k := make([]byte, 32)
-	_, _ = rand.Read(k)
-	logs := t.TempDir()
-	ip, _ := proc.FreePort()
-	dp, _ := proc.FreePort()
-	ingestAddr, dispAddr := fmt.Sprintf("127.0.0.1:%d", ip), fmt.Sprintf("127.0.0.1:%d", dp)
-	disp, err := proc.Start("dispatcher", filepath.Join(bin, "dispatcher"), nil, []string{"NATS_URL=" + srv.URL,
-		"DATABASE_URL=" + dbURL, "DISPATCHER_ADDR=" + dispAddr, "TASKHOOK_ADMIN_TOKENS=" + adminToken,
-		"TASKHOOK_VIEWER_TOKENS=" + viewerToken, "TASKHOOK_ENCRYPTION_KEY=" + base64.StdEncoding.EncodeToString(k),
-		"TASKHOOK_DUE_EVENTS=off", "TASKHOOK_SHUTDOWN_TIMEOUT=5s"}, filepath.Join(logs, "dispatcher.log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = disp.Stop(10 * time.Second) })
-	ingest, err := proc.Start("ingest", filepath.Join(bin, "ingest"), nil, []string{"NATS_URL=" + srv.URL,
-		"INGEST_ADDR=" + ingestAddr, "TASKHOOK_INGEST_TOKENS=" + ingestToken}, filepath.Join(logs, "ingest.log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = ingest.Stop(10 * time.Second) })
-	for p, u := range map[*proc.Process]string{ingest: "http://" + ingestAddr + "/readyz", disp: "http://" + dispAddr + "/readyz"} {
-		if err := p.WaitHTTP(u, 30*time.Second); err != nil {
-			t.Fatal(err)
-		}
-	}
-	cmd := exec.CommandContext(ctx, node, "eventtypes.mjs")
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "UI_BASE=http://"+dispAddr, "INGEST_BASE=http://"+ingestAddr,
-		"ADMIN_TOKEN="+adminToken, "VIEWER_TOKEN="+viewerToken, "INGEST_TOKEN="+ingestToken, "CHROMIUM="+chromium)
-	start := time.Now()
-	out, err := cmd.CombinedOutput()
-	t.Logf("eventtypes.mjs (%s):\n%s", time.Since(start).Round(100*time.Millisecond), out)
-	if err != nil {
-		for _, n := range []string{"dispatcher.log", "ingest.log"} {
-			if b, rerr := os.ReadFile(filepath.Join(logs, n)); rerr == nil {
-				if len(b) > 6000 {
-					b = b[len(b)-6000:]
-				}
-				t.Logf("--- tail of %s ---\n%s", n, b)
-			}
-		}
-		t.Fatalf("the browser test failed: %v", err)
-	}
+	startStack(t).run("eventtypes.mjs")
 }
